@@ -1,0 +1,253 @@
+"""Run profiles (smoke / demo / paper) as typed, frozen configuration.
+
+A profile fixes every size, step count and loss weight of the kit. Notebooks take a profile name and a
+dict of dotted overrides (``{"train.batch_size": 8}``) and call :func:`get_profile`; unknown profile
+names or override names are errors that list the valid choices.
+
+Labels follow PAPER_SPEC.md: loss weights, schedule and optimiser settings are [INFERRED] defaults
+(PAPER_SPEC 5.4 and 6.4), the generator is the first author's prototype [PROTO] (PAPER_SPEC 2.2).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+PROFILE_ENV = "INPAINTING_PROFILE"
+DATASETS = ("faces", "facades", "photos", "celeba", "paris", "folder")
+MASK_KINDS = ("centre", "squares", "rects", "strokes")
+GENERATORS = ("lite", "wide", "glcic", "context_encoder")
+VGG_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """One dataset and how to read it.
+
+    ``name``: faces | facades | photos (built-in, offline) or celeba | paris | folder (``root`` needed).
+    ``n_train`` / ``n_test``: number of images (built-in: generated; real: a cap, ``None`` = all).
+    ``celeba_split``: ``proto`` (authors' prototype: sorted list, seed-0 permutation, 200,000 / 2,599)
+    or ``official`` (``list_eval_partition.txt``).
+    """
+
+    name: str = "faces"
+    root: str | None = None
+    image_size: int = 64
+    n_train: int | None = 2000
+    n_test: int | None = 64
+    seed: int = 0
+    celeba_split: str = "proto"
+
+
+@dataclass(frozen=True)
+class MaskConfig:
+    """Hole protocols (1 = hole). Training draws ``train_kinds`` with probabilities ``train_probs``;
+    the fixed test set holds ``n_test`` images of every kind in ``test_kinds``, drawn from ``seed``."""
+
+    train_kinds: tuple[str, ...] = ("centre", "squares")
+    train_probs: tuple[float, ...] = (0.5, 0.5)
+    test_kinds: tuple[str, ...] = ("centre", "squares")
+    seed: int = 1234
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """``generator``: lite (1.37M, [PROTO]) | wide (GLCIC width, [PROTO]) | glcic | context_encoder.
+    ``adversarial``: bce (non-saturating, default) | wgan-gp (prototype's choice, no BatchNorm in D)."""
+
+    generator: str = "lite"
+    adversarial: str = "bce"
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss weights and perceptual settings (PAPER_SPEC 4.3 and 5.4, [INFERRED]).
+
+    A weight of 0 switches a term off (``w_adv = 0``: no discriminator is trained).
+    ``per_weights``: imagenet (torchvision's, from the torch cache) | random | a path to a file.
+    ``per_distance``: mse | l1 | cosine (cosine on channel-normalised features, one reading of
+    "similarity-enhanced space").
+    """
+
+    w_rec: float = 1.0
+    w_adv: float = 1e-3
+    w_per: float = 0.05
+    rec_distance: str = "mse"
+    per_network: str = "vgg19"
+    per_layers: tuple[str, ...] = ("relu3_1",)
+    per_layer_weights: tuple[float, ...] | None = None
+    per_distance: str = "mse"
+    per_weights: str = "imagenet"
+    gp_weight: float = 10.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Staged schedule (PAPER_SPEC 6.4): ``steps_g`` generator-only steps (reconstruction, plus
+    perceptual if weighted), ``steps_d`` discriminator-only steps, ``steps_joint`` joint steps.
+    Adam with ``betas``; D learning rate 0.1 x G's; linear decay to 0 over the last half of the joint
+    stage when ``lr_decay`` is true. ``device``: auto | cpu | cuda | cuda:N."""
+
+    batch_size: int = 16
+    steps_g: int = 300
+    steps_d: int = 30
+    steps_joint: int = 300
+    lr_g: float = 2e-4
+    lr_d: float = 2e-5
+    betas: tuple[float, float] = (0.5, 0.999)
+    lr_decay: bool = True
+    log_every: int = 10
+    sample_every: int = 100
+    checkpoint_every: int = 100
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = False
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_g + self.steps_d + self.steps_joint
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything one run of the kit needs. ``faces`` plays CelebA's role, ``facades`` Paris
+    StreetView's. ``allow_random_perceptual``: without cached ImageNet VGG weights, fall back to a
+    randomly initialised VGG (with a loud, recorded warning) instead of stopping."""
+
+    name: str
+    faces: DataConfig
+    facades: DataConfig
+    photos: DataConfig
+    masks: MaskConfig = field(default_factory=MaskConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    allow_random_perceptual: bool = True
+
+    def describe(self) -> str:
+        """One line for figure titles and summaries."""
+        return (f"profile={self.name}, {self.faces.name}/{self.facades.name} at "
+                f"{self.faces.image_size}px, G={self.model.generator}, steps="
+                f"{self.train.steps_g}/{self.train.steps_d}/{self.train.steps_joint}")
+
+
+def _smoke() -> Profile:
+    return Profile(
+        name="smoke",
+        faces=DataConfig("faces", image_size=32, n_train=64, n_test=8),
+        facades=DataConfig("facades", image_size=32, n_train=64, n_test=8),
+        photos=DataConfig("photos", image_size=32, n_train=None, n_test=None),
+        train=TrainConfig(batch_size=4, steps_g=4, steps_d=2, steps_joint=4, log_every=2,
+                          sample_every=4, checkpoint_every=5),
+    )
+
+
+def _demo() -> Profile:
+    return Profile(
+        name="demo",
+        faces=DataConfig("faces", image_size=64, n_train=2000, n_test=48),
+        facades=DataConfig("facades", image_size=64, n_train=2000, n_test=48),
+        photos=DataConfig("photos", image_size=64, n_train=None, n_test=None),
+        train=TrainConfig(batch_size=16, steps_g=300, steps_d=30, steps_joint=300, log_every=10,
+                          sample_every=100, checkpoint_every=100),
+    )
+
+
+def _paper() -> Profile:
+    root = os.environ.get("INPAINTING_DATA", "data")
+    return Profile(
+        name="paper",
+        faces=DataConfig("celeba", root=os.path.join(root, "celeba"), image_size=128,
+                         n_train=None, n_test=None),
+        facades=DataConfig("paris", root=os.path.join(root, "paris"), image_size=128,
+                           n_train=None, n_test=None),
+        photos=DataConfig("photos", image_size=128, n_train=None, n_test=None),
+        train=TrainConfig(batch_size=32, steps_g=20_000, steps_d=2_000, steps_joint=78_000,
+                          log_every=100, sample_every=2_000, checkpoint_every=2_000),
+        allow_random_perceptual=False,
+    )
+
+
+PROFILES = {"smoke": _smoke, "demo": _demo, "paper": _paper}
+
+
+def override_names(obj: Any = None, prefix: str = "") -> list[str]:
+    """All dotted names :func:`get_profile` accepts as overrides."""
+    obj = _demo() if obj is None else obj
+    names = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            names += override_names(value, f"{prefix}{f.name}.")
+        elif f.name != "name":
+            names.append(prefix + f.name)
+    return names
+
+
+def _set(obj: Any, path: list[str], value: Any) -> Any:
+    head, *rest = path
+    if rest:
+        return dataclasses.replace(obj, **{head: _set(getattr(obj, head), rest, value)})
+    if isinstance(value, list):
+        value = tuple(value)
+    return dataclasses.replace(obj, **{head: value})
+
+
+def get_profile(name: str | None = None, overrides: Mapping[str, Any] | None = None,
+                **kw_overrides: Any) -> Profile:
+    """The named profile with dotted overrides applied.
+
+    ``name=None`` reads ``$INPAINTING_PROFILE`` (default ``demo``). Overrides come as a mapping
+    (``{"train.steps_g": 10}``) or keywords with ``__`` for dots (``train__steps_g=10``).
+    """
+    name = name or os.environ.get(PROFILE_ENV, "demo")
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(PROFILES)}")
+    profile = PROFILES[name]()
+    items = dict(overrides or {})
+    items.update({k.replace("__", "."): v for k, v in kw_overrides.items()})
+    valid = override_names(profile)
+    for key, value in items.items():
+        if key not in valid:
+            raise ValueError(f"unknown parameter {key!r} for profile {name!r}; valid names: "
+                             + ", ".join(valid))
+        profile = _set(profile, key.split("."), value)
+    validate(profile)
+    return profile
+
+
+def validate(profile: Profile) -> None:
+    """Raise ``ValueError`` naming the bad field and the valid values."""
+    for role in ("faces", "facades", "photos"):
+        data: DataConfig = getattr(profile, role)
+        if data.name not in DATASETS:
+            raise ValueError(f"{role}.name={data.name!r}; valid datasets: {', '.join(DATASETS)}")
+        if data.image_size % 4 or not 32 <= data.image_size <= 256:
+            raise ValueError(f"{role}.image_size={data.image_size}: must be a multiple of 4 "
+                             "between 32 and 256")
+        if data.celeba_split not in ("proto", "official"):
+            raise ValueError(f"{role}.celeba_split={data.celeba_split!r}; valid: proto, official")
+    for kinds in (profile.masks.train_kinds, profile.masks.test_kinds):
+        for kind in kinds:
+            if kind not in MASK_KINDS:
+                raise ValueError(f"mask kind {kind!r}; valid kinds: {', '.join(MASK_KINDS)}")
+    if len(profile.masks.train_probs) != len(profile.masks.train_kinds):
+        raise ValueError("masks.train_probs needs one probability per masks.train_kinds entry")
+    if profile.model.generator not in GENERATORS:
+        raise ValueError(f"model.generator={profile.model.generator!r}; valid: {', '.join(GENERATORS)}")
+    if profile.model.adversarial not in ("bce", "wgan-gp"):
+        raise ValueError(f"model.adversarial={profile.model.adversarial!r}; valid: bce, wgan-gp")
+    for layer in profile.loss.per_layers:
+        if layer not in VGG_LAYERS:
+            raise ValueError(f"loss.per_layers has {layer!r}; valid layers: {', '.join(VGG_LAYERS)}")
+    if profile.loss.per_distance not in ("mse", "l1", "cosine"):
+        raise ValueError(f"loss.per_distance={profile.loss.per_distance!r}; valid: mse, l1, cosine")
+    if profile.loss.rec_distance not in ("mse", "l1"):
+        raise ValueError(f"loss.rec_distance={profile.loss.rec_distance!r}; valid: mse, l1")
+    for f in ("w_rec", "w_adv", "w_per"):
+        if getattr(profile.loss, f) < 0:
+            raise ValueError(f"loss.{f} must be >= 0")
+    t = profile.train
+    if t.batch_size < 1 or min(t.steps_g, t.steps_d, t.steps_joint) < 0:
+        raise ValueError("train.batch_size must be >= 1 and step counts >= 0")

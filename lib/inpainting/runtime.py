@@ -1,0 +1,158 @@
+"""Where a run happens: device, seeds, results folders, atomic writes and ``run.json``."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import subprocess
+import tempfile
+import time
+import warnings
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+RESULTS_ENV = "INPAINTING_RESULTS"
+DEVICE_ENV = "INPAINTING_DEVICE"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KEY_PACKAGES = ("torch", "torchvision", "numpy", "scikit-image", "pandas", "matplotlib",
+                "papermill", "ipywidgets", "jupyterlab")
+
+
+def select_device(preference: str = "auto") -> torch.device:
+    """``auto`` (or ``$INPAINTING_DEVICE`` if set) picks CUDA when available, else CPU.
+    An explicit ``cuda`` on a machine without CUDA is an error, not a silent fallback."""
+    if preference == "auto":
+        preference = os.environ.get(DEVICE_ENV, "auto")
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(preference)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {preference!r} requested but CUDA is not available here; "
+                           "use device='auto' or 'cpu'")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) global generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def results_dir(profile_name: str, *parts: str) -> Path:
+    """``results/<profile>/<parts...>`` (or under ``$INPAINTING_RESULTS``), created if missing."""
+    base = Path(os.environ.get(RESULTS_ENV, REPO_ROOT / "results" / profile_name))
+    path = base.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it over ``path``,
+    so a reader never sees a half-written file, even if the process is killed mid-write."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write(path, lambda p: p.write_text(text))
+
+
+def save_table(df, path: str | os.PathLike) -> Path:
+    """Write a DataFrame as CSV atomically."""
+    return atomic_write(path, lambda p: df.to_csv(p, index=False))
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Write a matplotlib figure as PNG atomically (the notebook still shows it inline)."""
+    return atomic_write(path, lambda p: fig.savefig(p, dpi=dpi, bbox_inches="tight", format="png"))
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def package_versions() -> dict[str, str | None]:
+    versions = {}
+    for name in KEY_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def update_run_json(profile_name: str, **fields: Any) -> dict:
+    """Merge ``fields`` into ``results/<profile>/run.json`` (atomically) and return the result.
+
+    Nested dicts are merged one level deep, so notebooks can each add their own entries
+    (for example ``warnings={"perceptual": "..."}``)."""
+    path = results_dir(profile_name) / "run.json"
+    info = json.loads(path.read_text()) if path.exists() else {}
+    for key, value in fields.items():
+        if isinstance(value, dict) and isinstance(info.get(key), dict):
+            info[key].update(value)
+        else:
+            info[key] = value
+    atomic_write_text(path, json.dumps(info, indent=2, sort_keys=True, default=str))
+    return info
+
+
+def environment_info(device: torch.device | None = None) -> dict:
+    """Facts about this machine for ``run.json``."""
+    device = device or select_device()
+    return {
+        "packages": package_versions(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git_commit": git_commit(),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Stopwatch:
+    """``with Stopwatch() as sw: ...; sw.seconds``"""
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+
+
+def warn_loudly(message: str) -> None:
+    """A warning that shows in notebooks and headless logs alike."""
+    banner = "!" * 78
+    print(f"{banner}\nWARNING: {message}\n{banner}", flush=True)
+    warnings.warn(message, stacklevel=2)
