@@ -87,7 +87,9 @@ class TrainConfig:
     """Staged schedule (PAPER_SPEC 6.4): ``steps_g`` generator-only steps (reconstruction, plus
     perceptual if weighted), ``steps_d`` discriminator-only steps, ``steps_joint`` joint steps.
     Adam with ``betas``; D learning rate 0.1 x G's; linear decay to 0 over the last half of the joint
-    stage when ``lr_decay`` is true. ``device``: auto | cpu | cuda | cuda:N."""
+    stage when ``lr_decay`` is true. ``device``: auto | cpu | cuda | cuda:N.
+    ``init_generator``: a ``generator.pt`` whose weights start G (the shared reconstruction warm start
+    of the experiments, see ``inpainting.experiments``); ignored when resuming from a checkpoint."""
 
     batch_size: int = 16
     steps_g: int = 300
@@ -103,6 +105,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = False
+    init_generator: str | None = None
 
     @property
     def total_steps(self) -> int:
@@ -191,6 +194,14 @@ def _set(obj: Any, path: list[str], value: Any) -> Any:
         return dataclasses.replace(obj, **{head: _set(getattr(obj, head), rest, value)})
     if isinstance(value, list):
         value = tuple(value)
+    current = getattr(obj, head)
+    numeric = isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool)
+    if current is not None and value is not None and not numeric \
+            and type(value) is not type(current):
+        raise ValueError(f"parameter {head!r} must be a {type(current).__name__} "
+                         f"(like {current!r}), got {value!r}")
+    if numeric:
+        value = float(value)
     return dataclasses.replace(obj, **{head: value})
 
 
@@ -204,13 +215,17 @@ def get_profile(name: str | None = None, overrides: Mapping[str, Any] | None = N
     name = name or os.environ.get(PROFILE_ENV, "demo")
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(PROFILES)}")
-    profile = PROFILES[name]()
     items = dict(overrides or {})
     items.update({k.replace("__", "."): v for k, v in kw_overrides.items()})
+    return with_overrides(PROFILES[name](), items)
+
+
+def with_overrides(profile: Profile, overrides: Mapping[str, Any]) -> Profile:
+    """``profile`` with dotted overrides applied and validated."""
     valid = override_names(profile)
-    for key, value in items.items():
+    for key, value in overrides.items():
         if key not in valid:
-            raise ValueError(f"unknown parameter {key!r} for profile {name!r}; valid names: "
+            raise ValueError(f"unknown parameter {key!r} for profile {profile.name!r}; valid names: "
                              + ", ".join(valid))
         profile = _set(profile, key.split("."), value)
     validate(profile)

@@ -1,0 +1,17 @@
+"""Generators, discriminators, the perceptual network and the :class:`Inpainter` wrapper.
+
+Contract: docs/CONVENTIONS.md ("Models"). Architectures and their labels: PAPER_SPEC 2-4, 8.4.
+"""
+from .context_encoder import ContextEncoder, ContextEncoderDiscriminator
+from .discriminator import GlobalLocalDiscriminator, local_patch
+from .generator import Generator, composite, generator_input, lite_generator, wide_generator
+from .glcic import glcic_generator
+from .inpainter import Inpainter, build_discriminator, build_generator, build_inpainter, check_inputs
+from .perceptual import PerceptualNetwork
+
+__all__ = [
+    "ContextEncoder", "ContextEncoderDiscriminator", "GlobalLocalDiscriminator", "Generator",
+    "Inpainter", "PerceptualNetwork", "build_discriminator", "build_generator", "build_inpainter",
+    "check_inputs", "composite", "generator_input", "glcic_generator", "lite_generator",
+    "local_patch", "wide_generator",
+]

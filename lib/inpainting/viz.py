@@ -1,0 +1,108 @@
+"""Figure helpers shared by the notebooks: image grids and loss curves.
+
+Every helper returns a matplotlib ``Figure`` (shown inline by the notebook) and, given ``path``,
+also writes it as PNG atomically. Titles carry the run's caveats (for example an offline perceptual
+fallback), so a saved figure is never separated from how it was made.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from .runtime import save_figure
+
+HOLE_SHADE = np.array([255, 255, 255], dtype=np.uint8)
+
+def to_display(images: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(B,3,H,W) or (3,H,W) tensor in [-1,1], a list of (3,H,W) tensors, or uint8 (B,H,W,3)/(H,W,3)
+    -> uint8 (B,H,W,3)."""
+    if isinstance(images, (list, tuple)):
+        images = torch.stack(list(images)) if isinstance(images[0], torch.Tensor) else np.stack(images)
+    if isinstance(images, torch.Tensor):
+        x = images.detach().float().cpu()
+        if x.dim() == 3:
+            x = x.unsqueeze(0)
+        x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        return x.permute(0, 2, 3, 1).numpy()
+    arr = np.asarray(images)
+    return arr[None] if arr.ndim == 3 else arr
+
+def masked_input(images: torch.Tensor, masks: torch.Tensor) -> np.ndarray:
+    """The generator's view for display: known pixels, hole painted white. uint8 (B,H,W,3)."""
+    shown = to_display(images).copy()
+    hole = masks.detach().cpu().numpy()[:, 0] > 0.5
+    shown[hole] = HOLE_SHADE
+    return shown
+
+def image_grid(columns: dict[str, np.ndarray | torch.Tensor], title: str = "",
+               path: str | Path | None = None, max_rows: int = 6, cell: float = 1.6,
+               transpose: bool = False):
+    """A grid with one column per entry of ``columns`` (name -> images) and one row per image
+    (``transpose=True``: one row per entry, labelled on the left).
+
+    Images: tensors (B,3,H,W) in [-1,1], lists of (3,H,W) tensors, or uint8 (B,H,W,3); all entries
+    show their first ``min(B, max_rows)`` images.
+    """
+    arrays = {name: to_display(images)[:max_rows] for name, images in columns.items()}
+    n_images = min(len(a) for a in arrays.values())
+    n_cols, n_rows = (n_images, len(arrays)) if transpose else (len(arrays), n_images)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols, cell * n_rows + 0.4),
+                             squeeze=False)
+    for e, (name, arr) in enumerate(arrays.items()):
+        for i in range(n_images):
+            ax = axes[e, i] if transpose else axes[i, e]
+            ax.imshow(arr[i], interpolation="nearest")
+            ax.set_xticks([]), ax.set_yticks([])
+            if transpose and i == 0:
+                ax.set_ylabel(name, fontsize=8)
+            elif not transpose and i == 0:
+                ax.set_title(name, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+def loss_curves(history: pd.DataFrame, title: str = "", path: str | Path | None = None,
+                terms: Sequence[str] = ("rec", "adv_g", "per", "d_loss")):
+    """One panel per loss term of a training log (columns ``step``, ``stage`` and the terms);
+    stage boundaries are drawn as vertical lines. Terms that are all missing are skipped."""
+    present = [t for t in terms if t in history and history[t].notna().any()]
+    fig, axes = plt.subplots(1, max(len(present), 1), figsize=(3.2 * max(len(present), 1), 2.8),
+                             squeeze=False)
+    boundaries = history.loc[history["stage"].ne(history["stage"].shift()), "step"].iloc[1:]
+    for ax, term in zip(axes[0], present):
+        data = history[["step", term]].dropna()
+        ax.plot(data["step"], data[term], lw=0.8, alpha=0.4)
+        if len(data) >= 10:
+            ax.plot(data["step"], data[term].rolling(10, min_periods=1).mean(), lw=1.5)
+        for b in boundaries:
+            ax.axvline(b, color="grey", ls=":", lw=1)
+        ax.set_title(term, fontsize=9)
+        ax.set_xlabel("step")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+def bar_plot(summary: pd.DataFrame, metric: str, by: str = "method", hue: str | None = "kind",
+             title: str = "", path: str | Path | None = None):
+    """Bar plot of ``summary[metric]`` per ``by`` (and per ``hue`` when given)."""
+    table = summary.pivot_table(index=by, columns=hue, values=metric) if hue else \
+        summary.set_index(by)[[metric]]
+    ax = table.plot.bar(figsize=(max(4, 0.9 * len(table) + 2), 3), rot=30)
+    ax.set_ylabel(metric)
+    ax.set_title(title or metric, fontsize=9)
+    fig = ax.figure
+    fig.tight_layout()
+    if path is not None:
+        save_figure(fig, path)
+    return fig
