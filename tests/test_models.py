@@ -163,8 +163,9 @@ def test_discriminator_depth_adapts_to_size(size, n_global, n_local):
     d = GlobalLocalDiscriminator(size)
     convs = lambda b: sum(isinstance(m, torch.nn.Conv2d) for m in b.modules())
     assert (convs(d.global_branch), convs(d.local_branch)) == (n_global, n_local)
-    assert d.global_branch.fc.in_features == d.local_branch.fc.in_features // 2 * 2 \
-        or d.global_branch.fc.in_features > 0
+    channels = (64, 128, 256, 512, 512)
+    assert d.global_branch.fc.in_features == channels[n_global - 1] * 4 * 4   # final map 4x4
+    assert d.local_branch.fc.in_features == channels[n_local - 1] * 4 * 4
     x, m = images(2, size), centre_mask(2, size)
     assert d(x, m).shape == (2,)
 

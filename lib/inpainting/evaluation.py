@@ -73,9 +73,10 @@ def biharmonic_method(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor
 
     Notes
     -----
-    It runs on the CPU, one image at a time. Measured with scikit-image 0.26 on a shared 2-core CPU,
-    centre hole (a quarter of the image): 5-25 ms per 64 px image and 25-75 ms per 128 px image.
-    Smaller holes cost less, since the cost grows with the number of hole pixels.
+    It runs on the CPU, one image at a time. With scikit-image 0.26 on a shared 2-core CPU
+    (procedural faces), it took 15-20 ms per 64 px image and 25-55 ms per 128 px image. The largest
+    value is for the centre hole, a quarter of the image, since the cost grows with the number of
+    hole pixels.
     """
     filled = []
     for image, mask in zip(images.detach().cpu().double(), masks.detach().cpu()):

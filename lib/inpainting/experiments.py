@@ -111,3 +111,32 @@ def fixed_test_set(profile: Profile, role: str = "faces"):
     test_set = make_test_set(dataset, profile.masks, n, profile.masks.seed)
     test_set.save(path)
     return test_set
+
+
+def semantic_test_set(profile: Profile, role: str = "faces", n: int | None = None):
+    """The semantic test set (one eye hidden on faces, a block of windows on facades) of a
+    procedural dataset role, or ``None`` for datasets without generating attributes."""
+    from .data import build_dataset
+    from .semantic import make_semantic_test_set
+    cfg = getattr(profile, role)
+    if cfg.name not in ("faces", "facades"):
+        return None
+    dataset = build_dataset(cfg, "test")
+    return make_semantic_test_set(dataset, min(n or cfg.n_test or len(dataset), len(dataset)),
+                                  profile.masks.seed)
+
+
+LITERATURE_CE_PARIS = {  # PAPER_SPEC 8.2 [BASELINE-SRC]; convention not verified
+    "method": "Context Encoder — Pathak et al. 2016, Table 1 (literature, not this kit's run)",
+    "kind": "centre", "l1_hole_pct": 9.37, "l2_hole_pct": 1.96,
+    "literature PSNR (dB, region convention unverified)": 18.58,
+}
+
+
+def literature_rows(profile: Profile):
+    """The one literature figure known to the kit, only when the facades role is the real
+    Paris StreetView (it must never appear beside other data)."""
+    import pandas as pd
+    if profile.facades.name != "paris":
+        return pd.DataFrame()
+    return pd.DataFrame([LITERATURE_CE_PARIS])

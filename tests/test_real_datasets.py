@@ -1,0 +1,317 @@
+"""inpainting.data.real and build_dataset on fixtures laid out like CelebA, Paris StreetView and an
+arbitrary image folder."""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fixtures import make_celeba, make_odd_images, make_paris, noise_image
+from inpainting.data import (CelebA, DatasetNotFoundError, ImageFolder, ImageReadError,
+                             ParisStreetView, build_dataset, load_rgb, to_model_tensor)
+from inpainting.data.real import celeba_proto_split
+from inpainting.profiles import DataConfig
+
+
+@pytest.fixture(scope="module")
+def celeba_root(tmp_path_factory):
+    return make_celeba(tmp_path_factory.mktemp("celeba"), n=12)
+
+
+@pytest.fixture(scope="module")
+def paris_root(tmp_path_factory):
+    return make_paris(tmp_path_factory.mktemp("paris"))
+
+
+@pytest.fixture(scope="module")
+def folder_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("folder")
+    rng = np.random.default_rng(3)
+    (root / "sub" / "deeper").mkdir(parents=True)
+    (root / ".hidden").mkdir()
+    for k, rel in enumerate(["a.jpg", "b.PNG", "sub/c.jpeg", "sub/deeper/d.png", "e.bmp",
+                             "f.jpg", "g.jpg", "h.jpg", "i.jpg", "j.jpg", ".hidden/x.jpg"]):
+        Image.fromarray(noise_image(rng, 60 + 10 * k, 90)).save(root / rel)
+    (root / "notes.txt").write_text("not an image")
+    return root
+
+
+def _check_view(tensor, size=128):
+    assert tensor.shape == (3, size, size) and tensor.dtype == torch.float32
+    assert tensor.min() >= -1 and tensor.max() <= 1
+
+
+# --- CelebA ----------------------------------------------------------------------------------
+
+def test_proto_split_matches_independent_recomputation(celeba_root):
+    files = sorted(glob.glob(os.path.join(str(celeba_root), "img_align_celeba", "*.jpg")))
+    np.random.seed(0)
+    perm = np.random.permutation(len(files))
+    n_test = max(1, round(len(files) * 2599 / 202599))
+    train, test = CelebA(celeba_root, "train"), CelebA(celeba_root, "test")
+    assert train.files == [files[k] for k in perm[:len(files) - n_test]]
+    assert test.files == [files[k] for k in perm[len(files) - n_test:]]
+    assert len(train) + len(test) == 12 and not set(train.files) & set(test.files)
+
+
+def test_proto_split_full_size_is_200000_2599():
+    train, test = celeba_proto_split(202_599)
+    np.random.seed(0)
+    perm = np.random.permutation(202_599)
+    assert len(train) == 200_000 and len(test) == 2_599
+    np.testing.assert_array_equal(test, perm[200_000:])
+
+
+def test_official_partition_respected(celeba_root):
+    names = {split: [os.path.basename(f) for f in CelebA(celeba_root, split, protocol="official").files]
+             for split in ("train", "val", "test")}
+    assert names["train"] == [f"{k:06d}.jpg" for k in range(1, 7)]
+    assert names["val"] == [f"{k:06d}.jpg" for k in range(7, 10)]
+    assert names["test"] == [f"{k:06d}.jpg" for k in range(10, 13)]
+
+
+def test_celeba_test_view_is_fixed_crop_29_9(celeba_root):
+    ds = CelebA(celeba_root, "test")
+    view = ds[0]
+    _check_view(view)
+    assert torch.equal(view, ds[0])
+    face = load_rgb(ds.files[0])[29:189, 9:169]
+    expected = np.asarray(Image.fromarray(face).resize((128, 128), Image.Resampling.BILINEAR))
+    assert torch.equal(view, to_model_tensor(expected))
+    assert ds.attributes(0) == {} and ds.name == "celeba" and ds.image_size == 128
+    assert "CelebA" in ds.description
+
+
+def test_celeba_train_view_random_but_reproducible(celeba_root):
+    ds = CelebA(celeba_root, "train", image_size=64)
+    first = ds.train_sample(0, np.random.default_rng(5))
+    _check_view(first, 64)
+    assert torch.equal(first, ds.train_sample(0, np.random.default_rng(5)))
+    others = [ds.train_sample(0, np.random.default_rng(s)) for s in range(6)]
+    assert any(not torch.equal(first, o) for o in others)
+
+
+def test_celeba_train_crop_bounds_and_flip(celeba_root, monkeypatch):
+    ds = CelebA(celeba_root, "train")
+    boxes = []
+    monkeypatch.setattr("inpainting.data.real.crop",
+                        lambda img, t, l, h, w: boxes.append((t, l, h, w)) or img[t:t + h, l:l + w])
+    flips = [ds._train_view(np.zeros((218, 178, 3), np.uint8), 0, np.random.default_rng(s))
+             for s in range(200)]
+    tops, lefts, heights, widths = np.array(boxes).T
+    assert tops.min() == 0 and tops.max() == 57 and lefts.min() == 0 and lefts.max() == 17
+    assert (heights == 160).all() and (widths == 160).all() and len(flips) == 200
+
+
+def test_celeba_scaled_copy_and_wrong_shape(tmp_path):
+    make_celeba(tmp_path / "half", n=3, size=(89, 109))
+    _check_view(CelebA(tmp_path / "half", "test")[0])
+    make_celeba(tmp_path / "square", n=3, size=(100, 100))
+    ds = CelebA(tmp_path / "square", "test")
+    with pytest.raises(ValueError, match="178x218") as info:
+        ds[0]
+    assert ds.files[0] in str(info.value)
+
+
+def test_celeba_missing_root_explains_download(tmp_path):
+    with pytest.raises(DatasetNotFoundError) as info:
+        CelebA(tmp_path / "nowhere", "test")
+    message = str(info.value)
+    assert isinstance(info.value, FileNotFoundError)
+    for text in ("mmlab.ie.cuhk.edu.hk/projects/CelebA.html", "img_align_celeba.zip",
+                 "list_eval_partition.txt", str(tmp_path / "nowhere"), "$INPAINTING_DATA/celeba",
+                 "./data"):
+        assert text in message
+
+
+def test_celeba_missing_subfolder_empty_folder_and_partition(tmp_path):
+    (tmp_path / "c").mkdir()
+    with pytest.raises(DatasetNotFoundError, match="CelebA image folder not found"):
+        CelebA(tmp_path / "c", "train")
+    (tmp_path / "c" / "img_align_celeba").mkdir()
+    with pytest.raises(DatasetNotFoundError, match="contains no .jpg files"):
+        CelebA(tmp_path / "c", "train")
+    make_celeba(tmp_path / "d", n=4)
+    (tmp_path / "d" / "list_eval_partition.txt").unlink()
+    with pytest.raises(DatasetNotFoundError, match="list_eval_partition.txt"):
+        CelebA(tmp_path / "d", "test", protocol="official")
+    with pytest.raises(ValueError, match="valid splits: train, test"):
+        CelebA(tmp_path / "d", "val")
+
+
+def test_celeba_partition_lists_missing_file(tmp_path):
+    root = make_celeba(tmp_path / "c", n=4)
+    (root / "img_align_celeba" / "000001.jpg").unlink()
+    with pytest.raises(DatasetNotFoundError, match="1 images listed .* missing.*000001.jpg"):
+        CelebA(root, "train", protocol="official")
+
+
+def test_corrupt_sample_names_file_also_in_dataloader(tmp_path):
+    root = make_celeba(tmp_path / "c", n=4)
+    ds = CelebA(root, "train", protocol="official")
+    bad = ds.files[1]
+    with open(bad, "r+b") as fh:
+        fh.truncate(os.path.getsize(bad) // 2)
+    with pytest.raises(ImageReadError, match=os.path.basename(bad)):
+        ds[1]
+    loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=1)
+    with pytest.raises(ImageReadError, match="corrupt or unreadable.*download it again"):
+        list(loader)
+    report = ds.verify()
+    assert (report.total, report.ok, report.converted, report.corrupt) == (2, 1, 0, [bad])
+    assert "1 corrupt" in str(report)
+
+
+def test_n_caps_the_split(celeba_root):
+    assert len(CelebA(celeba_root, "train", n=3)) == 3
+    assert CelebA(celeba_root, "train", n=3).files == CelebA(celeba_root, "train").files[:3]
+
+
+# --- Paris StreetView ------------------------------------------------------------------------
+
+def test_paris_splits_and_views(paris_root):
+    train, test = ParisStreetView(paris_root, "train"), ParisStreetView(paris_root, "test")
+    assert len(train) == 4 and len(test) == 3
+    assert [os.path.basename(f) for f in test.files] == ["001_im.png", "002_im.png", "003_im.png"]
+    _check_view(train.train_sample(0, np.random.default_rng(0)))
+    view = test[0]
+    _check_view(view)
+    resized = np.asarray(Image.fromarray(load_rgb(test.files[0])).resize(
+        (129, 129), Image.Resampling.BILINEAR))
+    assert torch.equal(view, to_model_tensor(resized[:128, :128]))
+
+
+def test_paris_train_view_uses_load_size_350(paris_root, monkeypatch):
+    ds = ParisStreetView(paris_root, "train")
+    shapes = []
+    monkeypatch.setattr("inpainting.data.real.crop",
+                        lambda img, t, l, h, w: shapes.append(img.shape) or img[t:t + h, l:l + w])
+    a = ds.train_sample(0, np.random.default_rng(1))
+    assert shapes == [(350, 525, 3)]                    # 300x200 -> smaller side 350
+    assert torch.equal(a, ds.train_sample(0, np.random.default_rng(1)))
+    assert ParisStreetView(paris_root, "train", image_size=64).train_load == 175
+
+
+def test_paris_missing_explains_request(tmp_path, paris_root):
+    with pytest.raises(DatasetNotFoundError) as info:
+        ParisStreetView(tmp_path / "nope", "train")
+    message = str(info.value)
+    for text in ("github.com/pathak22/context-encoder", "e-mail", "redistributed",
+                 "paris_train_original", "paris_eval_gt/001_im.png", "$INPAINTING_DATA/paris"):
+        assert text in message
+    partial = tmp_path / "partial"
+    shutil.copytree(paris_root / "paris_eval_gt", partial / "paris_eval_gt")
+    assert len(ParisStreetView(partial, "test")) == 3
+    with pytest.raises(DatasetNotFoundError, match="Paris StreetView train folder not found"):
+        ParisStreetView(partial, "train")
+    (partial / "paris_train_original").mkdir()
+    with pytest.raises(DatasetNotFoundError, match="paris_train_original contains no images"):
+        ParisStreetView(partial, "train")
+
+
+# --- ImageFolder -----------------------------------------------------------------------------
+
+def test_folder_lists_recursively_and_splits_deterministically(folder_root):
+    train = ImageFolder(folder_root, "train", 64, test_fraction=0.3)
+    test = ImageFolder(folder_root, "test", 64, test_fraction=0.3)
+    everything = sorted(os.path.relpath(f, folder_root) for f in train.files + test.files)
+    assert len(test) == 3 and len(train) == 7 and not set(train.files) & set(test.files)
+    assert "sub/deeper/d.png" in everything and "b.PNG" in everything
+    assert not any(".hidden" in f or f.endswith(".txt") for f in everything)
+    assert train.files == ImageFolder(folder_root, "train", 64, test_fraction=0.3).files
+    assert train.files == sorted(train.files, key=lambda f: os.path.relpath(f, folder_root))
+    assert ImageFolder(folder_root, "test", 64, seed=1).files != \
+        ImageFolder(folder_root, "test", 64, seed=2).files or len(test) == 1
+
+
+def test_folder_views(folder_root):
+    ds = ImageFolder(folder_root, "train", 64)
+    image = load_rgb(ds.files[0])
+    side = min(image.shape[:2])
+    top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
+    expected = np.asarray(Image.fromarray(image[top:top + side, left:left + side]).resize(
+        (64, 64), Image.Resampling.BILINEAR))
+    assert torch.equal(ds[0], to_model_tensor(expected))
+    a = ds.train_sample(0, np.random.default_rng(9))
+    _check_view(a, 64)
+    assert torch.equal(a, ds.train_sample(0, np.random.default_rng(9)))
+    assert any(not torch.equal(a, ds.train_sample(0, np.random.default_rng(s))) for s in range(5))
+
+
+def test_folder_with_odd_files(tmp_path, capsys):
+    make_odd_images(tmp_path / "odd")
+    ds = ImageFolder(tmp_path / "odd", "train", 32, test_fraction=0.1)
+    report = ImageFolder(tmp_path / "odd", "train", 32, test_fraction=0.5).verify()
+    everything = sorted(ImageFolder(tmp_path / "odd", "train", 32, test_fraction=0.5).files
+                        + ImageFolder(tmp_path / "odd", "test", 32, test_fraction=0.5).files)
+    assert len(everything) == 12 and len(ds) == 11
+    assert report.total == report.ok + report.converted + len(report.corrupt)
+    clean = ImageFolder(tmp_path / "odd", "train", 32, test_fraction=0.1, skip_corrupt=True)
+    assert "skipping 3 corrupt of 12 files" in capsys.readouterr().out
+    assert len(clean) == 8
+    for i in range(len(clean)):
+        _check_view(clean[i], 32)
+    full = ImageFolder(tmp_path / "odd", "test", 32, test_fraction=0.9, skip_corrupt=True).verify()
+    assert full.corrupt == [] and full.converted == 8 and full.ok == 0
+    assert full.conversions["CMYK -> RGB"] == 2
+
+
+def test_folder_errors(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="image folder not found"):
+        ImageFolder(tmp_path / "nope", "train", 64)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetNotFoundError, match=f"{tmp_path / 'empty'} holds 0 readable"):
+        ImageFolder(tmp_path / "empty", "train", 64)
+    with pytest.raises(ValueError, match="test_fraction"):
+        ImageFolder(tmp_path / "empty", "train", 64, test_fraction=1.0)
+
+
+# --- build_dataset ---------------------------------------------------------------------------
+
+def test_build_dataset_real_sets(celeba_root, paris_root, folder_root, monkeypatch):
+    ds = build_dataset(DataConfig("celeba", root=str(celeba_root), image_size=32, n_train=5), "train")
+    assert isinstance(ds, CelebA) and len(ds) == 5 and ds[0].shape == (3, 32, 32)
+    official = build_dataset(DataConfig("celeba", root=str(celeba_root), celeba_split="official",
+                                        n_test=None), "test")
+    assert len(official) == 3
+    assert len(build_dataset(DataConfig("paris", root=str(paris_root), n_test=None), "test")) == 3
+    assert isinstance(build_dataset(DataConfig("folder", root=str(folder_root)), "test"), ImageFolder)
+    monkeypatch.setenv("INPAINTING_DATA", str(celeba_root.parent))
+    os.symlink(celeba_root, celeba_root.parent / "celeba", target_is_directory=True)
+    assert build_dataset(DataConfig("celeba", n_test=None), "test").files[0].startswith(
+        str(celeba_root.parent / "celeba"))
+
+
+def test_build_dataset_errors(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="needs DataConfig.root"):
+        build_dataset(DataConfig("folder"), "train")
+    with pytest.raises(ValueError, match="valid datasets"):
+        build_dataset(DataConfig("imagenet"), "train")
+    with pytest.raises(ValueError, match="valid splits"):
+        build_dataset(DataConfig("faces"), "val")
+    with pytest.raises(ValueError, match="n_train"):
+        build_dataset(DataConfig("faces", n_train=None), "train")
+    monkeypatch.setenv("INPAINTING_DATA", str(tmp_path))
+    with pytest.raises(DatasetNotFoundError, match="paris"):
+        build_dataset(DataConfig("paris"), "test")
+
+
+def test_build_dataset_dispatches_builtin_sets(monkeypatch):
+    calls = []
+    procedural = types.SimpleNamespace(FaceDataset=lambda *a: calls.append(("face", a)),
+                                       FacadeDataset=lambda *a: calls.append(("facade", a)))
+    photos = types.SimpleNamespace(PhotoDataset=lambda *a: calls.append(("photo", a)))
+    monkeypatch.setitem(sys.modules, "inpainting.data.procedural", procedural)
+    monkeypatch.setitem(sys.modules, "inpainting.data.photos", photos)
+    build_dataset(DataConfig("faces", image_size=32, n_train=10, seed=4), "train")
+    build_dataset(DataConfig("facades", image_size=64, n_test=6), "test")
+    build_dataset(DataConfig("photos", image_size=64), "test")
+    assert calls == [("face", (10, 32, 4, "train")), ("facade", (6, 64, 0, "test")),
+                     ("photo", (64, "test"))]
