@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..data.masks import validate_mask
 from ..profiles import GENERATORS, ModelConfig
 from .context_encoder import ContextEncoder, ContextEncoderDiscriminator
 from .discriminator import GlobalLocalDiscriminator
@@ -21,8 +22,8 @@ def check_inputs(image: torch.Tensor, mask: torch.Tensor) -> None:
     """Raise ``ValueError`` unless ``image`` / ``mask`` follow docs/CONVENTIONS.md.
 
     image: float tensor ``(B, 3, H, W)`` in [-1, 1], H and W divisible by 4, no NaN/inf.
-    mask: float tensor ``(B, 1, H, W)`` of exact 0/1 values (1 = hole), at least one hole pixel in
-    every sample.
+    mask: float32 tensor ``(B, 1, H, W)`` of exact 0/1 values (1 = hole), at least one hole pixel in
+    every sample (checked by :func:`inpainting.data.masks.validate_mask`).
     """
     if not isinstance(image, torch.Tensor) or not isinstance(mask, torch.Tensor):
         raise ValueError(f"image and mask must be torch tensors, got {type(image).__name__} and "
@@ -33,7 +34,7 @@ def check_inputs(image: torch.Tensor, mask: torch.Tensor) -> None:
     if not image.is_floating_point():
         raise ValueError(f"image must be a float tensor in [-1, 1], got {image.dtype} "
                          "(uint8 images: image.float() / 127.5 - 1)")
-    b, _, h, w = image.shape
+    h, w = image.shape[-2:]
     if h % 4 or w % 4:
         raise ValueError(f"image height and width must be divisible by 4, got {h}x{w}")
     if not torch.isfinite(image).all():
@@ -42,17 +43,7 @@ def check_inputs(image: torch.Tensor, mask: torch.Tensor) -> None:
     if lo < -1 - 1e-5 or hi > 1 + 1e-5:
         raise ValueError(f"image values must lie in [-1, 1], got [{lo:.4g}, {hi:.4g}] "
                          "(uint8 images: image.float() / 127.5 - 1)")
-    if mask.dim() != 4 or tuple(mask.shape) != (b, 1, h, w):
-        raise ValueError(f"mask must have shape (B, 1, H, W) = {(b, 1, h, w)}, got {tuple(mask.shape)}")
-    if not mask.is_floating_point():
-        raise ValueError(f"mask must be a float tensor of 0/1 values, got {mask.dtype} (use mask.float())")
-    if not torch.isfinite(mask).all():
-        raise ValueError("mask contains NaN or inf values")
-    if not ((mask == 0) | (mask == 1)).all():
-        raise ValueError("mask values must be exactly 0 or 1 (1 = hole)")
-    empty = (mask.flatten(1).amax(dim=1) == 0).nonzero().flatten().tolist()
-    if empty:
-        raise ValueError(f"mask has no hole pixel (all zeros) in sample(s) {empty}; nothing to complete")
+    validate_mask(mask, image)   # (B, 1, H, W) float32, exact 0/1, a hole in every sample
 
 
 class Inpainter(nn.Module):

@@ -120,7 +120,7 @@ class PerceptualNetwork(nn.Module):
         self.is_fallback = False
         state, self.weights_source = self._resolve(weights, allow_random)
         if state is not None:
-            self._load(state, n_layers, self.weights_source)
+            self._load(state, self.weights_source)
         self.requires_grad_(False)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
@@ -139,7 +139,7 @@ class PerceptualNetwork(nn.Module):
             return torch.load(path, map_location="cpu", weights_only=True), f"imagenet ({path})"
         state, reason = _download(self.network)
         if state is not None:
-            return state, f"imagenet (downloaded to {path})"
+            return state, f"imagenet ({path})"   # same string as a later run reading the cache
         url = NETWORKS[self.network][1].url
         if not allow_random:
             raise RuntimeError(
@@ -154,7 +154,7 @@ class PerceptualNetwork(nn.Module):
                     f"({reason}) Perceptual-loss results are not those of an ImageNet VGG.")
         return None, source
 
-    def _load(self, state: dict, n_layers: int, source: str) -> None:
+    def _load(self, state: dict, source: str) -> None:
         if not isinstance(state, dict):
             raise ValueError(f"{source} does not hold a state dict (got {type(state).__name__})")
         wanted = self.features.state_dict()
