@@ -53,7 +53,7 @@ def test_lite_generator_layer_conventions():
     assert [c.dilation[0] for c in convs if c.dilation[0] > 1] == [2, 4, 8]
     bns = [m for m in g.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert len(bns) == len(convs) - 1
-    assert all(bn.eps == 1e-3 and bn.momentum == 0.001 for bn in bns)
+    assert all(bn.eps == 1e-3 and bn.momentum == 0.1 for bn in bns)
     assert isinstance(list(g.modules())[-1], torch.nn.Tanh)
 
 
