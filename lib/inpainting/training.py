@@ -46,7 +46,7 @@ from . import losses
 from .checkpoint import load_latest, save_checkpoint
 from .data import build_dataset
 from .data.masks import sample_masks
-from .models import (PerceptualNetwork, build_discriminator, build_inpainter)
+from .models import PerceptualNetwork, build_discriminator, build_inpainter
 from .models.generator import composite
 from .profiles import ModelConfig, Profile
 from .runtime import (atomic_write, atomic_write_text, results_dir, save_figure, save_table,
@@ -63,7 +63,7 @@ N_SAMPLES = 8
 @dataclass
 class TrainResult:
     """What :meth:`Trainer.fit` returns. ``history``: one row per step (:data:`HISTORY_COLUMNS`);
-    ``seconds``: training wall time summed over all sessions of the run."""
+    ``seconds``: time spent in training steps, summed over all sessions of the run."""
 
     out_dir: Path
     generator_path: Path
@@ -158,6 +158,11 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _weights_kind(source: str | None) -> str | None:
+    """``imagenet`` / ``random`` / a file path: the part of a weights source that matters."""
+    return source.split(" ")[0] if source else None
+
+
 def _requires_grad(module: nn.Module | None, flag: bool) -> None:
     if module is not None:
         module.requires_grad_(flag)
@@ -217,7 +222,8 @@ class Trainer:
         return images.to(self.device), masks.to(self.device)
 
     # --------------------------------------------------------------------------------- set-up
-    def _build(self) -> None:
+    def build(self) -> None:
+        """Data, models, optimisers, schedulers and scalers at step 0 (:meth:`fit` calls it)."""
         p, t = self.profile, self.profile.train
         if self.device.type == "cuda":
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -303,7 +309,8 @@ class Trainer:
         diffs = profile_differences(state["profile"], asdict(self.profile), self.role)
         if state["role"] != self.role:
             diffs.insert(0, f"role: checkpoint {state['role']!r} vs now {self.role!r}")
-        if state["perceptual_weights_source"] != self.perceptual_weights_source:
+        if _weights_kind(state["perceptual_weights_source"]) != \
+                _weights_kind(self.perceptual_weights_source):
             diffs.append(f"perceptual weights: checkpoint {state['perceptual_weights_source']!r} "
                          f"vs now {self.perceptual_weights_source!r}")
         if diffs:
@@ -443,7 +450,7 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train to ``schedule.total`` steps, resuming from ``out_dir/checkpoints/latest`` if there;
         a finished run returns its stored result at once."""
-        self._build()
+        self.build()
         self._init_generator()
         state = load_latest(self.ckpt_dir, map_location="cpu")
         if state is not None:
@@ -472,7 +479,6 @@ class Trainer:
             bar.close()
         if not self.sample_paths or self.sample_paths[-1].name != f"step_{self.step:06d}.png":
             self.save_samples()
-        self._save()
         self._write_generator(generator_path)
         self._write_config(status="finished")
         return self.result()

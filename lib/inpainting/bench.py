@@ -1,0 +1,237 @@
+"""Speed benchmark: the lite generator [PROTO] versus the GLCIC completion network [BASELINE-SRC].
+
+``python -m inpainting.bench [--sizes 64 128] [--batch 16] [--device auto] [--quick]``
+
+Measured in one run, for both generators under identical settings:
+
+* ``full_step``: one joint training step of :class:`inpainting.training.Trainer` (D step on real vs
+  composite, then G step with L_rec + L_adv + L_per); global + local discriminator; perceptual VGG19
+  relu3_1 with **random weights** (speed does not depend on the weights); fixed batch, so data
+  loading is excluded (reported separately as ``data``);
+* ``g_step``: stage-G step (G forward + L_rec + backward + Adam), no D, no VGG;
+* ``infer``: one image at 128 px (eval mode, ``no_grad``, median latency), for several execution
+  options (eager, channels_last, TorchScript freeze + optimize_for_inference, torch.compile);
+* peak memory (CUDA: ``max_memory_allocated``; CPU: peak RSS growth, Linux ``VmHWM`` reset through
+  ``/proc/self/clear_refs``), FLOPs of one step (``torch.utils.flop_counter``) and the achieved
+  FLOP rate against a 2048x2048 fp32 matmul measured in the same run.
+
+Prints a pandas table and writes ``results/bench/bench.csv`` (atomically). Figures are this
+machine's; the script asserts nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .models import build_inpainter, composite, generator_input
+from .profiles import ModelConfig, get_profile
+from .runtime import results_dir, save_table, select_device
+from .training import Trainer
+
+GENERATORS = ("lite", "glcic")
+INFER_SIZE = 128
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timings(fn: Callable[[], object], device: torch.device, warmup: int, reps: int) -> list[float]:
+    """Wall-clock seconds of ``reps`` calls of ``fn`` after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    out = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def matmul_gflops(device: torch.device, n: int = 2048, reps: int = 5) -> float:
+    """GFLOP/s of an ``n x n`` fp32 matmul (2 n^3 FLOPs), best of ``reps``: the machine's roof."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    return 2 * n**3 / min(timings(lambda: a @ b, device, 2, reps)) / 1e9
+
+
+class PeakMemory:
+    """Peak memory growth (MB) inside the ``with`` block: CUDA allocator peak, or on CPU the
+    resident-set high-water mark (VmHWM, reset via /proc/self/clear_refs; else ru_maxrss)."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+
+    @staticmethod
+    def _rss(field: str) -> float:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+        raise OSError(field)
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.base = torch.cuda.memory_allocated(self.device) / 2**20
+        else:
+            Path("/proc/self/clear_refs").write_text("5")
+            self.base = self._rss("VmRSS")
+        return self
+
+    def __exit__(self, *exc):
+        peak = torch.cuda.max_memory_allocated(self.device) / 2**20 if self.device.type == "cuda" \
+            else self._rss("VmHWM")
+        self.mb = peak - self.base
+
+
+def make_trainer(generator: str, size: int, batch: int, stage: str, device: str,
+                 out_dir: Path) -> Trainer:
+    """A built :class:`Trainer` whose every step is ``stage`` ("joint" or "G") on one fixed batch."""
+    overrides = {"faces.image_size": size, "faces.n_train": batch, "train.batch_size": batch,
+                 "model.generator": generator, "loss.per_weights": "random", "train.device": device,
+                 "train.steps_g": 10**6 if stage == "G" else 0, "train.steps_d": 0,
+                 "train.steps_joint": 10**6 if stage == "joint" else 0}
+    if stage == "G":
+        overrides.update({"loss.w_adv": 0.0, "loss.w_per": 0.0})
+    trainer = Trainer(get_profile("smoke", overrides), "faces", out_dir, progress=False)
+    trainer.build()
+    fixed = trainer.batch(0)
+    trainer.batch = lambda step: fixed
+    return trainer
+
+
+def step_flops(trainer: Trainer) -> float:
+    """FLOPs (forward + backward, counted by FlopCounterMode) of one training step."""
+    with FlopCounterMode(display=False) as counter:
+        trainer.train_step()
+    return counter.get_total_flops()
+
+
+def bench_training(generator: str, size: int, batch: int, stage: str, device: torch.device,
+                   reps: int, roof: float, tmp: Path) -> dict:
+    trainer = make_trainer(generator, size, batch, stage, str(device), tmp)
+    data = Trainer.batch.__get__(trainer)   # the real data path, for the "data" column
+    data_s = statistics.median(timings(lambda: data(1), device, 1, 3))
+    flops = step_flops(trainer)
+    with PeakMemory(device) as mem:
+        times = timings(trainer.train_step, device, 1, reps)
+    seconds = statistics.median(times)
+    return {"benchmark": "full_step" if stage == "joint" else "g_step", "generator": generator,
+            "size": size, "batch": batch, "option": "eager", "images_per_s": batch / seconds,
+            "ms": 1000 * seconds, "data_ms": 1000 * data_s, "peak_mem_mb": mem.mb,
+            "gflop": flops / 1e9, "gflop_per_s": flops / seconds / 1e9,
+            "pct_matmul": 100 * flops / seconds / 1e9 / roof,
+            "note": "VGG19 relu3_1 random weights" if stage == "joint" else ""}
+
+
+def inference_options(model, x: torch.Tensor, m: torch.Tensor) -> dict[str, Callable[[], object]]:
+    """Execution options for one completion (all return the composite)."""
+    net = model.generator
+    inp = generator_input(x, m)
+    cl_net = build_inpainter(ModelConfig(model.name), x.shape[-1]).generator
+    cl_net.load_state_dict(net.state_dict())
+    cl_net = cl_net.eval().to(x.device, memory_format=torch.channels_last)
+    inp_cl = inp.contiguous(memory_format=torch.channels_last)
+    frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(net, inp)))
+    return {"eager": lambda: model.complete(x, m),
+            "eager, no input checks": lambda: composite(x, net(inp), m),
+            "channels_last": lambda: composite(x, cl_net(inp_cl), m),
+            "jit.freeze+optimize_for_inference": lambda: composite(x, frozen(inp), m)}
+
+
+def bench_inference(generator: str, device: torch.device, reps: int, roof: float,
+                    with_compile: bool) -> list[dict]:
+    torch.manual_seed(0)
+    model = build_inpainter(ModelConfig(generator), INFER_SIZE).to(device).eval()
+    x = torch.rand(1, 3, INFER_SIZE, INFER_SIZE, device=device) * 2 - 1
+    m = torch.zeros(1, 1, INFER_SIZE, INFER_SIZE, device=device)
+    m[..., 32:96, 32:96] = 1
+    rows = []
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as counter:
+            model.complete(x, m)
+        flops = counter.get_total_flops()
+        options = inference_options(model, x, m)
+        if with_compile:
+            compiled = torch.compile(model.generator)
+            inp = generator_input(x, m)
+            start = time.perf_counter()
+            compiled(inp)
+            compile_s = time.perf_counter() - start
+            options["torch.compile"] = lambda: composite(x, compiled(inp), m)
+        reference = options["eager"]()
+        for option, fn in options.items():
+            with PeakMemory(device) as mem:
+                seconds = statistics.median(timings(fn, device, 3, reps))
+            err = (fn() - reference).abs().max().item()
+            note = f"max |diff| vs eager {err:.1e}"
+            if option == "torch.compile":
+                note += f"; compile {compile_s:.1f} s"
+            rows.append({"benchmark": "infer", "generator": generator, "size": INFER_SIZE,
+                         "batch": 1, "option": option, "images_per_s": 1 / seconds,
+                         "ms": 1000 * seconds, "peak_mem_mb": mem.mb, "gflop": flops / 1e9,
+                         "gflop_per_s": flops / seconds / 1e9,
+                         "pct_matmul": 100 * flops / seconds / 1e9 / roof, "note": note})
+    return rows
+
+
+def add_ratios(df: pd.DataFrame) -> pd.DataFrame:
+    """Column ``lite_speedup``: lite images/s over GLCIC's for the same benchmark/size/option."""
+    key = ["benchmark", "size", "batch", "option"]
+    glcic = df[df.generator == "glcic"].set_index(key)["images_per_s"]
+    df = df.copy()
+    df["lite_speedup"] = [row.images_per_s / glcic.get(tuple(row[k] for k in key), float("nan"))
+                          if row.generator == "lite" else float("nan") for _, row in df.iterrows()]
+    return df
+
+
+def run(sizes: list[int], batch: int, device: str, quick: bool) -> pd.DataFrame:
+    """All measurements as one DataFrame (see module docstring)."""
+    dev = select_device(device)
+    reps = 3 if quick else 10
+    roof = matmul_gflops(dev)
+    rows = [{"benchmark": "matmul 2048 fp32", "generator": "-", "size": 2048, "batch": 1,
+             "option": "eager", "gflop_per_s": roof, "pct_matmul": 100.0}]
+    with tempfile.TemporaryDirectory() as tmp:
+        for generator in GENERATORS:
+            for size in sizes:
+                for stage in ("joint", "G"):
+                    rows.append(bench_training(generator, size, batch, stage, dev, reps, roof,
+                                               Path(tmp)))
+                    print(f"{rows[-1]['benchmark']} {generator} {size}px: "
+                          f"{rows[-1]['images_per_s']:.2f} images/s", flush=True)
+            rows += bench_inference(generator, dev, 5 * reps, roof, with_compile=not quick)
+    return add_ratios(pd.DataFrame(rows))
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, no torch.compile")
+    args = parser.parse_args(argv)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"device {select_device(args.device)}", flush=True)
+    df = run(args.sizes, args.batch, args.device, args.quick)
+    with pd.option_context("display.width", 200, "display.max_columns", 30,
+                           "display.float_format", "{:.3g}".format):
+        print(df.drop(columns=["note"]).to_string(index=False))
+        print(df[["benchmark", "generator", "option", "note"]].dropna().to_string(index=False))
+    path = save_table(df, results_dir("bench") / "bench.csv")
+    print(f"wrote {path}")
+    return df
+
+
+if __name__ == "__main__":
+    main()
