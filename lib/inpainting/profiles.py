@@ -87,7 +87,8 @@ class TrainConfig:
     """Staged schedule (PAPER_SPEC 6.4): ``steps_g`` generator-only steps (reconstruction, plus
     perceptual if weighted), ``steps_d`` discriminator-only steps, ``steps_joint`` joint steps.
     Adam with ``betas``; D learning rate 0.1 x G's; linear decay to 0 over the last half of the joint
-    stage when ``lr_decay`` is true. ``device``: auto | cpu | cuda | cuda:N.
+    stage when ``lr_decay`` is true. ``device``: auto | cpu | cuda | cuda:N. ``amp``: mixed precision
+    (float16 on CUDA; bfloat16 on CPUs with fast bfloat16 kernels; ignored elsewhere).
     ``init_generator``: a ``generator.pt`` whose weights start G (the shared reconstruction warm start
     of the experiments, see ``inpainting.experiments``); ignored when resuming from a checkpoint."""
 
@@ -142,7 +143,7 @@ def _smoke() -> Profile:
         facades=DataConfig("facades", image_size=32, n_train=64, n_test=8),
         photos=DataConfig("photos", image_size=32, n_train=None, n_test=None),
         train=TrainConfig(batch_size=4, steps_g=4, steps_d=2, steps_joint=4, log_every=2,
-                          sample_every=4, checkpoint_every=5),
+                          sample_every=4, checkpoint_every=5, amp=True),
     )
 
 
@@ -152,8 +153,11 @@ def _demo() -> Profile:
         faces=DataConfig("faces", image_size=64, n_train=2000, n_test=48),
         facades=DataConfig("facades", image_size=64, n_train=2000, n_test=48),
         photos=DataConfig("photos", image_size=64, n_train=None, n_test=None),
-        train=TrainConfig(batch_size=16, steps_g=300, steps_d=30, steps_joint=300, log_every=10,
-                          sample_every=100, checkpoint_every=100),
+        # A few minutes of CPU per run: the prototype's reconstruction-stage learning rate 1e-3
+        # [PROTO] (D: 0.1x), batch 8 and bfloat16 autocast (about 2x faster on AVX512-BF16 CPUs).
+        train=TrainConfig(batch_size=8, steps_g=400, steps_d=20, steps_joint=120, lr_g=1e-3,
+                          lr_d=1e-4, log_every=20, sample_every=100, checkpoint_every=100,
+                          amp=True),
     )
 
 
