@@ -132,6 +132,17 @@ def test_perceptual_cosine():
     assert torch.isfinite(f.grad).all()
 
 
+def test_perceptual_relative_is_scale_free():
+    real = torch.randn(3, 4, 5, 5)
+    fake = real + 0.1 * torch.randn(3, 4, 5, 5)
+    rel = lambda f, r: perceptual_loss({"x": f}, {"x": r}, distance="relative").item()
+    assert rel(fake, real) == pytest.approx(rel(1000 * fake, 1000 * real), rel=1e-5)
+    assert rel(real, real) == 0.0
+    assert rel(torch.zeros_like(real), real) == pytest.approx(1.0)   # nothing right: error = energy
+    per_image = [((fake[i] - real[i]).pow(2).sum() / real[i].pow(2).sum()).item() for i in range(3)]
+    assert rel(fake, real) == pytest.approx(sum(per_image) / 3)
+
+
 def test_perceptual_layer_errors():
     f = {"a": torch.zeros(1, 1, 1, 1)}
     with pytest.raises(ValueError, match="differ"):

@@ -100,7 +100,7 @@ def test_checkpoint_and_output_contents(finished):
     assert all(t.device.type == "cpu" for t in blob["state_dict"].values())
     config = json.loads((out / "train_config.json").read_text())
     assert config["status"] == "finished" and config["seed"] == 0
-    assert config["effective_loss_weights"]["w_per"] == 0.05
+    assert config["effective_loss_weights"]["w_per"] == get_profile("smoke").loss.w_per
     assert config["effective_loss_weights"]["perceptual_weights_source"] == \
         finished.perceptual_weights_source
     if finished.is_perceptual_fallback:

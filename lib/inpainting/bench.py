@@ -9,6 +9,9 @@ Measured in one run, for both generators under identical settings:
   relu3_1 with **random weights** (speed does not depend on the weights); fixed batch, so data
   loading is excluded (reported separately as ``data``);
 * ``g_step``: stage-G step (G forward + L_rec + backward + Adam), no D, no VGG;
+* both training steps in float32 and with the trainer's mixed precision (``train.amp``: bfloat16
+  autocast on CPUs with fast bfloat16 kernels, float16 on CUDA); the FLOP rate of the mixed rows is
+  still measured against the float32 matmul;
 * ``infer``: one image at 128 px (eval mode, ``no_grad``, median latency), for several execution
   options (eager, channels_last, TorchScript freeze + optimize_for_inference, torch.compile);
 * peak memory (CUDA: ``max_memory_allocated``; CPU: peak RSS growth, Linux ``VmHWM`` reset through
@@ -95,9 +98,11 @@ class PeakMemory:
 
 
 def make_trainer(generator: str, size: int, batch: int, stage: str, device: str,
-                 out_dir: Path) -> Trainer:
-    """A built :class:`Trainer` whose every step is ``stage`` ("joint" or "G") on one fixed batch."""
+                 out_dir: Path, amp: bool) -> Trainer:
+    """A built :class:`Trainer` whose every step is ``stage`` ("joint" or "G") on one fixed batch;
+    ``amp``: the trainer's mixed precision (bfloat16 autocast on a CPU with fast bfloat16)."""
     overrides = {"faces.image_size": size, "faces.n_train": batch, "train.batch_size": batch,
+                 "train.amp": amp,
                  "model.generator": generator, "loss.per_weights": "random", "train.device": device,
                  "train.steps_g": 10**6 if stage == "G" else 0, "train.steps_d": 0,
                  "train.steps_joint": 10**6 if stage == "joint" else 0}
@@ -118,8 +123,8 @@ def step_flops(trainer: Trainer) -> float:
 
 
 def bench_training(generator: str, size: int, batch: int, stage: str, device: torch.device,
-                   reps: int, roof: float, tmp: Path) -> dict:
-    trainer = make_trainer(generator, size, batch, stage, str(device), tmp)
+                   reps: int, roof: float, tmp: Path, amp: bool) -> dict:
+    trainer = make_trainer(generator, size, batch, stage, str(device), tmp, amp)
     data = Trainer.batch.__get__(trainer)   # the real data path, for the "data" column
     data_s = statistics.median(timings(lambda: data(1), device, 1, 3))
     flops = step_flops(trainer)
@@ -127,8 +132,9 @@ def bench_training(generator: str, size: int, batch: int, stage: str, device: to
         times = timings(trainer.train_step, device, 1, reps)
     seconds = statistics.median(times)
     return {"benchmark": "full_step" if stage == "joint" else "g_step", "generator": generator,
-            "size": size, "batch": batch, "option": "eager", "images_per_s": batch / seconds,
-            "ms": 1000 * seconds, "data_ms": 1000 * data_s, "peak_mem_mb": mem.mb,
+            "size": size, "batch": batch,
+            "option": f"eager, {trainer.amp_dtype} autocast" if trainer.use_amp else "eager",
+            "images_per_s": batch / seconds, "ms": 1000 * seconds, "data_ms": 1000 * data_s, "peak_mem_mb": mem.mb,
             "gflop": flops / 1e9, "gflop_per_s": flops / seconds / 1e9,
             "pct_matmul": 100 * flops / seconds / 1e9 / roof,
             "note": "VGG19 relu3_1 random weights" if stage == "joint" else ""}
@@ -206,10 +212,12 @@ def run(sizes: list[int], batch: int, device: str, quick: bool) -> pd.DataFrame:
         for generator in GENERATORS:
             for size in sizes:
                 for stage in ("joint", "G"):
-                    rows.append(bench_training(generator, size, batch, stage, dev, reps, roof,
-                                               Path(tmp)))
-                    print(f"{rows[-1]['benchmark']} {generator} {size}px: "
-                          f"{rows[-1]['images_per_s']:.2f} images/s", flush=True)
+                    for amp in (False, True):
+                        rows.append(bench_training(generator, size, batch, stage, dev, reps, roof,
+                                                   Path(tmp), amp))
+                        print(f"{rows[-1]['benchmark']} {generator} {size}px "
+                              f"({rows[-1]['option']}): {rows[-1]['images_per_s']:.2f} images/s",
+                              flush=True)
             rows += bench_inference(generator, dev, 5 * reps, roof, with_compile=not quick)
     return add_ratios(pd.DataFrame(rows))
 

@@ -140,3 +140,14 @@ def literature_rows(profile: Profile):
     if profile.facades.name != "paris":
         return pd.DataFrame()
     return pd.DataFrame([LITERATURE_CE_PARIS])
+
+
+def perceptual_caveat(runs) -> str:
+    """A short label of the perceptual weights behind a set of ``TrainResult`` s, for figure titles
+    and table notes: an offline fallback is always named, never hidden."""
+    runs = list(runs)
+    if any(r.is_perceptual_fallback for r in runs):
+        return "perceptual VGG: RANDOM weights (offline fallback, see run.json)"
+    sources = sorted({r.perceptual_weights_source.split(" ")[0] for r in runs
+                      if r.perceptual_weights_source})
+    return f"perceptual VGG: {', '.join(sources)} weights" if sources else "no perceptual loss"

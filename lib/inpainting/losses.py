@@ -104,9 +104,14 @@ def perceptual_loss(features_fake: Mapping[str, torch.Tensor], features_real: Ma
         and batch; one reading of the paper's "similarity-enhanced space" (features L2-normalised
         across channels, PAPER_SPEC 4.2 option 2). Computed as ``0.5 * ||u - v||^2`` of the
         normalised vectors ``u = x / (||x|| + 1e-10)`` (as LPIPS normalises), which equals
-        ``1 - cos`` for non-zero vectors and is 0, not 1, where both vectors are 0 (dead ReLUs).
+        ``1 - cos`` for non-zero vectors and is 0, not 1, where both vectors are 0 (dead ReLUs);
+        "relative": ``||phi(fake) - phi(real)||^2 / ||phi(real)||^2`` per image, averaged over the
+        batch [INFERRED, this kit's option]: the squared feature error as a fraction of the real
+        features' energy. Unlike "mse" it does not depend on the feature scale, which differs by
+        orders of magnitude between layers (relu1_1 vs relu5_1) and between ImageNet and random
+        weights, so one weight serves every layer of the level sweep.
     """
-    _check(distance, ("mse", "l1", "cosine"), "perceptual distance")
+    _check(distance, ("mse", "l1", "cosine", "relative"), "perceptual distance")
     if set(features_fake) != set(features_real):
         raise ValueError(f"feature layers differ: {sorted(features_fake)} vs {sorted(features_real)}")
     weights = {name: 1.0 for name in features_fake} if layer_weights is None else dict(layer_weights)
@@ -121,6 +126,9 @@ def perceptual_loss(features_fake: Mapping[str, torch.Tensor], features_real: Ma
             term = F.mse_loss(fake, real)
         elif distance == "l1":
             term = F.l1_loss(fake, real)
+        elif distance == "relative":
+            error = (fake - real).pow(2).flatten(1).sum(1)
+            term = (error / real.pow(2).flatten(1).sum(1).clamp_min(1e-12)).mean()
         else:
             term = 0.5 * (_unit(fake) - _unit(real)).pow(2).sum(dim=1).mean()
         total = w * term if total is None else total + w * term
