@@ -1,7 +1,6 @@
 """Notebook hygiene, and one run of every notebook in the smoke profile."""
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -37,25 +36,27 @@ def _kernel_installed() -> bool:
     return KERNEL in KernelSpecManager().find_kernel_specs()
 
 
-@pytest.mark.slow
-def test_all_notebooks_run_in_smoke_profile(tmp_path):
-    """Executes 01..07 in order with papermill, as run_all.sh does, into a temporary results dir."""
+def run_all_notebooks(results: Path, parameters: dict, env: dict) -> None:
+    """Execute 01..07 in order with papermill, as run_all.sh does, with ``env`` set for the kernel."""
     if not _kernel_installed():
         pytest.fail(f"Jupyter kernel {KERNEL!r} is not registered: run ./run_all.sh setup first")
     import papermill as pm
     env_backup = dict(os.environ)
-    os.environ.update({"INPAINTING_RESULTS": str(tmp_path / "results"), "INPAINTING_OFFLINE": "1",
-                       "MPLBACKEND": "module://matplotlib_inline.backend_inline"})
+    os.environ.update({"INPAINTING_RESULTS": str(results), "INPAINTING_OFFLINE": "1",
+                       "MPLBACKEND": "module://matplotlib_inline.backend_inline", **env})
     try:
         for path in NOTEBOOKS:
-            out = tmp_path / path.name
-            pm.execute_notebook(str(path), str(out), parameters={"profile": "smoke"},
-                                kernel_name=KERNEL, cwd=str(ROOT / "notebooks"),
-                                progress_bar=False)
+            pm.execute_notebook(str(path), str(results.parent / path.name), parameters=parameters,
+                                kernel_name=KERNEL, cwd=str(ROOT / "notebooks"), progress_bar=False)
     finally:
         os.environ.clear()
         os.environ.update(env_backup)
+
+
+@pytest.mark.slow
+def test_all_notebooks_run_in_smoke_profile(tmp_path):
     results = tmp_path / "results"
+    run_all_notebooks(results, {"profile": "smoke"}, {})
     summary = (results / "summary.md").read_text()
     figures = sorted(p.name for p in (results / "figures").glob("*.png"))
     tables = sorted(p.name for p in (results / "tables").glob("*.csv"))
@@ -66,3 +67,25 @@ def test_all_notebooks_run_in_smoke_profile(tmp_path):
         assert name.rsplit(".", 1)[0] in summary, f"{name} missing from summary.md"
     outputs = json.loads((results / "outputs.json").read_text())
     assert {e["notebook"] for e in outputs.values()} == set(EXPECTED)
+    assert "RANDOM weights (offline fallback" in summary   # the fallback is labelled, never silent
+
+
+@pytest.mark.slow
+def test_paper_profile_runs_on_fixture_datasets(tmp_path):
+    """The paper profile, on small folders laid out exactly like CelebA and Paris StreetView, with
+    a tiny step count: what a user with the real data runs first."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from fixtures import make_celeba, make_paris
+    data = tmp_path / "data"
+    make_celeba(data / "celeba", n=16)
+    make_paris(data / "paris", n_train=6, n_test=3)
+    tiny = {"train.batch_size": 2, "train.steps_g": 1, "train.steps_d": 1, "train.steps_joint": 1,
+            "train.log_every": 1, "train.sample_every": 1, "train.checkpoint_every": 1,
+            "faces.n_test": 2, "facades.n_test": 2, "loss.per_weights": "random"}
+    results = tmp_path / "results"
+    run_all_notebooks(results, {"profile": "paper", "overrides": tiny}, {"INPAINTING_DATA": str(data)})
+    faces = (results / "tables" / "faces_all_methods.csv").read_text()
+    facades = (results / "tables" / "facades_all_methods.csv").read_text()
+    assert "Context Encoder" in faces and "GLCIC" in faces
+    assert "Pathak et al. 2016" in facades and "Pathak et al. 2016" not in faces
+    assert "celeba" in (results / "tables" / "datasets.csv").read_text()
