@@ -251,3 +251,18 @@ def test_state_dict_loads_with_map_location_cpu():
     with torch.no_grad():
         assert torch.allclose(src.eval()(x.to(device), m.to(device)).cpu(), dst.eval()(x, m), atol=1e-5)
     assert all(t.device.type == "cpu" for t in dst.state_dict().values())
+
+
+def test_context_encoder_matrix_product_layers_equal_the_convolutions():
+    from inpainting.models.context_encoder import FullMapConv, PointDeconv
+    torch.manual_seed(0)
+    conv, fast_conv = torch.nn.Conv2d(32, 10, 4), FullMapConv(32, 10, 4)
+    fast_conv.load_state_dict(conv.state_dict())
+    x = torch.randn(3, 32, 4, 4)
+    assert torch.allclose(conv(x), fast_conv(x), atol=1e-5)
+    deconv, fast_deconv = torch.nn.ConvTranspose2d(10, 32, 4), PointDeconv(10, 32, 4)
+    fast_deconv.load_state_dict(deconv.state_dict())
+    z = torch.randn(3, 10, 1, 1)
+    assert torch.allclose(deconv(z), fast_deconv(z), atol=1e-5)
+    with pytest.raises(ValueError, match="expects a"):
+        fast_conv(torch.randn(1, 32, 8, 8))
