@@ -65,6 +65,8 @@ fi
 PROFILE=$MODE
 OUT="$ROOT/results/$PROFILE"
 mkdir -p "$OUT/notebooks"
+# A new run starts a new record; trained runs (runs/) and test sets stay cached for reuse/resume.
+rm -f "$OUT/run.json" "$OUT/outputs.json" "$OUT/summary.md"
 export INPAINTING_PROFILE=$PROFILE
 "$PY" - "$PROFILE" <<'PYEOF'
 import sys

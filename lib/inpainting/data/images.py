@@ -1,0 +1,192 @@
+"""Reading one image file, converting it to 8-bit RGB, and the crop / resize helpers of the loaders.
+
+Every real-data loader reads pixels through :func:`load_rgb`, so every odd file is handled the same
+way. Behaviour by kind of file (``PIL`` mode in brackets):
+
+=========================================  ===========================================================
+file                                       result
+=========================================  ===========================================================
+8-bit RGB (``RGB``)                        returned unchanged
+grayscale (``L``), bilevel (``1``)         the grey channel replicated to R, G and B
+16-bit grayscale (``I;16``, ``I;16B``,     scaled to 8 bits by ``round(v * 255 / 65535)`` (full
+``I``)                                     range kept, never clipped); ``I`` (32-bit) values are
+                                           read as 16-bit data and clipped to [0, 65535] first
+16-bit RGB PNG                             Pillow itself reduces it to 8-bit ``RGB`` (high byte)
+with alpha (``RGBA``, ``LA``, ``PA``,      **alpha-composited on white** (255, 255, 255): a
+``RGBa``, ``La``, palette with a           transparent pixel becomes white, as image viewers show it
+``transparency`` entry)                    on a page, and never mid-grey, which is the value of a
+                                           hole in model space
+palette (``P``)                            expanded to RGB through the palette
+``CMYK``, ``YCbCr``, ``LAB``, ``HSV``      Pillow's conversion to ``RGB`` (no ICC colour management)
+EXIF orientation tag                       applied (the array is the image as a viewer shows it)
+multi-frame (GIF, TIFF)                    the first frame
+float (``F``) and other modes              ``ImageReadError`` (unsupported pixel mode)
+0-byte file                                ``ImageReadError`` saying "empty file"
+truncated / corrupt / not an image         ``ImageReadError`` naming the file, saying it is corrupt or
+                                           unreadable and to remove or re-download it
+missing path                               ``FileNotFoundError``
+=========================================  ===========================================================
+
+Truncated files always raise: decoding runs with ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` forced to
+``False`` (whatever another library set it to) and with ``.load()`` inside the ``try``, so a JPEG cut
+short never comes back partially grey.
+
+Resizing uses Pillow's **bilinear** filter, which is antialiased when downscaling (its kernel widens
+with the scale factor). Bilinear is what the authors' prototype used at test time
+(``scipy.misc.imresize``, itself Pillow bilinear) and what the CelebA followers report.
+All helpers take and return ``uint8 (H, W, 3)`` arrays; :func:`to_model_tensor` converts the final
+crop to model space.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+import numpy as np
+import torch
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+RESAMPLE = Image.Resampling.BILINEAR
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+_COLOUR_MODES = ("CMYK", "YCbCr", "LAB", "HSV")
+_FIX_HINT = "the file is corrupt or unreadable; remove it or download it again"
+
+
+class ImageReadError(ValueError):
+    """An image file that cannot be decoded (empty, truncated, corrupt, unsupported).
+
+    The message names the file. ``path`` is the offending file (``None`` when the error was rebuilt
+    from its message only, as a ``DataLoader`` worker does).
+    """
+
+    def __init__(self, message: str, path: str | os.PathLike | None = None):
+        super().__init__(message)
+        self.path = None if path is None else os.fspath(path)
+
+
+@contextmanager
+def _strict_truncation() -> Iterator[None]:
+    """Make Pillow raise on truncated files for the duration of one decode."""
+    previous = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = previous
+
+
+def _open_decoded(path: str | os.PathLike) -> Image.Image:
+    """Open and fully decode ``path``; every decoding failure becomes :class:`ImageReadError`."""
+    if os.path.getsize(path) == 0:  # FileNotFoundError for a missing path, on purpose
+        raise ImageReadError(f"{os.fspath(path)}: empty file (0 bytes); {_FIX_HINT}", path)
+    try:
+        with _strict_truncation(), Image.open(path) as img:
+            img.load()
+            return ImageOps.exif_transpose(img)  # a copy, so closing the file is safe
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as err:
+        raise ImageReadError(f"{os.fspath(path)}: {_FIX_HINT} ({type(err).__name__}: {err})",
+                             path) from err
+
+
+def _sixteen_bit_to_uint8(img: Image.Image) -> np.ndarray:
+    """``(H, W)`` uint8 from 16-bit (or 32-bit ``I``) grey, scaled over the full 16-bit range."""
+    values = np.clip(np.asarray(img, dtype=np.float64), 0, 65535)
+    return np.round(values * (255.0 / 65535.0)).astype(np.uint8)
+
+
+def _composite_on_white(img: Image.Image) -> Image.Image:
+    """``RGB`` image of ``img`` (any alpha mode) alpha-composited on white."""
+    rgba = img.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def _to_rgb(img: Image.Image, path: str | os.PathLike) -> tuple[np.ndarray, str | None]:
+    """``(uint8 (H, W, 3), conversion)``; ``conversion`` is ``None`` for plain 8-bit RGB."""
+    mode = img.mode
+    if mode == "RGB":
+        return np.asarray(img, dtype=np.uint8).copy(), None
+    if mode in ("L", "1"):
+        grey = np.asarray(img.convert("L"), dtype=np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2), f"grayscale {mode} -> RGB"
+    if mode in _SIXTEEN_BIT_MODES:
+        grey = _sixteen_bit_to_uint8(img)
+        return np.repeat(grey[:, :, None], 3, axis=2), f"{mode} grayscale -> 8-bit RGB"
+    if mode in _ALPHA_MODES or (mode == "P" and "transparency" in img.info):
+        return np.asarray(_composite_on_white(img), dtype=np.uint8).copy(), \
+            f"{mode} with alpha -> RGB on white"
+    if mode == "P" or mode in _COLOUR_MODES:
+        return np.asarray(img.convert("RGB"), dtype=np.uint8).copy(), f"{mode} -> RGB"
+    raise ImageReadError(f"{os.fspath(path)}: unsupported pixel mode {mode!r}; convert the file to "
+                         "8-bit RGB or grayscale, or remove it", path)
+
+
+def decode_rgb(path: str | os.PathLike) -> tuple[np.ndarray, str | None]:
+    """Decode ``path`` to 8-bit RGB and say which conversion was applied.
+
+    Returns
+    -------
+    image : np.ndarray
+        ``uint8 (H, W, 3)``, values 0..255.
+    conversion : str or None
+        A short description such as ``"grayscale L -> RGB"``, or ``None`` if the file was already
+        8-bit RGB. See the module docstring for every case.
+
+    Raises
+    ------
+    ImageReadError
+        Empty, truncated, corrupt or non-image file, or an unsupported pixel mode.
+    FileNotFoundError
+        ``path`` does not exist.
+    """
+    img = _open_decoded(path)
+    return _to_rgb(img, path)
+
+
+def load_rgb(path: str | os.PathLike) -> np.ndarray:
+    """The image at ``path`` as ``uint8 (H, W, 3)`` RGB, 0..255 (conversions: module docstring)."""
+    return decode_rgb(path)[0]
+
+
+def to_model_tensor(image: np.ndarray) -> torch.Tensor:
+    """``uint8 (H, W, 3)`` 0..255 -> ``float32 (3, H, W)`` in [-1, 1] (``x / 127.5 - 1``)."""
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected a uint8 (H, W, 3) array, got {image.dtype} {image.shape}")
+    tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+    return tensor.float().div_(127.5).sub_(1.0)
+
+
+def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Antialiased bilinear resize of ``uint8 (H, W, 3)`` to ``uint8 (height, width, 3)``."""
+    if image.shape[:2] == (height, width):
+        return image
+    return np.asarray(Image.fromarray(image).resize((width, height), RESAMPLE), dtype=np.uint8)
+
+
+def resize_short_side(image: np.ndarray, short: int) -> np.ndarray:
+    """Resize so the smaller side is ``short`` pixels, keeping the aspect ratio (rounded)."""
+    h, w = image.shape[:2]
+    scale = short / min(h, w)
+    return resize(image, max(short, round(h * scale)), max(short, round(w * scale)))
+
+
+def crop(image: np.ndarray, top: int, left: int, height: int, width: int) -> np.ndarray:
+    """``image[top:top+height, left:left+width]``; ``ValueError`` if the box leaves the image."""
+    h, w = image.shape[:2]
+    if top < 0 or left < 0 or top + height > h or left + width > w:
+        raise ValueError(f"crop box top={top} left={left} {height}x{width} is outside the "
+                         f"{h}x{w} image")
+    return image[top:top + height, left:left + width]
+
+
+def centre_crop(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Central ``height x width`` crop; odd margins put the extra pixel at the bottom / right."""
+    h, w = image.shape[:2]
+    return crop(image, (h - height) // 2, (w - width) // 2, height, width)
+
+
+def hflip(image: np.ndarray) -> np.ndarray:
+    """Mirror ``(H, W, C)`` left-right."""
+    return image[:, ::-1]
