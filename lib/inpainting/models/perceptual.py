@@ -57,16 +57,22 @@ def cache_path(network: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(NETWORKS[network][1].url)
 
 
+_FAILED_DOWNLOADS: dict[str, str] = {}   # network -> reason; a process tries each download once
+
+
 def _download(network: str) -> tuple[dict | None, str]:
     """Try torchvision's download into the hub cache; ``(state_dict or None, reason)``."""
     if os.environ.get(OFFLINE_ENV) == "1":
         return None, f"download skipped (${OFFLINE_ENV}=1)"
+    if network in _FAILED_DOWNLOADS:
+        return None, _FAILED_DOWNLOADS[network]
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
     try:
         return NETWORKS[network][1].get_state_dict(progress=False), "downloaded"
     except Exception as exc:   # offline: URLError, timeout, DNS failure, HTTP error ...
-        return None, f"download failed: {type(exc).__name__}: {exc}"
+        _FAILED_DOWNLOADS[network] = f"download failed: {type(exc).__name__}: {exc}"
+        return None, _FAILED_DOWNLOADS[network]
     finally:
         socket.setdefaulttimeout(old)
 
