@@ -41,15 +41,22 @@ def list_checkpoints(ckpt_dir: str | os.PathLike) -> list[Path]:
 
 
 def save_checkpoint(state: dict[str, Any], ckpt_dir: str | os.PathLike, step: int,
-                    keep: int = 3) -> Path:
+                    keep: int = 2) -> Path:
     """Write ``state`` to ``ckpt_dir/step_{step:08d}.pt`` atomically, point ``latest`` at it
     (atomically too), then delete all but the newest ``keep`` checkpoints. Returns the file path."""
     ckpt_dir = Path(ckpt_dir)
     path = atomic_write(ckpt_dir / checkpoint_name(step), lambda tmp: torch.save(state, tmp))
     atomic_write_text(ckpt_dir / POINTER, path.name)
-    for old in list_checkpoints(ckpt_dir)[:-keep] if keep > 0 else []:
-        old.unlink(missing_ok=True)
+    prune_checkpoints(ckpt_dir, keep)
     return path
+
+
+def prune_checkpoints(ckpt_dir: str | os.PathLike, keep: int) -> None:
+    """Delete all but the newest ``keep`` (>= 1) checkpoints of ``ckpt_dir``. A checkpoint holds
+    G, D and both optimisers' state (the Context Encoder's: about 0.85 GB at 128 px), so a finished
+    run keeps only its last one, enough to extend the run later."""
+    for old in list_checkpoints(ckpt_dir)[:-max(keep, 1)]:
+        old.unlink(missing_ok=True)
 
 
 def _try_load(path: Path, map_location: Any) -> dict | None:

@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from . import losses
-from .checkpoint import load_latest, save_checkpoint
+from .checkpoint import load_latest, prune_checkpoints, save_checkpoint
 from .data import build_dataset
 from .data.masks import sample_masks
 from .models import PerceptualNetwork, build_discriminator, build_inpainter
@@ -493,6 +493,7 @@ class Trainer:
             self.save_samples()
         self._write_generator(generator_path)
         self._write_config(status="finished")
+        prune_checkpoints(self.ckpt_dir, keep=1)
         return self.result()
 
     def _progress_bar(self):
