@@ -1,12 +1,11 @@
 """Figure helpers shared by the notebooks: image grids and loss curves.
 
-Every helper returns a matplotlib ``Figure`` (shown inline by the notebook) and, given ``path``,
-also writes it as PNG atomically. Titles carry the run's caveats (for example an offline perceptual
-fallback), so a saved figure is never separated from how it was made.
+Every helper returns a matplotlib ``Figure``: the notebook shows it inline and saves it through
+``inpainting.reporting.Report.figure``. Titles carry the run's caveats (for example an offline
+perceptual fallback), so a saved figure is never separated from how it was made.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -14,9 +13,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .runtime import save_figure
-
 HOLE_SHADE = np.array([255, 255, 255], dtype=np.uint8)
+
+
+def _finish(fig, title: str):
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
 
 def to_display(images: torch.Tensor | np.ndarray) -> np.ndarray:
     """(B,3,H,W) or (3,H,W) tensor in [-1,1], a list of (3,H,W) tensors, or uint8 (B,H,W,3)/(H,W,3)
@@ -32,6 +37,7 @@ def to_display(images: torch.Tensor | np.ndarray) -> np.ndarray:
     arr = np.asarray(images)
     return arr[None] if arr.ndim == 3 else arr
 
+
 def masked_input(images: torch.Tensor, masks: torch.Tensor) -> np.ndarray:
     """The generator's view for display: known pixels, hole painted white. uint8 (B,H,W,3)."""
     shown = to_display(images).copy()
@@ -39,8 +45,9 @@ def masked_input(images: torch.Tensor, masks: torch.Tensor) -> np.ndarray:
     shown[hole] = HOLE_SHADE
     return shown
 
+
 def image_grid(columns: dict[str, np.ndarray | torch.Tensor], title: str = "",
-               path: str | Path | None = None, max_rows: int = 6, cell: float = 1.6,
+               max_rows: int = 6, cell: float = 1.6,
                transpose: bool = False):
     """A grid with one column per entry of ``columns`` (name -> images) and one row per image
     (``transpose=True``: one row per entry, labelled on the left).
@@ -62,14 +69,10 @@ def image_grid(columns: dict[str, np.ndarray | torch.Tensor], title: str = "",
                 ax.set_ylabel(name, fontsize=8)
             elif not transpose and i == 0:
                 ax.set_title(name, fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    if path is not None:
-        save_figure(fig, path)
-    return fig
+    return _finish(fig, title)
 
-def loss_curves(history: pd.DataFrame, title: str = "", path: str | Path | None = None,
+
+def loss_curves(history: pd.DataFrame, title: str = "",
                 terms: Sequence[str] = ("rec", "adv_g", "per", "d_loss")):
     """One panel per loss term of a training log (columns ``step``, ``stage`` and the terms);
     stage boundaries are drawn as vertical lines. Terms that are all missing are skipped."""
@@ -86,15 +89,11 @@ def loss_curves(history: pd.DataFrame, title: str = "", path: str | Path | None 
             ax.axvline(b, color="grey", ls=":", lw=1)
         ax.set_title(term, fontsize=9)
         ax.set_xlabel("step")
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    if path is not None:
-        save_figure(fig, path)
-    return fig
+    return _finish(fig, title)
+
 
 def bar_plot(summary: pd.DataFrame, metric: str, by: str = "method", hue: str | None = "kind",
-             title: str = "", path: str | Path | None = None):
+             title: str = ""):
     """Bar plot of ``summary[metric]`` per ``by`` (and per ``hue`` when given)."""
     table = summary.pivot_table(index=by, columns=hue, values=metric) if hue else \
         summary.set_index(by)[[metric]]
@@ -103,6 +102,4 @@ def bar_plot(summary: pd.DataFrame, metric: str, by: str = "method", hue: str | 
     ax.set_title(title or metric, fontsize=9)
     fig = ax.figure
     fig.tight_layout()
-    if path is not None:
-        save_figure(fig, path)
     return fig
