@@ -201,3 +201,12 @@ def test_save_load_round_trip_and_subset(tmp_path):
 def test_fixed_test_set_checks_its_fields():
     with pytest.raises(ValueError, match="one entry per image"):
         FixedTestSet(torch.zeros(2, 3, 8, 8), torch.ones(2, 1, 8, 8), ["centre"], [0, 1], [{}, {}])
+
+
+def test_fixed_test_set_head_keeps_the_first_entries():
+    from inpainting.data.procedural import FaceDataset
+    ts = make_test_set(FaceDataset(4, 32, 0, "test"), MaskConfig(), 4, seed=1)
+    head = ts.head(3)
+    assert len(head) == 3 and torch.equal(head.images, ts.images[:3])
+    assert torch.equal(head.masks, ts.masks[:3]) and head.kinds == ts.kinds[:3]
+    assert head.indices == ts.indices[:3] and head.attributes == ts.attributes[:3]

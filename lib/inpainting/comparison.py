@@ -71,7 +71,7 @@ class Comparison:
         for name in names:
             allowed = supported_kinds(self.methods[name])
             if allowed is None or set(test_set.kinds[:n]) <= set(allowed):
-                columns[name] = completions(self.methods[name], _first(test_set, n))
+                columns[name] = completions(self.methods[name], test_set.head(n))
         columns["ground truth"] = images
         return columns
 
@@ -121,13 +121,6 @@ def _primary_score(scores: pd.DataFrame) -> str | None:
             return key
     numeric = [c for c in scores.columns if c not in ("sample", "index")]
     return numeric[0] if numeric else None
-
-
-def _first(test_set, n: int):
-    from .data.masks import FixedTestSet
-    return FixedTestSet(images=test_set.images[:n], masks=test_set.masks[:n], kinds=test_set.kinds[:n],
-                        indices=test_set.indices[:n], attributes=test_set.attributes[:n],
-                        description=test_set.description)
 
 
 def compare(methods: Mapping[str, object], profile: Profile, role: str = "faces",

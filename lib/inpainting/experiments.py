@@ -45,16 +45,19 @@ BASELINE_VARIANTS: dict[str, dict] = {  # PAPER_SPEC 8.4, re-trained under the k
 
 FULL_MODEL = "L_rec + L_adv + L_per (full)"
 WARM_STARTED = ("lite", "wide")
-# Fields that do not change what a run computes (they may differ when a run is resumed).
-_NEUTRAL = {"log_every", "sample_every", "checkpoint_every", "device"}
 
 
 def run_key(profile: Profile) -> str:
-    """A short hash of everything in ``profile`` that changes what training computes."""
+    """A short hash of everything in ``profile`` that changes what training computes (all but the
+    trainer's ``NEUTRAL_FIELDS``, which may also differ when a run is resumed)."""
+    from .training import NEUTRAL_FIELDS
     config = dataclasses.asdict(profile)
-    config.pop("name")
-    for field in _NEUTRAL:
-        config["train"].pop(field)
+    for field in NEUTRAL_FIELDS:
+        *parents, leaf = field.split(".")
+        section = config
+        for parent in parents:
+            section = section[parent]
+        section.pop(leaf)
     blob = json.dumps(config, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 

@@ -43,6 +43,8 @@ import pandas as pd
 import torch
 from skimage.metrics import structural_similarity
 
+from .data import masks
+
 DATA_RANGE = 255
 PSNR_CAP_DB = 100.0
 PSNR_MSE_FLOOR = DATA_RANGE**2 * 10.0 ** (-PSNR_CAP_DB / 10.0)
@@ -195,12 +197,11 @@ def hole_bbox(mask: np.ndarray | torch.Tensor, min_side: int = SSIM_MIN_SIDE) ->
     """
     mask_array = np.asarray(mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else mask)
     hole = _check_mask(mask_array, mask_array.shape[:2])
+    top, left, bottom, right = masks.hole_bbox(hole)
     bounds = []
-    for axis, size in enumerate(hole.shape):
+    for (start, stop), size in zip(((top, bottom), (left, right)), hole.shape):
         if size < min_side:
             raise ValueError(f"image side {size} is smaller than the SSIM window ({min_side} px)")
-        covered = np.flatnonzero(hole.any(axis=1 - axis))
-        start, stop = int(covered[0]), int(covered[-1]) + 1
         if stop - start < min_side:
             start = (start + stop - min_side) // 2
             start = min(max(start, 0), size - min_side)

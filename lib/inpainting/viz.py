@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .metrics import to_uint8
+
 HOLE_SHADE = np.array([255, 255, 255], dtype=np.uint8)
 
 
@@ -29,11 +31,7 @@ def to_display(images: torch.Tensor | np.ndarray) -> np.ndarray:
     if isinstance(images, (list, tuple)):
         images = torch.stack(list(images)) if isinstance(images[0], torch.Tensor) else np.stack(images)
     if isinstance(images, torch.Tensor):
-        x = images.detach().float().cpu()
-        if x.dim() == 3:
-            x = x.unsqueeze(0)
-        x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        return x.permute(0, 2, 3, 1).numpy()
+        images = to_uint8(images.detach().float().cpu().clamp(-1, 1))
     arr = np.asarray(images)
     return arr[None] if arr.ndim == 3 else arr
 

@@ -281,6 +281,11 @@ class FixedTestSet:
                             [self.indices[j] for j in keep], [self.attributes[j] for j in keep],
                             f"{self.description} [{kind} only]")
 
+    def head(self, n: int) -> "FixedTestSet":
+        """The first ``n`` entries."""
+        return FixedTestSet(self.images[:n], self.masks[:n], self.kinds[:n], self.indices[:n],
+                            self.attributes[:n], self.description)
+
     def save(self, path: str | Path) -> Path:
         """Write to ``path`` atomically (``torch.save`` of plain tensors, lists and strings)."""
         payload = {"format": _FORMAT_VERSION, "images": self.images.contiguous(),
