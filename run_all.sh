@@ -84,7 +84,7 @@ for nb in notebooks/[0-9][0-9]_*.ipynb; do
   dest="$OUT/notebooks/$name"
   log "running $name (profile $PROFILE)"
   t0=$(date +%s)
-  if ! "$PY" -m papermill "$nb" "$dest" --cwd notebooks -k "$KERNEL" -p profile "$PROFILE" --no-progress-bar; then
+  if ! "$PY" -m inpainting.notebook_runner "$nb" "$dest" --profile "$PROFILE"; then
     log "FAILED: $name. The executed copy with the traceback is $dest"
     status="failed: $name"
     break

@@ -7,9 +7,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from inpainting.notebook_runner import KERNEL_NAME as KERNEL, run_notebook
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-KERNEL = "inpainting-kit"
+CELL_TIMEOUT_S = 900
 EXPECTED = ["01_data", "02_architecture", "03_training", "04_loss_ablation",
             "05_perceptual_levels", "06_evaluation", "07_interactive_demo"]
 
@@ -36,18 +38,19 @@ def _kernel_installed() -> bool:
     return KERNEL in KernelSpecManager().find_kernel_specs()
 
 
-def run_all_notebooks(results: Path, parameters: dict, env: dict) -> None:
-    """Execute 01..07 in order with papermill, as run_all.sh does, with ``env`` set for the kernel."""
+def run_all_notebooks(results: Path, profile: str, overrides: dict | None, env: dict) -> None:
+    """Execute 01..07 in order with the runner run_all.sh uses, with ``env`` set for the kernel.
+
+    Each cell gets CELL_TIMEOUT_S, so a stuck kernel fails the test instead of stalling CI.
+    """
     if not _kernel_installed():
         pytest.fail(f"Jupyter kernel {KERNEL!r} is not registered: run ./run_all.sh setup first")
-    import papermill as pm
     env_backup = dict(os.environ)
     os.environ.update({"INPAINTING_RESULTS": str(results), "INPAINTING_OFFLINE": "1",
                        "MPLBACKEND": "module://matplotlib_inline.backend_inline", **env})
     try:
         for path in NOTEBOOKS:
-            pm.execute_notebook(str(path), str(results.parent / path.name), parameters=parameters,
-                                kernel_name=KERNEL, cwd=str(ROOT / "notebooks"), progress_bar=False)
+            run_notebook(path, results.parent / path.name, profile, overrides, timeout=CELL_TIMEOUT_S)
     finally:
         os.environ.clear()
         os.environ.update(env_backup)
@@ -56,7 +59,7 @@ def run_all_notebooks(results: Path, parameters: dict, env: dict) -> None:
 @pytest.mark.slow
 def test_all_notebooks_run_in_smoke_profile(tmp_path):
     results = tmp_path / "results"
-    run_all_notebooks(results, {"profile": "smoke"}, {})
+    run_all_notebooks(results, "smoke", None, {})
     summary = (results / "summary.md").read_text()
     figures = sorted(p.name for p in (results / "figures").glob("*.png"))
     tables = sorted(p.name for p in (results / "tables").glob("*.csv"))
@@ -83,7 +86,7 @@ def test_paper_profile_runs_on_fixture_datasets(tmp_path):
             "train.log_every": 1, "train.sample_every": 1, "train.checkpoint_every": 1,
             "faces.n_test": 2, "facades.n_test": 2, "loss.per_weights": "random"}
     results = tmp_path / "results"
-    run_all_notebooks(results, {"profile": "paper", "overrides": tiny}, {"INPAINTING_DATA": str(data)})
+    run_all_notebooks(results, "paper", tiny, {"INPAINTING_DATA": str(data)})
     faces = (results / "tables" / "faces_all_methods.csv").read_text()
     facades = (results / "tables" / "facades_all_methods.csv").read_text()
     assert "Context Encoder" in faces and "GLCIC" in faces
