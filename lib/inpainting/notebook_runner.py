@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 from queue import Empty
@@ -34,8 +35,8 @@ class PolledChannel(AsyncZMQSocketChannel):
     async def get_msg(self, timeout: float | None = None) -> dict:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            left = POLL_SLICE_S if deadline is None else min(POLL_SLICE_S, deadline - time.monotonic())
-            if await self.socket.poll(max(int(left * 1000), 0)):
+            left = POLL_SLICE_S if deadline is None else min(POLL_SLICE_S, max(deadline - time.monotonic(), 0.0))
+            if await self.socket.poll(math.ceil(left * 1000)):   # ceil: never a busy loop of 0 ms polls
                 return await self._recv()
             if deadline is not None and time.monotonic() >= deadline:
                 raise Empty
