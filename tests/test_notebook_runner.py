@@ -47,7 +47,7 @@ def test_bounded_wait_still_times_out(monkeypatch):
     socket = MissedWakeUpSocket(has_message=False)
     with pytest.raises(Empty):
         asyncio.run(asyncio.wait_for(_channel(socket).get_msg(timeout=0.2), 5))
-    assert len(socket.polls) <= 8 and all(ms > 0 for ms in socket.polls)   # slices, no busy loop of 0 ms polls
+    assert len(socket.polls) <= 8 and socket.polls.count(0) <= 1   # slices, no busy loop of 0 ms polls
 
 
 def test_kernel_manager_hands_out_the_polled_client():
