@@ -113,7 +113,7 @@ def test_perceptual_mse_l1_hand_computed():
     fake = {"a": torch.zeros(2, 2, 2, 2), "b": torch.zeros(1, 4, 1, 1)}
     real = {"a": torch.ones(2, 2, 2, 2), "b": torch.full((1, 4, 1, 1), 2.0)}
     # Johnson et al.: ||.||^2 / (C H W), batch mean  -> a: 1, b: 4
-    assert perceptual_loss(fake, real, None, "mse").item() == pytest.approx(1 + 4)
+    assert perceptual_loss(fake, real, None, "mse").item() == pytest.approx((1 + 4) / 2)   # mean over layers
     assert perceptual_loss(fake, real, {"a": 0.5}, "mse").item() == pytest.approx(0.5)
     assert perceptual_loss(fake, real, {"a": 1.0, "b": 0.1}, "l1").item() == pytest.approx(1 + 0.2)
 

@@ -96,7 +96,9 @@ def perceptual_loss(features_fake: Mapping[str, torch.Tensor], features_real: Ma
     ----------
     features_fake, features_real : layer name -> ``(B, C, H, W)`` features (``PerceptualNetwork``
         of the composite and of the ground truth; compute the real ones under ``torch.no_grad()``).
-    layer_weights : layer -> weight; ``None`` = 1 for every layer. Layers with no weight are skipped.
+    layer_weights : layer -> weight; ``None`` = ``1 / L`` for each of the L layers (the mean over
+        layers, as the trainer uses when ``LossConfig.per_layer_weights`` is None, so ``w_per`` means
+        the same for one layer or several). Layers with no weight are skipped.
     distance :
         "mse": Johnson et al. 2016, ``||phi(fake) - phi(real)||^2 / (C H W)`` averaged over the batch;
         "l1": the same with ``|.|``;
@@ -114,7 +116,8 @@ def perceptual_loss(features_fake: Mapping[str, torch.Tensor], features_real: Ma
     _check(distance, ("mse", "l1", "cosine", "relative"), "perceptual distance")
     if set(features_fake) != set(features_real):
         raise ValueError(f"feature layers differ: {sorted(features_fake)} vs {sorted(features_real)}")
-    weights = {name: 1.0 for name in features_fake} if layer_weights is None else dict(layer_weights)
+    weights = ({name: 1.0 / len(features_fake) for name in features_fake} if layer_weights is None
+               else dict(layer_weights))
     unknown = set(weights) - set(features_fake)
     if unknown:
         raise ValueError(f"layer_weights name layers {sorted(unknown)} not in the features "

@@ -83,7 +83,7 @@ class LossConfig:
     rec_distance: str = "mse"
     per_network: str = "vgg19"
     per_layers: tuple[str, ...] = ("relu3_1",)
-    per_layer_weights: tuple[float, ...] | None = None
+    per_layer_weights: tuple[float, ...] | None = None   # None: 1/len(per_layers) each (mean over layers)
     per_distance: str = "relative"
     per_weights: str = "imagenet"
     gp_weight: float = 10.0
