@@ -61,3 +61,18 @@ def test_cli_rejects_a_missing_notebook(tmp_path, capsys):
         notebook_runner.main([str(tmp_path / "nope.ipynb"), str(tmp_path / "out.ipynb"), "--profile", "smoke"])
     assert exit_info.value.code == 2
     assert "nope.ipynb not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--profile", "huge"], "huge"),
+    (["--profile", "smoke", "--overrides", '{"train.nope": 1}'], "train.nope"),
+    (["--profile", "smoke", "--overrides", "{bad"], "not valid JSON"),
+    (["--profile", "smoke", "--overrides", "[1]"], "JSON object"),
+])
+def test_cli_rejects_bad_profile_or_overrides_before_starting_a_kernel(tmp_path, capsys, args, message):
+    notebook = tmp_path / "nb.ipynb"
+    notebook.write_text("{}")
+    with pytest.raises(SystemExit) as exit_info:
+        notebook_runner.main([str(notebook), str(tmp_path / "out.ipynb"), *args])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

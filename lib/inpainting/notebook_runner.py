@@ -25,6 +25,8 @@ from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import DottedObjectName, Type
 
+from inpainting.profiles import get_profile
+
 KERNEL_NAME = "inpainting-kit"
 POLL_SLICE_S = 1.0
 
@@ -72,17 +74,31 @@ def run_notebook(notebook: str | Path, output: str | Path, profile: str, overrid
                         execution_timeout=timeout, kernel_manager_class=KitKernelManager)
 
 
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc}); example: '{{\"train.steps_g\": 10}}'")
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object of parameter names, got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m inpainting.notebook_runner", description=__doc__.split("\n")[0])
     parser.add_argument("notebook", type=Path)
     parser.add_argument("output", type=Path)
     parser.add_argument("--profile", required=True, help="smoke, demo or paper")
-    parser.add_argument("--overrides", type=json.loads, default=None,
+    parser.add_argument("--overrides", type=_json_object, default=None,
                         help='JSON object of dotted parameter names, e.g. \'{"train.steps_g": 10}\'')
     parser.add_argument("--timeout", type=float, default=None, help="seconds per cell (default: none)")
     args = parser.parse_args(argv)
     if not args.notebook.is_file():
         parser.error(f"notebook {args.notebook} not found")
+    try:   # an unknown profile or parameter fails here, before a kernel starts
+        get_profile(args.profile, args.overrides)
+    except ValueError as exc:
+        parser.error(str(exc))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     run_notebook(args.notebook, args.output, args.profile, args.overrides, timeout=args.timeout)
 
