@@ -23,7 +23,7 @@ from queue import Empty
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import DottedObjectName, Type
+from traitlets import Type
 
 from inpainting.profiles import get_profile
 
@@ -50,8 +50,7 @@ class KitKernelClient(AsyncKernelClient):
 
 
 class KitKernelManager(AsyncKernelManager):
-    client_class = DottedObjectName("inpainting.notebook_runner.KitKernelClient")
-    client_factory = Type(KitKernelClient)
+    client_factory = Type(KitKernelClient)   # what ``client()`` builds; nbclient calls it
 
 
 def run_notebook(notebook: str | Path, output: str | Path, profile: str, overrides: dict | None = None,
