@@ -1,4 +1,4 @@
-"""Loss functions (PAPER_SPEC 5): hand-computed values, signs and gradient locality."""
+"""Loss functions (docs/method.md §5): hand-computed values, signs and gradient locality."""
 import math
 
 import pytest

@@ -1,4 +1,4 @@
-"""Generators, baselines, discriminators and the Inpainter wrapper (PAPER_SPEC 2, 3, 8.4)."""
+"""Generators, baselines, discriminators and the Inpainter wrapper (docs/method.md §2, 3, 8.4)."""
 import io
 
 import pytest
@@ -28,7 +28,7 @@ def centre_mask(b, s):
     return m
 
 
-# --- parameter counts [COMPUTED, PAPER_SPEC 2.2, 2.3, 3.4] ---------------------------------------
+# --- parameter counts [COMPUTED, docs/method.md §2.2, 2.3, 3.4] ---------------------------------------
 @pytest.mark.parametrize("factory, expected", [
     (lite_generator, 1_372_883), (wide_generator, 5_478_819), (glcic_generator, 6_072_131),
     (lambda: ContextEncoder(128), 71_130_531)])

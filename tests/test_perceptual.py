@@ -1,4 +1,4 @@
-"""Frozen VGG perceptual network: layers, freezing, normalisation, weight resolution (PAPER_SPEC 4)."""
+"""Frozen VGG perceptual network: layers, freezing, normalisation, weight resolution (docs/method.md §4)."""
 import pytest
 import torch
 

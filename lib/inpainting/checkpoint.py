@@ -1,4 +1,4 @@
-"""Atomic training checkpoints with a ``latest`` pointer (PAPER_SPEC 6.2: the prototype saved every
+"""Atomic training checkpoints with a ``latest`` pointer (docs/method.md §6.2: the prototype saved every
 2,000 steps; the kit saves every ``train.checkpoint_every`` steps and at every stage end).
 
 Layout of ``ckpt_dir``::

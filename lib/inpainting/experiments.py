@@ -24,19 +24,19 @@ from typing import Mapping
 from .profiles import VGG_LAYERS, Profile, with_overrides
 from .runtime import results_dir
 
-ABLATION_VARIANTS: dict[str, dict] = {  # PAPER_SPEC 5.4 rows (a)-(d)
+ABLATION_VARIANTS: dict[str, dict] = {  # docs/method.md §5.4 rows (a)-(d)
     "L_rec": {"loss.w_adv": 0.0, "loss.w_per": 0.0},
     "L_rec + L_adv": {"loss.w_per": 0.0},
     "L_rec + L_per": {"loss.w_adv": 0.0},
     "L_rec + L_adv + L_per (full)": {},
 }
 
-PERCEPTUAL_LEVEL_VARIANTS: dict[str, dict] = {  # PAPER_SPEC 5.4 row (e), T4: all with L_adv
+PERCEPTUAL_LEVEL_VARIANTS: dict[str, dict] = {  # docs/method.md §5.4 row (e), T4: all with L_adv
     **{layer: {"loss.per_layers": (layer,)} for layer in VGG_LAYERS},
     "relu1_1..relu5_1 (equal weights)": {"loss.per_layers": VGG_LAYERS},
 }
 
-BASELINE_VARIANTS: dict[str, dict] = {  # PAPER_SPEC 8.4, re-trained under the kit's protocol
+BASELINE_VARIANTS: dict[str, dict] = {  # docs/method.md §8.4, re-trained under the kit's protocol
     "GLCIC": {"model.generator": "glcic", "loss.w_per": 0.0, "loss.w_adv": 4e-4},
     "Context Encoder": {"model.generator": "context_encoder", "loss.w_per": 0.0,
                         "loss.w_rec": 0.999, "loss.w_adv": 0.001,
@@ -129,7 +129,7 @@ def semantic_test_set(profile: Profile, role: str = "faces", n: int | None = Non
                                   profile.masks.seed)
 
 
-LITERATURE_CE_PARIS = {  # PAPER_SPEC 8.2 [BASELINE-SRC]; convention not verified
+LITERATURE_CE_PARIS = {  # docs/method.md §8.2 [BASELINE-SRC]; convention not verified
     "method": "Context Encoder — Pathak et al. 2016, Table 1 (literature, not this kit's run)",
     "kind": "centre", "l1_hole_pct": 9.37, "l2_hole_pct": 1.96,
     "literature PSNR (dB, region convention unverified)": 18.58,

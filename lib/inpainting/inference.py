@@ -9,7 +9,7 @@ Accepted inputs (docs/CONVENTIONS.md):
   ``(B, H, W)`` bool or 0/1.
 
 The result has the type, dtype, layout and value range of ``images``: the composite
-``I*(1-M) + G(x)*M`` (PAPER_SPEC 2.4: known pixels pasted back, no post-processing). Known pixels are
+``I*(1-M) + G(x)*M`` (docs/method.md §2.4: known pixels pasted back, no post-processing). Known pixels are
 copied from the input, so they are bit-identical to it.
 """
 from __future__ import annotations

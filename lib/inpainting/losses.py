@@ -1,6 +1,6 @@
-"""Loss functions of the kit: pure functions returning scalar tensors (PAPER_SPEC 5).
+"""Loss functions of the kit: pure functions returning scalar tensors (docs/method.md §5).
 
-Full generator objective (PAPER_SPEC 5.4 [INFERRED])::
+Full generator objective (docs/method.md §5.4 [INFERRED])::
 
     L_G = w_rec * reconstruction_loss + w_adv * generator_adversarial_loss + w_per * perceptual_loss
 
@@ -23,7 +23,7 @@ def _check(value: str, valid: tuple[str, ...], what: str) -> None:
 
 def reconstruction_loss(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
                         distance: str = "mse") -> torch.Tensor:
-    """Hole-only reconstruction loss [PROTO] ``weighted_mse_loss`` (PAPER_SPEC 5.2).
+    """Hole-only reconstruction loss [PROTO] ``weighted_mse_loss`` (docs/method.md §5.2).
 
     ``sum(M * d(output - target)) / (3 * sum(M))`` with ``d = x**2`` ("mse") or ``|x|`` ("l1"),
     the sums over the whole batch: the mean per-channel distance over hole pixels.
@@ -44,7 +44,7 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
                        kind: str = "bce") -> torch.Tensor:
     """Discriminator loss, to minimise.
 
-    "bce": ``BCE(real, 1) + BCE(fake, 0)`` on logits (PAPER_SPEC 5.4 [INFERRED]).
+    "bce": ``BCE(real, 1) + BCE(fake, 0)`` on logits (docs/method.md §5.4 [INFERRED]).
     "wgan-gp": ``mean(fake) - mean(real)`` [PROTO]; add ``gp_weight * gradient_penalty`` (caller).
     """
     _check(kind, ADVERSARIAL, "adversarial loss")
@@ -56,7 +56,7 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
 
 def generator_adversarial_loss(fake_logits: torch.Tensor, kind: str = "bce") -> torch.Tensor:
     """Generator's adversarial loss, to minimise: non-saturating ``BCE(fake, 1)`` ("bce",
-    PAPER_SPEC 5.4 [INFERRED]) or ``-mean(fake)`` ("wgan-gp", [PROTO])."""
+    docs/method.md §5.4 [INFERRED]) or ``-mean(fake)`` ("wgan-gp", [PROTO])."""
     _check(kind, ADVERSARIAL, "adversarial loss")
     if kind == "bce":
         return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
@@ -88,7 +88,7 @@ def _unit(x: torch.Tensor) -> torch.Tensor:
 def perceptual_loss(features_fake: Mapping[str, torch.Tensor], features_real: Mapping[str, torch.Tensor],
                     layer_weights: Mapping[str, float] | None = None,
                     distance: str = "mse") -> torch.Tensor:
-    """Perceptual (feature-reconstruction) loss (PAPER_SPEC 4.3 [INFERRED]).
+    """Perceptual (feature-reconstruction) loss (docs/method.md §4.3 [INFERRED]).
 
     ``sum_l w_l * dist(phi_l(fake), phi_l(real))`` over the layers of ``features_fake``.
 
@@ -104,7 +104,7 @@ def perceptual_loss(features_fake: Mapping[str, torch.Tensor], features_real: Ma
         "l1": the same with ``|.|``;
         "cosine": ``1 - cos`` between the channel vectors at each position, averaged over positions
         and batch; one reading of the paper's "similarity-enhanced space" (features L2-normalised
-        across channels, PAPER_SPEC 4.2 option 2). Computed as ``0.5 * ||u - v||^2`` of the
+        across channels, docs/method.md §4.2 option 2). Computed as ``0.5 * ||u - v||^2`` of the
         normalised vectors ``u = x / (||x|| + 1e-10)`` (as LPIPS normalises), which equals
         ``1 - cos`` for non-zero vectors and is 0, not 1, where both vectors are 0 (dead ReLUs);
         "relative": ``||phi(fake) - phi(real)||^2 / ||phi(real)||^2`` per image, averaged over the

@@ -1,5 +1,5 @@
-"""Image-completion metrics: the kit's canonical protocol (KIT_DESIGN "Canonical metric protocol",
-PAPER_SPEC 8.3).
+"""Image-completion metrics: the kit's canonical protocol (docs/method.md §8.3 "metric protocol",
+docs/method.md §8.3).
 
 Protocol
 --------
@@ -32,7 +32,7 @@ Two rules the literature leaves open
   Read ``ssim_hole`` as "SSIM of the completed region".
 
 Extra, non-canonical columns: :func:`ce_l1_l2` gives the Context-Encoder-style mean L1 % and L2 %
-over the hole on a [0, 1] scale. This is an **unverified convention** (PAPER_SPEC 8.2).
+over the hole on a [0, 1] scale. This is an **unverified convention** (docs/method.md §8.2).
 """
 from __future__ import annotations
 
@@ -242,7 +242,7 @@ def ssim(gt: np.ndarray, out: np.ndarray, mask: np.ndarray | torch.Tensor | None
 def ce_l1_l2(gt: np.ndarray, out: np.ndarray, mask: np.ndarray | torch.Tensor) -> tuple[float, float]:
     """Context-Encoder-style mean L1 % and mean L2 % over the hole on a [0, 1] scale.
 
-    **Unverified convention** (PAPER_SPEC 8.2): how Pathak et al. computed their Table 1 is not
+    **Unverified convention** (docs/method.md §8.2): how Pathak et al. computed their Table 1 is not
     certain. Use this for the labelled extra columns only, never as the canonical metric.
 
     Parameters

@@ -4,8 +4,8 @@ A profile fixes every size, step count and loss weight of the kit. Notebooks tak
 dict of dotted overrides (``{"train.batch_size": 8}``) and call :func:`get_profile`; unknown profile
 names or override names are errors that list the valid choices.
 
-Labels follow PAPER_SPEC.md: loss weights, schedule and optimiser settings are [INFERRED] defaults
-(PAPER_SPEC 5.4 and 6.4), the generator is the first author's prototype [PROTO] (PAPER_SPEC 2.2).
+Labels follow docs/method.md: loss weights, schedule and optimiser settings are [INFERRED] defaults
+(docs/method.md §5.4 and 6.4), the generator is the first author's prototype [PROTO] (docs/method.md §2.2).
 """
 from __future__ import annotations
 
@@ -62,11 +62,11 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Loss weights and perceptual settings (PAPER_SPEC 4.3 and 5.4, [INFERRED]).
+    """Loss weights and perceptual settings (docs/method.md §4.3 and 5.4, [INFERRED]).
 
     A weight of 0 switches a term off (``w_adv = 0``: no discriminator is trained).
-    Perceptual default [INFERRED, departs from PAPER_SPEC 5.4's Johnson MSE with 0.05]: the
-    "relative" distance with weight 1. PAPER_SPEC asks for lambda_per * L_per on the order of L_rec
+    Perceptual default [INFERRED, departs from docs/method.md §5.4's Johnson MSE with 0.05]: the
+    "relative" distance with weight 1. docs/method.md §5.4 asks for lambda_per * L_per on the order of L_rec
     at the start of joint training; the Johnson MSE's scale differs by orders of magnitude between
     layers and between ImageNet and random (offline fallback) VGG weights, so no single weight does
     that, while the relative error starts near L_rec (about 0.05 on the demo's warm start) for every
@@ -91,7 +91,7 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Staged schedule (PAPER_SPEC 6.4): ``steps_g`` generator-only steps (reconstruction, plus
+    """Staged schedule (docs/method.md §6.4): ``steps_g`` generator-only steps (reconstruction, plus
     perceptual if weighted), ``steps_d`` discriminator-only steps, ``steps_joint`` joint steps.
     Adam with ``betas``; D learning rate 0.1 x G's; linear decay to 0 over the last half of the joint
     stage when ``lr_decay`` is true. ``device``: auto | cpu | cuda | cuda:N. ``amp``: mixed precision

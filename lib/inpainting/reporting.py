@@ -17,7 +17,7 @@ from .runtime import atomic_write_text, results_dir, save_figure, save_table
 SUMMARY_HEADER = """# Results summary: profile `{profile}`
 
 Made by the kit's notebooks (`notebooks/`), see run.json for versions, device, seed and timings.
-No number here is the paper's: the paper's tables are not available to this kit (PAPER_SPEC.md).
+No number here is the paper's: the paper's tables are not available to this kit (docs/method.md).
 Metric convention (canonical): composited output, RGB uint8, per-image mean; PSNR data_range 255;
 SSIM Wang et al. (Gaussian sigma 1.5, population covariance); "hole" columns on the hole only
 (SSIM on the hole's bounding box); L1/L2 % Context-Encoder style on the hole, [0, 1] scale.

@@ -1,4 +1,4 @@
-"""Staged trainer with atomic checkpoints and exact resume (PAPER_SPEC 5.4 and 6.4, [INFERRED]).
+"""Staged trainer with atomic checkpoints and exact resume (docs/method.md §5.4 and 6.4, [INFERRED]).
 
 Schedule (global step ``s`` counts every update, starting at 0):
 
@@ -77,7 +77,7 @@ class TrainResult:
 
 @dataclass(frozen=True)
 class Schedule:
-    """Stage boundaries and learning-rate factor of the staged schedule (PAPER_SPEC 6.4)."""
+    """Stage boundaries and learning-rate factor of the staged schedule (docs/method.md §6.4)."""
 
     steps_g: int
     steps_d: int

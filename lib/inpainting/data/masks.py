@@ -5,7 +5,7 @@ Mask kinds for an ``S x S`` image (numbers in brackets are for ``S = 128``):
 * ``centre``: the central square of side ``S / 2``: rows and columns ``[S/4, 3S/4)`` ([32:96]),
   the Context Encoder benchmark.
 * ``squares`` [PROTO]: one square of side uniform in ``[S/4, S/2]`` ([32, 64]) with its top-left corner
-  uniform in ``[m, S - m - 1 - side]`` on both axes, ``m = S // 16`` ([8, 119 - side], PAPER_SPEC 6.4).
+  uniform in ``[m, S - m - 1 - side]`` on both axes, ``m = S // 16`` ([8, 119 - side], docs/method.md §6.4).
 * ``rects``: one rectangle, height and width independently uniform in ``[S/8, S/2]`` ([16, 64]),
   anywhere inside the image.
 * ``strokes``: free-form brush strokes after DeepFill v2's ``brush_stroke_mask`` with its 256-px

@@ -22,7 +22,7 @@ Errors and damaged files
 * Odd but readable files (grayscale, alpha, 16-bit, palette, CMYK) are converted as documented in
   :mod:`inpainting.data.images`. Resizing is antialiased bilinear throughout.
 
-Protocols (PAPER_SPEC section 7, PEER_NOTES section 4)
+Protocols (docs/method.md §7)
 -----------------------------------------------------
 * **CelebA** ``protocol="proto"`` [PROTO]: ``sorted(glob("img_align_celeba/*.jpg"))`` permuted by
   ``np.random.RandomState(0).permutation``; train = the first 200,000 of the permutation, test = the

@@ -1,6 +1,6 @@
 """Generators, discriminators, the perceptual network and the :class:`Inpainter` wrapper.
 
-Contract: docs/CONVENTIONS.md ("Models"). Architectures and their labels: PAPER_SPEC 2-4, 8.4.
+Contract: docs/CONVENTIONS.md ("Models"). Architectures and their labels: docs/method.md §2-4, 8.4.
 """
 from .context_encoder import ContextEncoder, ContextEncoderDiscriminator
 from .discriminator import GlobalLocalDiscriminator, local_patch

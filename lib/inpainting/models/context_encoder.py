@@ -1,4 +1,4 @@
-"""Context Encoder (Pathak et al. 2016) and its discriminator [BASELINE-SRC] (PAPER_SPEC 2.3, 8.4).
+"""Context Encoder (Pathak et al. 2016) and its discriminator [BASELINE-SRC] (docs/method.md §2.3, 8.4).
 
 Generator, as in ``pathak22/context-encoder/train.lua`` at 128 px (all convs 4x4 with bias, every
 BatchNorm affine)::
@@ -8,13 +8,13 @@ BatchNorm affine)::
     decoder  deconv 4x4 4000->512 (1 -> 4), BN + ReLU | deconv/2 512->256, 256->128, 128->64,
              each BN + ReLU | deconv/2 64->3, tanh                           -> 3 x 64 x 64 centre
 
-This counts exactly **71,130,531** parameters [COMPUTED, PAPER_SPEC 2.3]; the count requires the
+This counts exactly **71,130,531** parameters [COMPUTED, docs/method.md §2.3]; the count requires the
 BatchNorm after the bottleneck (without it: 71,122,531) and the 4x4 ``4000 -> 512`` transposed conv.
 
 Input: the 3-channel image with the hole filled by the training-set mean colour (117, 104, 123)/255,
 mapped to [-1, 1]. Simplification: CE fills the centre minus a 4 px overlap band and weights that band
 10x in its loss; the kit fills the whole hole and uses the kit's hole-only reconstruction loss.
-Loss weights in CE: lambda_rec = 0.999, lambda_adv = 0.001 (PAPER_SPEC 5.3); Adam lr_G = 10 x lr_D.
+Loss weights in CE: lambda_rec = 0.999, lambda_adv = 0.001 (docs/method.md §5.3); Adam lr_G = 10 x lr_D.
 
 Smaller images [INFERRED]: an image of S = 4 * 2**n px keeps the 4x4 -> 4000-d bottleneck by dropping
 the *highest-resolution* stages: the encoder keeps the last n stages of ``64, 64, 128, 256, 512``

@@ -1,4 +1,4 @@
-"""GLCIC-style global + local discriminator with a joint head (PAPER_SPEC 3.4) [INFERRED].
+"""GLCIC-style global + local discriminator with a joint head (docs/method.md §3.4) [INFERRED].
 
 * Global branch: the whole ``S x S`` image, ``n`` x [conv 5x5 stride 2] with channels
   64, 128, 256, 512, 512, ... -> FC 1024. At 128 px n = 5 (final map 4x4x512).
@@ -14,9 +14,9 @@ matching GLCIC's own 256 px discriminator); the FC takes whatever final map that
 Every conv has a bias; ``norm="batch"`` adds an affine BatchNorm after every conv (GLCIC: "BN
 throughout", first conv included); ``norm="none"`` is for WGAN-GP (the [PROTO] critic has no
 normalisation). LeakyReLU(0.2) after every conv and after each branch's FC 1024 (GLCIC uses ReLU; the
-kit follows PAPER_SPEC 3.4's LeakyReLU everywhere).
+kit follows docs/method.md §3.4's LeakyReLU everywhere).
 
-Parameter counts at 128 px with ``norm="batch"`` [COMPUTED, PAPER_SPEC 3.4]: global 19,253,248,
+Parameter counts at 128 px with ``norm="batch"`` [COMPUTED, docs/method.md §3.4]: global 19,253,248,
 local 12,698,112, head 2,049, total 31,953,409. Only conv bias *plus* affine BN on every conv gives
 the spec's numbers (no BN: 19,250,304 / 12,696,192; BN without conv bias: 19,251,776 / 12,697,152),
 so that is the convention used. The FC layers have biases and no normalisation.
@@ -102,7 +102,7 @@ def local_patch(image: torch.Tensor, mask: torch.Tensor, patch_size: int) -> tor
 
 
 class GlobalLocalDiscriminator(nn.Module):
-    """Joint global + local discriminator (PAPER_SPEC 3.4) [INFERRED].
+    """Joint global + local discriminator (docs/method.md §3.4) [INFERRED].
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """The kit's generators: the authors' prototype "lite" network and its GLCIC-width "wide" variant.
 
-Both are the [PROTO] encoder -> dilated middle -> decoder of PAPER_SPEC 2.2 (no skip connections),
-chosen as the kit's generator in PAPER_SPEC 2.4 [INFERRED]. Like ``torchvision.models.vgg``, each
+Both are the [PROTO] encoder -> dilated middle -> decoder of docs/method.md §2.2 (no skip connections),
+chosen as the kit's generator in docs/method.md §2.4 [INFERRED]. Like ``torchvision.models.vgg``, each
 architecture is a layer table (:func:`layer_table`) turned into modules by one builder
 (:func:`make_layers`); the GLCIC baseline (:mod:`inpainting.models.glcic`) reuses both.
 
@@ -99,7 +99,7 @@ class Generator(nn.Module):
 
 
 def lite_generator() -> Generator:
-    """[PROTO] lite generator (PAPER_SPEC 2.2; widths 32/64/128, dilations 2/4/8): 1,372,883 params."""
+    """[PROTO] lite generator (docs/method.md §2.2; widths 32/64/128, dilations 2/4/8): 1,372,883 params."""
     return Generator(LITE)
 
 
@@ -115,6 +115,6 @@ def generator_input(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def composite(image: torch.Tensor, output: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Completed image ``image * (1 - mask) + output * mask`` (PAPER_SPEC 2.4): known pixels from
+    """Completed image ``image * (1 - mask) + output * mask`` (docs/method.md §2.4): known pixels from
     ``image``, hole pixels from ``output``; all ``(B, 3, H, W)`` in [-1, 1], mask ``(B, 1, H, W)``."""
     return image * (1 - mask) + output * mask

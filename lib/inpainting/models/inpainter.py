@@ -1,7 +1,7 @@
 """One wrapper so every model completes ``(image, mask)`` the same way, and the model factories.
 
-Generators: ``lite`` / ``wide`` [PROTO] (PAPER_SPEC 2.2), ``glcic`` and ``context_encoder``
-[BASELINE-SRC] (PAPER_SPEC 2.3, 8.4). Discriminators: global + local (PAPER_SPEC 3.4 [INFERRED]) for
+Generators: ``lite`` / ``wide`` [PROTO] (docs/method.md §2.2), ``glcic`` and ``context_encoder``
+[BASELINE-SRC] (docs/method.md §2.3, 8.4). Discriminators: global + local (docs/method.md §3.4 [INFERRED]) for
 lite / wide / glcic, CE's own centre discriminator for ``context_encoder``; BatchNorm for the ``bce``
 loss, no normalisation for ``wgan-gp``.
 """

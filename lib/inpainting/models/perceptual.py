@@ -1,4 +1,4 @@
-"""Frozen VGG feature extractor for the perceptual loss (PAPER_SPEC 4.3 [INFERRED]).
+"""Frozen VGG feature extractor for the perceptual loss (docs/method.md §4.3 [INFERRED]).
 
 The paper's "perceptual network" giving "mid-level guidance" [PAPER] is read as a frozen ImageNet
 VGG (Johnson et al. 2016): torchvision ``vgg19(IMAGENET1K_V1).features`` truncated after the deepest
@@ -78,7 +78,7 @@ def _download(network: str) -> tuple[dict | None, str]:
 
 
 class PerceptualNetwork(nn.Module):
-    """Frozen VGG features of images in [-1, 1] (PAPER_SPEC 4.3 [INFERRED]).
+    """Frozen VGG features of images in [-1, 1] (docs/method.md §4.3 [INFERRED]).
 
     Parameters
     ----------
