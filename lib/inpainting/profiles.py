@@ -94,8 +94,11 @@ class TrainConfig:
     """Staged schedule (docs/method.md §6.4): ``steps_g`` generator-only steps (reconstruction, plus
     perceptual if weighted), ``steps_d`` discriminator-only steps, ``steps_joint`` joint steps.
     Adam with ``betas``; D learning rate 0.1 x G's; linear decay to 0 over the last half of the joint
-    stage when ``lr_decay`` is true. ``device``: auto | cpu | cuda | cuda:N. ``amp``: mixed precision
-    (float16 on CUDA; bfloat16 on CPUs with fast bfloat16 kernels; ignored elsewhere).
+    stage when ``lr_decay`` is true. ``device``: auto | cpu | cuda | cuda:N. ``amp``: mixed precision,
+    float16 autocast on CUDA and bfloat16 autocast on the CPU (on every CPU, so a profile gives the
+    same numbers everywhere; it is only fast on CPUs with AVX512-BF16 or AMX); off = float32.
+    ``num_workers``: DataLoader worker processes that decode batches ahead of the training step
+    (0 = in the training process); batches are the same for any value.
     ``init_generator``: a ``generator.pt`` whose weights start G (the shared reconstruction warm start
     of the experiments, see ``inpainting.experiments``); ignored when resuming from a checkpoint."""
 
@@ -114,10 +117,25 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = False
     init_generator: str | None = None
+    num_workers: int = 0
 
     @property
     def total_steps(self) -> int:
         return self.steps_g + self.steps_d + self.steps_joint
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """How the experiments repeat runs and summarise results (not what one run computes).
+
+    ``seeds``: every trained row of a table is trained with seeds ``train.seed + k`` for
+    ``k < seeds``; tables give the spread across seeds beside the image-level interval.
+    ``bootstrap``: resamples of the seeded bootstrap over test images behind every interval;
+    ``confidence``: the intervals' level."""
+
+    seeds: int = 1
+    bootstrap: int = 2000
+    confidence: float = 0.95
 
 
 @dataclass(frozen=True)
@@ -134,6 +152,7 @@ class Profile:
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    experiments: ExperimentConfig = field(default_factory=ExperimentConfig)
     allow_random_perceptual: bool = True
 
     def describe(self) -> str:
