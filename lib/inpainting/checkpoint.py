@@ -8,8 +8,14 @@ Layout of ``ckpt_dir``::
     latest             # text: the file name of the newest complete checkpoint
 
 A crash (even SIGKILL) at any moment leaves either the old or the new checkpoint complete: temp files
-(``.step_*.pt.*.tmp``) are never read, and a ``latest`` pointer naming a missing or unreadable file
-falls back to the newest readable ``step_*.pt``.
+(``.step_*.pt.*.tmp``) are never read.
+
+Damage never restarts a run silently (:func:`load_latest`): a damaged pointer (missing target,
+non-UTF-8 bytes, garbage) or a damaged checkpoint (empty, truncated, not a torch file, a torch file
+that is not a dict or lacks a ``required`` key) falls back to the newest intact ``step_*.pt`` with a
+loud warning naming every damaged file; when checkpoints exist but none is intact,
+:class:`CheckpointError` names them all and says what to delete to start over. :func:`verify_file`
+applies the same checks to one file (a finished run's ``generator.pt``).
 """
 from __future__ import annotations
 
@@ -59,31 +65,116 @@ def prune_checkpoints(ckpt_dir: str | os.PathLike, keep: int) -> None:
         old.unlink(missing_ok=True)
 
 
-def _try_load(path: Path, map_location: Any) -> dict | None:
+class CheckpointError(RuntimeError):
+    """Checkpoints exist but none can be used (or a finished model file is damaged).
+
+    ``damaged`` maps every damaged file (the ``latest`` pointer included) to the reason; the message
+    names each of them and says what to delete to start over."""
+
+    def __init__(self, message: str, damaged: dict[Path, str] | None = None):
+        super().__init__(message)
+        self.damaged = dict(damaged or {})
+
+    def __reduce__(self):
+        return type(self), (str(self), self.damaged)
+
+
+def _describe(value: Any) -> str:
+    return f"{'an' if type(value).__name__[0] in 'aeiou' else 'a'} {type(value).__name__}"
+
+
+def _problem(path: Path, required: tuple[str, ...], map_location: Any) -> tuple[dict | None, str]:
+    """``(state, "")`` for an intact checkpoint, ``(None, reason)`` otherwise."""
+    if not path.is_file():
+        return None, "missing"
+    if path.stat().st_size == 0:
+        return None, "empty file (0 bytes)"
     try:
-        return torch.load(path, map_location=map_location, weights_only=False)
-    except Exception:  # truncated / corrupt / vanished file: the caller falls back
-        return None
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as err:  # truncated / corrupt / not a torch file
+        return None, f"unreadable, truncated or not a torch file ({type(err).__name__}: {err})"
+    if not isinstance(state, dict):
+        return None, f"holds {_describe(state)}, not a checkpoint dict"
+    lacking = [key for key in required if key not in state]
+    if lacking:
+        return None, "lacks " + ", ".join(repr(k) for k in lacking) + " (wrong content)"
+    return state, ""
 
 
-def load_latest(ckpt_dir: str | os.PathLike, map_location: Any = "cpu") -> dict | None:
-    """The checkpoint ``latest`` points to, loaded with ``map_location`` (so a GPU-trained
-    checkpoint loads on CPU); ``None`` if ``ckpt_dir`` has no readable checkpoint.
+def verify_file(path: str | os.PathLike, required: tuple[str, ...] = (),
+                map_location: Any = "cpu") -> dict:
+    """Load the torch file ``path`` and check it is a dict holding every key of ``required``.
 
-    If the pointer is missing, names a missing file or a corrupt one, fall back (with a warning when
-    a pointer existed) to the newest readable ``step_*.pt``."""
+    Returns the loaded dict. Raises :class:`CheckpointError` naming the file and the reason when it
+    is missing, empty, truncated, not a torch file, not a dict or lacks a key (use it on a finished
+    run's ``generator.pt`` before reusing it)."""
+    path = Path(path)
+    state, reason = _problem(path, tuple(required), map_location)
+    if state is None:
+        raise CheckpointError(f"{path}: {reason}", {path: reason})
+    return state
+
+
+def _read_pointer(pointer: Path) -> tuple[str | None, str]:
+    """``(file name, "")`` from a sound pointer; ``(None, reason)`` for a damaged one; ``(None, "")``
+    when there is no pointer."""
+    if not pointer.is_file():
+        return None, ""
+    data = pointer.read_bytes()
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return None, f"holds non-UTF-8 bytes {data[:20]!r}"
+    if not _NAME.match(text):
+        shown = text if len(text) <= 60 else text[:60] + "..."
+        return None, f"holds {shown!r}, not a checkpoint file name like {checkpoint_name(0)!r}"
+    return text, ""
+
+
+def _label(path: Path) -> str:
+    return f"pointer {path}" if path.name == POINTER else str(path)
+
+
+def load_latest(ckpt_dir: str | os.PathLike, map_location: Any = "cpu",
+                required: tuple[str, ...] = ()) -> dict | None:
+    """The newest intact checkpoint of ``ckpt_dir``, loaded with ``map_location`` (so a GPU-trained
+    checkpoint loads on CPU).
+
+    * ``None`` only when ``ckpt_dir`` holds no checkpoint at all (no ``step_*.pt`` and no ``latest``
+      pointer): a fresh run. Leftover temp files of an interrupted first write do not count.
+    * The checkpoint ``latest`` names if it is intact: a dict holding every key of ``required``.
+    * Otherwise the newest intact ``step_*.pt``, with a loud warning naming every damaged file (a
+      pointer that is missing its target, holds non-UTF-8 bytes or garbage; a truncated or corrupt
+      file; a torch file of the wrong content) and the checkpoint resumed from.
+    * :class:`CheckpointError` when checkpoints exist but none is intact: the message names every
+      damaged file with its reason and says to delete the run folder (``ckpt_dir``'s parent) to start
+      over.
+    """
     ckpt_dir = Path(ckpt_dir)
+    required = tuple(required)
     pointer = ckpt_dir / POINTER
-    named = pointer.read_text().strip() if pointer.is_file() else None
-    if named:
-        state = _try_load(ckpt_dir / named, map_location)
-        if state is not None:
-            return state
-    for path in reversed(list_checkpoints(ckpt_dir)):
-        state = _try_load(path, map_location)
-        if state is not None:
-            if named:
-                warn_loudly(f"checkpoint pointer {pointer} names {named!r}, which is missing or "
-                            f"unreadable; resuming from {path.name} instead")
-            return state
-    return None
+    files = list_checkpoints(ckpt_dir)
+    if not files and not pointer.exists():
+        return None
+    damaged: dict[Path, str] = {}
+    named, reason = _read_pointer(pointer)
+    if reason:
+        damaged[pointer] = reason
+    order = ([ckpt_dir / named] if named else []) + [p for p in reversed(files)
+                                                      if p.name != named]
+    for path in order:
+        state, reason = _problem(path, required, map_location)
+        if state is None:
+            damaged[path] = ("named by the 'latest' pointer but " + reason) if path.name == named \
+                and reason == "missing" else reason
+            continue
+        if damaged:
+            warn_loudly("damaged checkpoint file(s): " + "; ".join(
+                f"{_label(p)}: {why}" for p, why in damaged.items())
+                + f"; resuming from {path.name} (step {state.get('step', '?')}) instead")
+        return state
+    listing = "\n".join(f"  {_label(p)}: {why}" for p, why in damaged.items())
+    raise CheckpointError(
+        f"no intact checkpoint in {ckpt_dir}; every one is damaged:\n{listing}\n"
+        f"The run cannot resume. To start it over from step 0, delete {ckpt_dir.parent} (the run "
+        "folder); to keep it, restore the files above from a backup.", damaged)
