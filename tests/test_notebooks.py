@@ -16,6 +16,13 @@ EXPECTED = ["01_data", "02_architecture", "03_training", "04_loss_ablation",
             "05_perceptual_levels", "06_evaluation", "07_interactive_demo"]
 
 
+# Figures every profile must produce, whatever the data (bar plots and grids of notebooks 02-06).
+PLOTS_ON_EVERY_DATASET = ("receptive_field", "loss_full", "loss_ablation_grid_centre",
+                          "loss_ablation_psnr", "perceptual_levels_grid", "perceptual_levels_psnr",
+                          "faces_grid_centre", "faces_psnr_hole", "facades_grid_centre",
+                          "facades_psnr_hole")
+
+
 def test_notebook_series_is_complete():
     assert [p.stem for p in NOTEBOOKS] == EXPECTED
 
@@ -31,6 +38,10 @@ def test_notebook_hygiene(path):
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, "commit without outputs"
+            # A cell marker pasted into a cell ("# %%") is a cell boundary lost in conversion; an
+            # indented one silently moved the code after it into the block above.
+            stray = [line for line in cell.source.splitlines() if line.strip().startswith("# %%")]
+            assert not stray, f"cell {cell.get('id')}: stray cell marker {stray[0]!r}"
 
 
 def _kernel_installed() -> bool:
@@ -66,6 +77,8 @@ def test_all_notebooks_run_in_smoke_profile(tmp_path):
     assert "loss_ablation.csv" in tables and "perceptual_levels.csv" in tables
     assert "faces_all_methods.csv" in tables and "facades_all_methods.csv" in tables
     assert "receptive_field.png" in figures and "demo_left_eye.png" in figures
+    for name in PLOTS_ON_EVERY_DATASET:
+        assert f"{name}.png" in figures, f"{name}.png not made in the smoke profile"
     for name in tables + figures:
         assert name.rsplit(".", 1)[0] in summary, f"{name} missing from summary.md"
     outputs = json.loads((results / "outputs.json").read_text())
@@ -92,3 +105,9 @@ def test_paper_profile_runs_on_fixture_datasets(tmp_path):
     assert "Context Encoder" in faces and "GLCIC" in faces
     assert "Pathak et al. 2016" in facades and "Pathak et al. 2016" not in faces
     assert "celeba" in (results / "tables" / "datasets.csv").read_text()
+    # On real data there are no generating attributes, so no semantic grids; every other output,
+    # the bar plots included, must still be made (a plot once hid inside `if semantic_set:`).
+    figures = {p.stem for p in (results / "figures").glob("*.png")}
+    for name in PLOTS_ON_EVERY_DATASET:
+        assert name in figures, f"{name}.png not made on the CelebA/Paris look-alike fixtures"
+    assert "loss_ablation_grid_eye" not in figures and "faces_grid_eye" not in figures
