@@ -78,3 +78,133 @@ def test_bad_images_raise_clear_errors(model):
         complete(model, torch.full((1, 3, S, S), 5.0), torch.ones(1, 1, S, S))
     with pytest.raises(TypeError):
         complete(model, [[0]], _hole())
+
+
+# --- bad inputs (issue 10): nothing silently wrong, the caller's model never changes -------------
+def _snapshot(m):
+    return {"device": next(m.parameters()).device,
+            "modes": [mod.training for mod in m.modules()],
+            "layout": [(p.stride(), p.data_ptr()) for p in m.parameters()],
+            "state": {k: v.clone() for k, v in m.state_dict().items()}}
+
+
+def _same(m, snap):
+    now = _snapshot(m)
+    assert now["device"] == snap["device"] and now["modes"] == snap["modes"]
+    assert now["layout"] == snap["layout"]
+    assert now["state"].keys() == snap["state"].keys()
+    assert all(torch.equal(now["state"][k], v) for k, v in snap["state"].items())
+
+
+def test_complete_never_changes_the_callers_model(model):
+    model.train()
+    list(model.modules())[-1].eval()   # a mixed mode must come back exactly, module by module
+    snap = _snapshot(model)
+    complete(model, np.zeros((S, S, 3), np.uint8), _hole())
+    _same(model, snap)
+    complete(model, np.zeros((S, S, 3), np.uint8), _hole(), device="cpu")
+    _same(model, snap)
+    model.eval()
+
+
+def test_meta_device_and_bad_inputs_leave_the_model_intact(model):
+    snap = _snapshot(model)
+    with pytest.raises(ValueError, match="device 'meta'.*valid: auto, cpu, cuda"):
+        complete(model, np.zeros((S, S, 3), np.uint8), _hole(), device="meta")
+    with pytest.raises(ValueError, match="device 'gpu'"):
+        complete(model, np.zeros((S, S, 3), np.uint8), _hole(), device="gpu")
+    with pytest.raises(ValueError, match="meta|no hole"):
+        complete(model, np.zeros((S, S, 3), np.uint8), np.zeros((S, S), bool), device="meta")
+    _same(model, snap)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int64, torch.bool])
+def test_integer_torch_images_are_rejected_not_truncated(model, dtype):
+    image = torch.ones(1, 3, S, S, dtype=dtype)
+    mask = torch.from_numpy(_hole(1)).float()[:, None]
+    with pytest.raises(ValueError, match=rf"torch images must be floating point in \[-1, 1\].*"
+                                         rf"{str(dtype).split('.')[1]}.*/ 127.5 - 1"):
+        complete(model, image, mask)
+
+
+def test_integer_and_bool_masks_are_converted_by_the_documented_rule(model):
+    image = torch.rand(1, 3, S, S) * 2 - 1
+    reference = complete(model, image, torch.from_numpy(_hole(1)).float()[:, None])
+    for dtype in (torch.uint8, torch.int64, torch.bool):
+        mask = torch.from_numpy(_hole(1))[:, None].to(dtype)
+        assert torch.equal(complete(model, image, mask), reference)
+    with pytest.raises(ValueError, match=r"values not in \{0, 1\}.*mask > 0"):
+        complete(model, image, torch.from_numpy(_hole(1))[:, None].to(torch.uint8) * 255)
+
+
+@pytest.mark.parametrize("shape", [(S, S, 1), (S, S, 3)])
+def test_mask_with_a_channel_axis_is_named(model, shape):
+    with pytest.raises(ValueError, match=rf"mask shape \({S}, {S}, {shape[2]}\).*\({S}, {S}\).*"
+                                         r"mask\[\.\.\., 0\]"):
+        complete(model, np.zeros((S, S, 3), np.uint8), np.ones(shape, bool))
+
+
+def test_two_d_torch_image_is_an_image_error(model):
+    with pytest.raises(ValueError, match=rf"torch images must be \(3, H, W\) or \(B, 3, H, W\), got \({S}, {S}\)"):
+        complete(model, torch.zeros(S, S), torch.ones(1, S, S))
+
+
+def test_empty_batch_and_bad_batch_size(model):
+    with pytest.raises(ValueError, match="empty batch"):
+        complete(model, np.zeros((0, S, S, 3), np.uint8), np.zeros((0, S, S), bool))
+    with pytest.raises(ValueError, match="empty batch"):
+        complete(model, torch.zeros(0, 3, S, S), torch.zeros(0, 1, S, S))
+    for bad in (0, -1, 2.5, None, True):
+        with pytest.raises(ValueError, match=f"batch_size={bad!r}.*integer >= 1"):
+            complete(model, np.zeros((S, S, 3), np.uint8), _hole(), batch_size=bad)
+
+
+def test_masks_of_the_other_kind_are_named(model):
+    with pytest.raises(ValueError, match="NumPy images need a NumPy mask"):
+        complete(model, np.zeros((S, S, 3), np.uint8), torch.ones(1, S, S))
+
+
+def test_model_that_is_not_an_inpainter(model, tmp_path):
+    from PIL import Image
+    png = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((S, S, 3), np.uint8)).save(png)
+    accepted = "an Inpainter .* or the path of a generator.pt"
+    for bad, error, match in [(None, TypeError, f"model is None; expected {accepted}"),
+                              (torch.nn.Conv2d(4, 3, 1), TypeError, f"Conv2d.*{accepted}"),
+                              (np.zeros(3), TypeError, f"ndarray.*{accepted}"),
+                              (png, ValueError, "photo.png is an image file, not a model"),
+                              (tmp_path / "nope.pt", FileNotFoundError, "nope.pt")]:
+        with pytest.raises(error, match=match):
+            complete(bad, np.zeros((S, S, 3), np.uint8), _hole())
+
+
+def _generator_file(model, tmp_path):
+    path = tmp_path / "generator.pt"
+    torch.save({"model": {"generator": "lite", "adversarial": "bce"}, "image_size": S,
+                "state_dict": model.state_dict(), "meta": {}}, path)
+    return path
+
+
+def test_model_path_with_auto_device(model, tmp_path, monkeypatch):
+    monkeypatch.delenv("INPAINTING_DEVICE", raising=False)
+    path = _generator_file(model, tmp_path)
+    image = np.random.default_rng(3).integers(0, 256, (S, S, 3), dtype=np.uint8)
+    expected = complete(model, image, _hole())
+    for device in ("auto", None, "cpu"):
+        assert np.array_equal(complete(path, image, _hole(), device=device), expected)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a CPU-only machine")
+def test_cuda_without_cuda_says_what_works(model, tmp_path):
+    for target in (model, _generator_file(model, tmp_path)):
+        with pytest.raises(RuntimeError, match="CUDA is not available.*device='cpu'") as info:
+            complete(target, np.zeros((S, S, 3), np.uint8), _hole(), device="cuda")
+        assert "NVIDIA driver" not in str(info.value)
+
+
+def test_check_inputs_empty_batch_and_integer_image():
+    from inpainting.models import check_inputs
+    with pytest.raises(ValueError, match="empty batch"):
+        check_inputs(torch.zeros(0, 3, S, S), torch.zeros(0, 1, S, S))
+    with pytest.raises(ValueError, match="float tensor"):
+        check_inputs(torch.zeros(1, 3, S, S, dtype=torch.uint8), torch.ones(1, 1, S, S))

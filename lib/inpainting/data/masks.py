@@ -212,7 +212,8 @@ def validate_mask(mask: np.ndarray | torch.Tensor, image: np.ndarray | torch.Ten
     bad = ~((values == 0) | (values == 1))
     if bad.any():
         raise ValueError(f"mask has {int(bad.sum())} values not in {{0, 1}} (e.g. "
-                         f"{values[bad].flat[0]!r}); masks must be exactly 0 (known) or 1 (hole)")
+                         f"{values[bad].flat[0]!r}); masks must be exactly 0 (known) or 1 (hole) (a 0/255 "
+                         "mask: pass mask > 0)")
     per_mask = values.reshape(-1, *values.shape[-2:])
     empty = np.flatnonzero(per_mask.reshape(len(per_mask), -1).max(axis=1) == 0)
     if empty.size:

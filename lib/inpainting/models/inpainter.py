@@ -21,7 +21,7 @@ from .glcic import glcic_generator
 def check_inputs(image: torch.Tensor, mask: torch.Tensor) -> None:
     """Raise ``ValueError`` unless ``image`` / ``mask`` follow docs/CONVENTIONS.md.
 
-    image: float tensor ``(B, 3, H, W)`` in [-1, 1], H and W divisible by 4, no NaN/inf.
+    image: float tensor ``(B, 3, H, W)``, B >= 1, in [-1, 1], H and W divisible by 4, no NaN/inf.
     mask: float32 tensor ``(B, 1, H, W)`` of exact 0/1 values (1 = hole), at least one hole pixel in
     every sample (checked by :func:`inpainting.data.masks.validate_mask`).
     """
@@ -31,6 +31,8 @@ def check_inputs(image: torch.Tensor, mask: torch.Tensor) -> None:
     if image.dim() != 4 or image.shape[1] != 3:
         raise ValueError(f"image must have shape (B, 3, H, W), got {tuple(image.shape)} "
                          "(add a batch axis with image[None]; grey images need 3 channels)")
+    if image.shape[0] == 0:
+        raise ValueError(f"image is an empty batch {tuple(image.shape)}: nothing to complete")
     if not image.is_floating_point():
         raise ValueError(f"image must be a float tensor in [-1, 1], got {image.dtype} "
                          "(uint8 images: image.float() / 127.5 - 1)")
