@@ -156,3 +156,16 @@ def test_resize_short_side_and_crops():
     np.testing.assert_array_equal(hflip(image)[:, 0], image[:, -1])
     with pytest.raises(ValueError, match="outside"):
         crop(image, 150, 0, 100, 100)
+
+
+def test_path_recovered_from_a_worker_traceback_and_pickle():
+    """A DataLoader worker re-raises ``ImageReadError(formatted traceback)``: ``path`` survives."""
+    import pickle
+    text = ("Caught ImageReadError in DataLoader worker process 0.\nOriginal Traceback (most recent "
+            "call last):\n  File \"x.py\", line 1, in f\ninpainting.data.images.ImageReadError: "
+            "/data/a: b/x.jpg: the file is corrupt or unreadable; remove it (OSError: y)\n")
+    assert ImageReadError(text).path == "/data/a: b/x.jpg"
+    assert ImageReadError("/d/e.jpg: empty file (0 bytes); remove it").path == "/d/e.jpg"
+    assert ImageReadError("no path in this message").path is None
+    err = pickle.loads(pickle.dumps(ImageReadError("msg", "/p.jpg")))
+    assert (str(err), err.path) == ("msg", "/p.jpg")

@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,7 +42,7 @@ def folder_root(tmp_path_factory):
     (root / ".hidden").mkdir()
     for k, rel in enumerate(["a.jpg", "b.PNG", "sub/c.jpeg", "sub/deeper/d.png", "e.bmp",
                              "f.jpg", "g.jpg", "h.jpg", "i.jpg", "j.jpg", ".hidden/x.jpg"]):
-        Image.fromarray(noise_image(rng, 60 + 10 * k, 90)).save(root / rel)
+        Image.fromarray(noise_image(rng, 70 + 10 * k, 90)).save(root / rel)
     (root / "notes.txt").write_text("not an image")
     return root
 
@@ -65,7 +66,7 @@ def test_proto_split_matches_independent_recomputation(celeba_root):
 
 
 def test_proto_split_warns_for_a_partial_folder(celeba_root):
-    with pytest.warns(UserWarning, match="12 .jpg files, not 202,599"):
+    with pytest.warns(UserWarning, match="12 image files, not 202,599"):
         CelebA(celeba_root, "test")
 
 
@@ -123,7 +124,7 @@ def test_celeba_train_crop_bounds_and_flip(celeba_root, monkeypatch):
 
 def test_celeba_scaled_copy_and_wrong_shape(tmp_path):
     make_celeba(tmp_path / "half", n=3, size=(89, 109))
-    _check_view(CelebA(tmp_path / "half", "test")[0])
+    _check_view(CelebA(tmp_path / "half", "test", image_size=64)[0], 64)   # 80 px crop -> 64
     make_celeba(tmp_path / "square", n=3, size=(100, 100))
     ds = CelebA(tmp_path / "square", "test")
     with pytest.raises(ValueError, match="178x218") as info:
@@ -338,3 +339,111 @@ def test_build_dataset_dispatches_builtin_sets(monkeypatch):
     build_dataset(DataConfig("photos", image_size=64), "test")
     assert calls == [("face", (10, 32, 4, "train")), ("facade", (6, 64, 0, "test")),
                      ("photo", (64, "test"))]
+
+
+# --- bad inputs (issue 10) --------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, match", [
+    ("", "holds no entries"),
+    ("\n\n", "holds no entries"),
+    ("000001.jpg 0\n000002.jpg 2\n", r"lists 2 images but .*img_align_celeba holds 8.*partial.*"
+                                       r"not listed: 000003.jpg"),
+    ("000001.jpg 0\n000001.jpg 2\n", "line 2: 000001.jpg is listed twice"),
+    ("000001.jpg 0\n000002.j", r"line 2: expected '<file name> <0\|1\|2>'"),
+])
+def test_empty_or_partial_partition_file_is_an_error(tmp_path, text, match):
+    root = make_celeba(tmp_path / "c", n=8)
+    (root / "list_eval_partition.txt").write_text(text)
+    with pytest.raises(ValueError, match=match) as info:
+        CelebA(root, "test", 32, protocol="official")
+    assert "list_eval_partition.txt" in str(info.value)
+
+
+def test_partition_file_with_binary_bytes_or_an_empty_split(tmp_path):
+    root = make_celeba(tmp_path / "c", n=4)
+    partition = root / "list_eval_partition.txt"
+    partition.write_bytes(b"\xff\xfe\x00\x01")
+    with pytest.raises(ValueError, match="list_eval_partition.txt.*not a text file"):
+        CelebA(root, "test", 32, protocol="official")
+    partition.write_text("".join(f"{k:06d}.jpg 0\n" for k in range(1, 5)))
+    with pytest.raises(ValueError, match="no image in partition 2 .test."):
+        CelebA(root, "test", 32, protocol="official")
+
+
+@pytest.mark.filterwarnings("ignore:.*are not '.jpg':UserWarning")
+def test_celeba_reads_case_variants_and_says_so(tmp_path):
+    root = make_celeba(tmp_path / "c", n=8)
+    folder = root / "img_align_celeba"
+    (folder / "000007.jpg").rename(folder / "000007.JPG")
+    Image.open(folder / "000008.jpg").save(folder / "000008.png")
+    (folder / "000008.jpg").unlink()
+    (folder / "000006.jpg").rename(folder / "000006.jpeg")
+    with pytest.warns(UserWarning, match=r"3 of the 8 images .* not '\.jpg' .*000006.jpeg"):
+        train = CelebA(root, "train", 32)
+    test = CelebA(root, "test", 32)
+    assert len(train) + len(test) == 8
+    official = CelebA(root, "test", 32, protocol="official")      # listed as 000007.jpg, 000008.jpg
+    assert [os.path.basename(f) for f in official.files] == ["000007.JPG", "000008.png"]
+    _check_view(official[1], 32)
+    Image.open(folder / "000001.jpg").save(folder / "000001.png")
+    with pytest.raises(ValueError, match="000001.jpg and 000001.png are the same image"):
+        CelebA(root, "train", 32)
+
+
+def test_images_smaller_than_the_crop_are_an_error_and_not_ok(tmp_path):
+    root = make_celeba(tmp_path / "half", n=3, size=(89, 109))        # face crop 80 px
+    ds = CelebA(root, "test", image_size=128)
+    with pytest.raises(ValueError, match=r"000\d+.jpg: 89x109 image.*80 px.*image_size=128.*"
+                                         r"upscaled.*image_size <= 80"):
+        ds[0]
+    with pytest.raises(ValueError, match="upscaled"):
+        ds.train_sample(0, np.random.default_rng(0))
+    report = ds.verify()
+    assert (report.ok, report.unusable) == (0, ds.files) and "1 too small" in str(report)
+    assert CelebA(root, "test", image_size=80).verify().ok == 1
+    small = tmp_path / "folder"
+    small.mkdir()
+    for k, height in enumerate((40, 100, 100)):
+        Image.fromarray(noise_image(np.random.default_rng(k), height, 120)).save(small / f"{k}.png")
+    splits = [ImageFolder(small, split, 64, test_fraction=0.4) for split in ("train", "test")]
+    assert splits[0].verify().unusable + splits[1].verify().unusable == [str(small / "0.png")]
+    holder = next(ds for ds in splits if str(small / "0.png") in ds.files)
+    with pytest.raises(ValueError, match=r"0.png: 120x40 image.*40 px.*image_size=64"):
+        holder[holder.files.index(str(small / "0.png"))]
+    kept = [ImageFolder(small, split, 64, test_fraction=0.4, skip_corrupt=True)
+            for split in ("train", "test")]
+    assert sorted(kept[0].files + kept[1].files) == [str(small / "1.png"), str(small / "2.png")]
+
+
+def test_paris_image_smaller_than_the_crop(tmp_path):
+    root = make_paris(tmp_path / "p", n_train=1, n_test=1, train_size=(120, 100))
+    with pytest.raises(ValueError, match="100 px.*image_size=128"):
+        ParisStreetView(root, "train").train_sample(0, np.random.default_rng(0))
+    assert ParisStreetView(root, "train").verify().unusable == ParisStreetView(root, "train").files
+    assert ParisStreetView(root, "train", image_size=64).verify().ok == 1
+
+
+@pytest.mark.parametrize("cls, args", [(CelebA, ("train",)), (ParisStreetView, ("train",)),
+                                       (ImageFolder, ("train", 64))])
+def test_root_that_is_not_a_path(cls, args):
+    with pytest.raises(TypeError, match=r"root=123 .*int.*folder path"):
+        cls(123, *args)
+
+
+def test_image_read_error_keeps_its_path_in_a_dataloader_worker(tmp_path):
+    import pickle
+    root = make_celeba(tmp_path / "c", n=4)
+    ds = CelebA(root, "train", protocol="official")
+    bad = ds.files[0]
+    Path(bad).write_bytes(b"not a jpeg")
+    err = pickle.loads(pickle.dumps(ImageReadError(f"{bad}: message", bad)))
+    assert err.path == bad and str(err) == f"{bad}: message"
+    loader = iter(torch.utils.data.DataLoader(ds, batch_size=2, num_workers=1))
+    caught = None
+    try:
+        next(loader)
+    except ImageReadError as error:
+        caught = error.path
+        error.with_traceback(None)
+    del loader
+    assert caught == bad

@@ -40,6 +40,7 @@ crop to model space.
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -57,13 +58,33 @@ _FIX_HINT = "the file is corrupt or unreadable; remove it or download it again"
 class ImageReadError(ValueError):
     """An image file that cannot be decoded (empty, truncated, corrupt, unsupported).
 
-    The message names the file. ``path`` is the offending file (``None`` when the error was rebuilt
-    from its message only, as a ``DataLoader`` worker does).
+    The message names the file: it always reads ``"<path>: <reason>"``. ``path`` is the offending
+    file. A ``DataLoader`` worker re-creates the exception from its formatted traceback only
+    (``ImageReadError(text)``); ``path`` is then recovered from the text, so it survives there too
+    (``None`` only for a message that does not follow the form). Pickling keeps both.
     """
 
     def __init__(self, message: str, path: str | os.PathLike | None = None):
         super().__init__(message)
-        self.path = None if path is None else os.fspath(path)
+        self.path = _path_from_message(message) if path is None else os.fspath(path)
+
+    def __reduce__(self):
+        return type(self), (str(self), self.path)
+
+
+_REASONS = ("empty file", "the file is corrupt", "unsupported pixel mode")
+
+
+def _path_from_message(message: str) -> str | None:
+    """The path of an ``"<path>: <reason>"`` message, also inside a worker's formatted traceback
+    (whose last ``ImageReadError: `` line holds the original message)."""
+    text = str(message)
+    marker = "ImageReadError: "
+    if marker in text:
+        text = text[text.rindex(marker) + len(marker):]
+    line = text.splitlines()[0] if text else ""
+    found = re.match(r"(.+?): (?:" + "|".join(map(re.escape, _REASONS)) + ")", line)
+    return found.group(1) if found else None
 
 
 @contextmanager

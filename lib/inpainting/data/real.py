@@ -21,6 +21,12 @@ Errors and damaged files
   construction, drops the corrupt ones and prints how many were dropped.
 * Odd but readable files (grayscale, alpha, 16-bit, palette, CMYK) are converted as documented in
   :mod:`inpainting.data.images`. Resizing is antialiased bilinear throughout.
+* **No upscaling.** An image whose source region is smaller than ``image_size`` (CelebA: the face
+  crop side; Paris StreetView and image folders: the shorter side) would have to be upscaled, which
+  no protocol does: reading it raises ``ValueError`` naming the file, its size and the largest
+  ``image_size`` it supports, and ``verify()`` counts it as ``unusable`` (never ``ok``).
+  ``ImageFolder(..., skip_corrupt=True)`` drops such files with the corrupt ones.
+* ``root`` must be a path (``str`` or ``os.PathLike``); anything else is a ``TypeError``.
 
 Protocols (docs/method.md §7)
 -----------------------------------------------------
@@ -28,8 +34,14 @@ Protocols (docs/method.md §7)
   ``np.random.RandomState(0).permutation``; train = the first 200,000 of the permutation, test = the
   last 2,599, in permutation order. A folder of another size (a subset, a test fixture) keeps the same
   rule with ``n_test = max(1, round(N * 2599 / 202599))`` test images (the last ``n_test`` of the
-  permutation) and a ``UserWarning`` that the split is not the paper's. ``protocol="official"``: ``list_eval_partition.txt`` (0 train, 1 val, 2 test), in file
-  order. Test view: the fixed 160x160 crop at top 29, left 9, resized to ``image_size``. Training view:
+  permutation) and a ``UserWarning`` that the split is not the paper's. ``protocol="official"``:
+  ``list_eval_partition.txt`` (0 train, 1 val, 2 test), in file order; an empty, partial (fewer
+  entries than images), malformed or non-text partition file, a name listed twice or an empty split
+  is a ``ValueError`` naming the file (and line). Files: every image in ``img_align_celeba`` whose
+  extension is in :data:`IMAGE_EXTENSIONS`, any case (``.JPG``, ``.jpeg``, ``.png``), sorted by
+  name; files not named ``*.jpg`` are read with a ``UserWarning`` (the distributed set is all
+  ``.jpg``), a partition entry ``000001.jpg`` matches ``000001.JPG`` / ``000001.png`` by stem, and two
+  files of the same stem are a ``ValueError``. Test view: the fixed 160x160 crop at top 29, left 9, resized to ``image_size``. Training view:
   random 160x160 crop with top in [0, 57] and left in [0, 17], resized, horizontal flip with p = 0.5.
   Random draws, in order: top, left, flip. The geometry is given for 178x218 images; an image with the same aspect ratio (within 2 %) but
   another size, e.g. a half-size copy, gets every offset and the crop side scaled by ``width / 178``;
@@ -106,6 +118,14 @@ def _paris_help(root: str | os.PathLike) -> str:
         f"The paper profile reads ${DATA_ENV}/paris (${DATA_ENV} defaults to ./data).")
 
 
+def _as_root(root, what: str) -> Path:
+    """``root`` as a ``Path``; ``TypeError`` naming the value unless it is a str or PathLike."""
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root={root!r} ({type(root).__name__}): the {what} root must be a folder "
+                        "path (str or pathlib.Path)")
+    return Path(root)
+
+
 def _require_dir(path: Path, what: str, help_text: str) -> None:
     if not path.is_dir():
         raise DatasetNotFoundError(f"{what} not found: {path} does not exist or is not a folder.\n"
@@ -134,8 +154,10 @@ def list_images(folder: str | os.PathLike, recursive: bool = False) -> list[str]
 class VerifyReport:
     """Outcome of decoding every file of a loader.
 
-    ``ok``: 8-bit RGB files; ``converted``: readable files that needed a conversion (counts per kind in
-    ``conversions``); ``corrupt``: paths that raised :class:`ImageReadError`, reasons in ``errors``.
+    ``ok``: usable 8-bit RGB files; ``converted``: usable files that needed a conversion (counts per
+    kind in ``conversions``); ``corrupt``: paths that raised :class:`ImageReadError`; ``unusable``:
+    readable files the loader refuses (smaller than its crop, CelebA files of another shape).
+    Reasons of both in ``errors``. ``total == ok + converted + len(corrupt) + len(unusable)``.
     """
 
     total: int
@@ -144,29 +166,53 @@ class VerifyReport:
     corrupt: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     conversions: dict[str, int] = field(default_factory=dict)
+    unusable: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         text = (f"{self.total} files: {self.ok} ok, {self.converted} converted, "
                 f"{len(self.corrupt)} corrupt")
-        return text + "".join(f"\n  corrupt: {p}" for p in self.corrupt)
+        if self.unusable:
+            text += f", {len(self.unusable)} too small or wrong shape (unusable)"
+        return (text + "".join(f"\n  corrupt: {p}" for p in self.corrupt)
+                + "".join(f"\n  unusable: {self.errors[p]}" for p in self.unusable))
 
 
-def verify_files(files: list[str]) -> VerifyReport:
-    """Decode every file in ``files`` and count the outcomes (see :class:`VerifyReport`)."""
+def verify_files(files: list[str], check=None) -> VerifyReport:
+    """Decode every file in ``files`` and count the outcomes (see :class:`VerifyReport`).
+    ``check(image, path)``, if given, raises ``ValueError`` for a readable image the loader cannot
+    use (counted in ``unusable``)."""
     conversions: Counter[str] = Counter()
     errors: dict[str, str] = {}
+    corrupt, unusable = [], []
     for path in files:
         try:
-            conversion = decode_rgb(path)[1]
+            image, conversion = decode_rgb(path)
         except ImageReadError as err:
             errors[path] = str(err)
+            corrupt.append(path)
             continue
+        if check is not None:
+            try:
+                check(image, path)
+            except ValueError as err:
+                errors[path] = str(err)
+                unusable.append(path)
+                continue
         if conversion is not None:
             conversions[conversion] += 1
     converted = sum(conversions.values())
-    return VerifyReport(total=len(files), ok=len(files) - converted - len(errors),
-                        converted=converted, corrupt=list(errors), errors=errors,
-                        conversions=dict(conversions))
+    return VerifyReport(total=len(files), ok=len(files) - converted - len(corrupt) - len(unusable),
+                        converted=converted, corrupt=corrupt, errors=errors,
+                        conversions=dict(conversions), unusable=unusable)
+
+
+def _too_small(path: str, image: np.ndarray, side: int, image_size: int, what: str) -> None:
+    if side < image_size:
+        h, w = image.shape[:2]
+        raise ValueError(f"{path}: {w}x{h} image, its {what} is {side} px, smaller than "
+                         f"image_size={image_size}: it would be upscaled (blurred), which no "
+                         f"protocol does. Use image_size <= {side}, the full-size images, or remove "
+                         "the file (verify() lists every such file)")
 
 
 def _check_choice(name: str, value: str, valid: tuple[str, ...]) -> None:
@@ -209,16 +255,24 @@ class _FileDataset(Dataset):
         """Random training view of image ``i``: ``float32 (3, S, S)`` in [-1, 1]."""
         return to_model_tensor(self._train_view(self._read(i), i, rng))
 
+    def check_image(self, image: np.ndarray, path: str) -> None:
+        """``ValueError`` naming ``path`` if this loader cannot use ``image`` (module docstring:
+        smaller than the crop). Default: the shorter side must be at least ``image_size``."""
+        _too_small(path, image, min(image.shape[:2]), self.image_size, "shorter side")
+
     def attributes(self, i: int) -> dict:
         """Real images carry no generating attributes: ``{}``."""
         return {}
 
     def verify(self) -> VerifyReport:
-        """Decode every file of this loader; see :class:`VerifyReport`."""
-        return verify_files(self.files)
+        """Decode every file of this loader and check it fits ``image_size``; see
+        :class:`VerifyReport`."""
+        return verify_files(self.files, self.check_image)
 
     def _read(self, i: int) -> np.ndarray:
-        return load_rgb(self.files[i])
+        image = load_rgb(self.files[i])
+        self.check_image(image, self.files[i])
+        return image
 
     def _test_view(self, image: np.ndarray, i: int) -> np.ndarray:
         raise NotImplementedError
@@ -240,16 +294,34 @@ def celeba_proto_split(n_files: int) -> tuple[np.ndarray, np.ndarray]:
     return perm[:n_files - n_test], perm[n_files - n_test:]
 
 
+_PARTITION_FIX = ("download Eval/list_eval_partition.txt again from the CelebA page (202,599 lines "
+                  "'000001.jpg 0' ... for the full set)")
+
+
 def _read_partition(path: Path) -> list[tuple[str, int]]:
-    """``[(file name, partition)]`` from ``list_eval_partition.txt`` (lines ``000001.jpg 0``)."""
-    entries = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    """``[(file name, partition)]`` from ``list_eval_partition.txt`` (lines ``000001.jpg 0``).
+    ``ValueError`` naming the file for non-text bytes, no entry, a malformed line or a name listed
+    twice."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not a text file ({err}); {_PARTITION_FIX}") from None
+    entries, seen = [], {}
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.split()
         if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
-            raise ValueError(f"{path}, line {number}: expected '<file name> <0|1|2>', got {line!r}")
+            raise ValueError(f"{path}, line {number}: expected '<file name> <0|1|2>', got {line!r} "
+                             f"(a damaged or truncated file? {_PARTITION_FIX})")
+        if parts[0] in seen:
+            raise ValueError(f"{path}, line {number}: {parts[0]} is listed twice (first on line "
+                             f"{seen[parts[0]]}); {_PARTITION_FIX}")
+        seen[parts[0]] = number
         entries.append((parts[0], int(parts[1])))
+    if not entries:
+        raise ValueError(f"{path} holds no entries (expected one line '<file name> <0|1|2>' per "
+                         f"image); {_PARTITION_FIX}")
     return entries
 
 
@@ -273,20 +345,19 @@ class CelebA(_FileDataset):
 
     def __init__(self, root: str | os.PathLike, split: str, image_size: int = 128,
                  protocol: str = "proto", n: int | None = None):
-        root = Path(root)
+        root = _as_root(root, "CelebA")
         _check_choice("protocol", protocol, ("proto", "official"))
         _check_choice("split", split, ("train", "test") if protocol == "proto"
                       else tuple(CELEBA_PARTITIONS))
         _require_dir(root, "CelebA root folder", _celeba_help(root))
         _require_dir(root / "img_align_celeba", "CelebA image folder", _celeba_help(root))
-        files = sorted(e.path for e in os.scandir(root / "img_align_celeba")
-                       if e.name.endswith(".jpg") and not e.name.startswith(".") and e.is_file())
+        files = self._list_files(root / "img_align_celeba")
         if not files:
-            raise DatasetNotFoundError(f"{root / 'img_align_celeba'} contains no .jpg files.\n"
-                                       + _celeba_help(root))
+            raise DatasetNotFoundError(f"{root / 'img_align_celeba'} contains no .jpg files (nor "
+                                       "other images).\n" + _celeba_help(root))
         if protocol == "proto":
             if len(files) != CELEBA_TOTAL:
-                warnings.warn(f"{root / 'img_align_celeba'} holds {len(files):,} .jpg files, not "
+                warnings.warn(f"{root / 'img_align_celeba'} holds {len(files):,} image files, not "
                               f"{CELEBA_TOTAL:,}: the prototype split is then not the paper's "
                               "200,000 / 2,599 split (incomplete download or a subset?)",
                               stacklevel=2)
@@ -300,34 +371,80 @@ class CelebA(_FileDataset):
                             f"160px face crop -> {image_size}px")
 
     @staticmethod
+    def _list_files(folder: Path) -> list[str]:
+        """Every image file of ``folder`` (any extension of :data:`IMAGE_EXTENSIONS`, any case),
+        sorted by name; a warning for names not ending in ``.jpg``, an error for two files of one
+        stem."""
+        files = list_images(folder)
+        stems: dict[str, str] = {}
+        for f in files:
+            stem = Path(f).stem
+            if stem in stems:
+                raise ValueError(f"{os.path.basename(stems[stem])} and {os.path.basename(f)} are "
+                                 f"the same image ({stem}) in {folder}: keep one of them")
+            stems[stem] = f
+        other = [os.path.basename(f) for f in files if not f.endswith(".jpg")]
+        if other:
+            warnings.warn(f"{len(other)} of the {len(files):,} images in {folder} are not '.jpg' "
+                          f"(e.g. {', '.join(other[:3])}); they are read like the others, but the "
+                          "distributed CelebA is all .jpg (renamed files are fine; re-encoded ones "
+                          "are not the paper's pixels)", stacklevel=3)
+        return files
+
+    @staticmethod
     def _official_files(root: Path, files: list[str], partition: int) -> list[str]:
         path = root / "list_eval_partition.txt"
         if not path.is_file():
             raise DatasetNotFoundError(f"CelebA partition file not found: {path} (needed for "
                                        "protocol='official').\n" + _celeba_help(root))
         by_name = {os.path.basename(f): f for f in files}
-        names = [name for name, part in _read_partition(path) if part == partition]
-        missing = [name for name in names if name not in by_name]
+        by_stem = {Path(f).stem: f for f in files}
+        entries = _read_partition(path)
+
+        def find(name: str) -> str | None:
+            return by_name.get(name) or by_stem.get(Path(name).stem)
+
+        missing = [name for name, _ in entries if find(name) is None]
         if missing:
             raise DatasetNotFoundError(
                 f"{len(missing)} images listed in {path} are missing from "
                 f"{root / 'img_align_celeba'} (first: {', '.join(missing[:3])}); the folder is "
                 "incomplete.\n" + _celeba_help(root))
-        return [by_name[name] for name in names]
+        if len(entries) < len(files):
+            listed = {find(name) for name, _ in entries}
+            unlisted = [os.path.basename(f) for f in files if f not in listed]
+            raise ValueError(
+                f"{path} lists {len(entries):,} images but {root / 'img_align_celeba'} holds "
+                f"{len(files):,}: the partition file is partial (not listed: "
+                f"{', '.join(unlisted[:3])}{' ...' if len(unlisted) > 3 else ''}); expected one "
+                f"line per image; {_PARTITION_FIX}")
+        chosen = [find(name) for name, part in entries if part == partition]
+        if not chosen:
+            split = next(k for k, v in CELEBA_PARTITIONS.items() if v == partition)
+            raise ValueError(f"{path} lists no image in partition {partition} ({split}); "
+                             f"{_PARTITION_FIX}")
+        return chosen
 
-    def _crop_geometry(self, image: np.ndarray, i: int) -> tuple[float, int]:
+    def check_image(self, image: np.ndarray, path: str) -> None:
+        """``ValueError`` for an image of another shape than 178x218 (or a scaled copy) or whose
+        face crop is smaller than ``image_size``."""
+        self._crop_geometry(image, path)
+
+    def _crop_geometry(self, image: np.ndarray, path: str) -> tuple[float, int]:
         """``(scale, crop side)`` for this image's size relative to 178x218."""
         h, w = image.shape[:2]
         ref_h, ref_w = CELEBA_SHAPE
         if abs((h / w) / (ref_h / ref_w) - 1) > 0.02:
-            raise ValueError(f"{self.files[i]}: {w}x{h} image, but aligned CelebA images are "
+            raise ValueError(f"{path}: {w}x{h} image, but aligned CelebA images are "
                              f"{ref_w}x{ref_h} (or scaled copies of that shape); the face crop is "
                              "undefined for it")
         scale = w / ref_w
-        return scale, min(h, w, round(CELEBA_CROP * scale))
+        side = min(h, w, round(CELEBA_CROP * scale))
+        _too_small(path, image, side, self.image_size, "160 px face crop scaled to its size")
+        return scale, side
 
     def _face_crop(self, image: np.ndarray, i: int, top: int, left: int) -> np.ndarray:
-        scale, side = self._crop_geometry(image, i)
+        scale, side = self._crop_geometry(image, self.files[i])
         h, w = image.shape[:2]
         top, left = min(round(top * scale), h - side), min(round(left * scale), w - side)
         return resize(crop(image, top, left, side, side), self.image_size, self.image_size)
@@ -360,7 +477,7 @@ class ParisStreetView(_FileDataset):
 
     def __init__(self, root: str | os.PathLike, split: str, image_size: int = 128,
                  n: int | None = None):
-        root = Path(root)
+        root = _as_root(root, "Paris StreetView")
         _check_choice("split", split, tuple(self.SUBFOLDERS))
         folder = root / self.SUBFOLDERS[split]
         _require_dir(root, "Paris StreetView root folder", _paris_help(root))
@@ -414,7 +531,7 @@ class ImageFolder(_FileDataset):
     def __init__(self, root: str | os.PathLike, split: str, image_size: int,
                  test_fraction: float = 0.1, n: int | None = None, seed: int = 0,
                  skip_corrupt: bool = False):
-        root = Path(root)
+        root = _as_root(root, "image folder")
         _check_choice("split", split, ("train", "test"))
         if not 0 < test_fraction < 1:
             raise ValueError(f"test_fraction={test_fraction}: must be in (0, 1)")
@@ -422,7 +539,7 @@ class ImageFolder(_FileDataset):
                      f"images ({', '.join(IMAGE_EXTENSIONS)}); sub-folders are searched too.")
         files = list_images(root, recursive=True)
         if skip_corrupt:
-            files = self._drop_corrupt(files)
+            files = self._drop_corrupt(files, image_size)
         if len(files) < 2:
             raise DatasetNotFoundError(
                 f"{root} holds {len(files)} readable image file(s); an image folder needs at least 2 "
@@ -436,12 +553,18 @@ class ImageFolder(_FileDataset):
                             f"{image_size}px")
 
     @staticmethod
-    def _drop_corrupt(files: list[str]) -> list[str]:
-        report = verify_files(files)
+    def _drop_corrupt(files: list[str], image_size: int) -> list[str]:
+        def check(image: np.ndarray, path: str) -> None:
+            _too_small(path, image, min(image.shape[:2]), image_size, "shorter side")
+
+        report = verify_files(files, check)
         if report.corrupt:
             print(f"ImageFolder: skipping {len(report.corrupt)} corrupt of {report.total} files "
                   f"(first: {report.corrupt[0]})")
-        bad = set(report.corrupt)
+        if report.unusable:
+            print(f"ImageFolder: skipping {len(report.unusable)} of {report.total} files smaller "
+                  f"than image_size={image_size} (first: {report.unusable[0]})")
+        bad = set(report.corrupt) | set(report.unusable)
         return [f for f in files if f not in bad]
 
     def _test_view(self, image: np.ndarray, i: int) -> np.ndarray:
