@@ -1,20 +1,32 @@
 #!/usr/bin/env bash
 # Inpainting kit: set-up and runs in one command.
 #   ./run_all.sh [smoke|demo|paper]   set up if needed, then run every notebook in order (default: demo)
-#   ./run_all.sh test                 set up if needed, then run the test suite (what .ci/run calls)
+#   ./run_all.sh test [pytest args]   set up if needed, then run the test suite (what .ci/run calls);
+#                                     the JupyterLab browser test runs when Chromium is installed
+#   ./run_all.sh lab [folder] [args]  JupyterLab on notebooks/ (or folder, e.g. student/), 127.0.0.1 only
+#   ./run_all.sh student              write student copies of the notebooks to student/ (solutions removed)
 #   ./run_all.sh setup                only create / update the environment
 # Environment: an already active virtualenv or conda env is used as it is; otherwise .venv is created.
 # The packages are the pinned list in environment.yml (the same list conda users install from).
+# A profile run locks its results folder: a second run in the same folder stops before changing anything.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
 KERNEL=inpainting-kit
-MODE=${1:-demo}
+VALID="smoke, demo, paper, test, lab, student, setup"
 
+usage_error() {
+  echo "run_all.sh: $1; valid: $VALID (./run_all.sh --help)" >&2
+  exit 2
+}
+
+if [[ $# -eq 0 ]]; then MODE=demo; else MODE=$1; shift; fi
 case "$MODE" in
-  smoke|demo|paper|test|setup) ;;
-  -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "run_all.sh: unknown profile or command '$MODE'; valid: smoke, demo, paper, test, setup" >&2; exit 2 ;;
+  smoke|demo|paper|setup|student) [[ $# -eq 0 ]] || usage_error "'$MODE' takes no further arguments (got: $*)" ;;
+  test|lab) ;;
+  -h|--help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit 0 ;;
+  "") usage_error "empty argument (a profile or command is needed)" ;;
+  *) usage_error "unknown profile or command '$MODE'" ;;
 esac
 
 log() { echo "[run_all $(date +%H:%M:%S)] $*"; }
@@ -57,14 +69,41 @@ fi
 
 # ---------------------------------------------------------------- commands
 if [[ "$MODE" == setup ]]; then exit 0; fi
+if [[ "$MODE" == student ]]; then
+  exec "$PY" -m inpainting.student
+fi
 if [[ "$MODE" == test ]]; then
-  shift || true
+  CHROMIUM=${INPAINTING_CHROMIUM:-/usr/bin/chromium}
+  if [[ -x "$CHROMIUM" ]]; then
+    log "browser test: JupyterLab + headless Chromium ($CHROMIUM), tests/browser"
+  else
+    log "browser test SKIPPED: no Chromium at $CHROMIUM (Debian/Ubuntu: apt-get install chromium, or set INPAINTING_CHROMIUM; .ci/run installs it)"
+  fi
   exec "$PY" -m pytest tests "$@"
+fi
+if [[ "$MODE" == lab ]]; then
+  DIR=notebooks
+  if [[ $# -gt 0 && -d "$1" ]]; then DIR=$1; shift; fi
+  ARGS=(--ServerApp.ip=127.0.0.1 "--ServerApp.root_dir=$(cd "$DIR" && pwd)")
+  if [[ $(id -u) -eq 0 ]]; then ARGS+=(--allow-root); fi
+  log "JupyterLab on $DIR with the kernel 'Python (inpainting-kit)' (127.0.0.1 only; stop with Ctrl-C twice)"
+  exec "$PY" -m jupyter lab "${ARGS[@]}" "$@"
 fi
 
 PROFILE=$MODE
-OUT="$ROOT/results/$PROFILE"
+# The folder the notebooks write to (inpainting.runtime.results_dir): $INPAINTING_RESULTS if set.
+OUT=${INPAINTING_RESULTS:-$ROOT/results/$PROFILE}
 mkdir -p "$OUT/notebooks"
+# One run per results folder: hold $OUT/.lock (flock(2) through fd 9, inherited by every child) until
+# this script and its children end, even on kill -9. Taken before anything is deleted.
+exec 9>>"$OUT/.lock"
+if ! "$PY" -c 'import fcntl; fcntl.flock(9, fcntl.LOCK_EX | fcntl.LOCK_NB)' 2>/dev/null; then
+  read -r pid host since what < "$OUT/.lock" || true
+  echo "run_all.sh: $OUT is in use by another run of the kit: PID ${pid:-unknown}${host:+ on $host}${since:+" since $since"}${what:+" ($what)"}." \
+       "Nothing was changed. Wait for it to finish, or stop it (kill ${pid:-<PID>}) and run again." >&2
+  exit 3
+fi
+echo "$$ $(hostname) $(date +%Y-%m-%dT%H:%M:%S) ./run_all.sh $PROFILE" > "$OUT/.lock"
 # A new run starts a new record; trained runs (runs/) and test sets stay cached for reuse/resume.
 rm -f "$OUT/run.json" "$OUT/outputs.json" "$OUT/summary.md"
 export INPAINTING_PROFILE=$PROFILE
