@@ -62,3 +62,183 @@ def test_grey_fill_reference_is_the_generator_input():
     assert torch.equal(out[..., 2:6, 2:6], torch.zeros(2, 3, 4, 4))
     assert torch.equal(out * (1 - masks), images * (1 - masks))
     assert GREY_FILL.startswith("masked input")
+
+
+# ------------------------------------------------------------------ caveats from the runs' provenance
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from inpainting import viz
+from inpainting.comparison import Comparison
+from inpainting.reporting import caveats, collect_provenance, format_intervals, write_summary
+
+
+@dataclass
+class FakeRun:
+    """What Report reads from a TrainResult: ``provenance`` (and compare: ``generator_path``)."""
+    provenance: dict
+    generator_path: str = "generator.pt"
+
+
+def prov(run, dataset="faces", seed=0, precision="float32", fallback=False, per=True,
+         device="cpu", device_name="Some CPU"):
+    source = None
+    if per:
+        source = ("random (OFFLINE FALLBACK: ImageNet VGG weights not found in /x; put vgg.pth there)"
+                  if fallback else "imagenet (/cache/vgg16.pth)")
+    return {"key": run[-4:], "run": run, "role": "facades" if dataset == "facades" else "faces",
+            "dataset": dataset, "dataset_description": f"procedural {dataset}", "generator": "lite",
+            "seed": seed, "precision": precision, "device": device, "device_name": device_name,
+            "torch_threads": 2, "perceptual_weights_source": source,
+            "is_perceptual_fallback": fallback, "steps": 10, "seconds": 12.5}
+
+
+def comparison_of(runs: dict, dataset="faces"):
+    """A Comparison carrying only what Report reads (rows -> provenance, dataset, settings)."""
+    return Comparison(role=dataset, dataset_name=dataset, test_set=None, methods={},
+                      per_image=pd.DataFrame(), summary=pd.DataFrame(), semantic_set=None,
+                      semantic=None, runs={k: [r.provenance for r in v] for k, v in runs.items()})
+
+
+def test_fallback_runs_are_named_loudly_with_their_count():
+    runs = {"full": [FakeRun(prov("runs/faces/a", fallback=True))],
+            "L_rec": [FakeRun(prov("runs/faces/b", per=False))]}
+    notes = caveats(runs)
+    assert notes[0].startswith("perceptual VGG: RANDOM weights (offline fallback) in 1 of 2 runs")
+    assert caveats({"x": [FakeRun(prov("r1"))]})[0] == "perceptual VGG: ImageNet weights"
+    assert caveats([FakeRun(prov("r1", per=False))])[0] == "no perceptual loss"
+    mixed = caveats([FakeRun(prov("r1")), FakeRun(prov("r2", per=False))])[0]
+    assert mixed == "perceptual VGG: ImageNet weights; 1 of 2 runs have no perceptual loss"
+
+
+def test_precision_devices_data_and_seeds_are_derived():
+    runs = {"full": [FakeRun(prov(f"runs/faces/f{s}", seed=s)) for s in range(3)],
+            "L_rec": [FakeRun(prov(f"runs/faces/l{s}", seed=s)) for s in range(3)]}
+    notes = caveats(runs)
+    assert "precision: float32" in notes
+    assert "data: procedural faces (a stand-in for CelebA, not real data)" in notes
+    assert "3 training seeds per trained row (seeds 0, 1, 2)" in notes
+    assert not any("devices" in n for n in notes)
+    one = caveats({"full": [FakeRun(prov("r", seed=4))]})
+    assert "1 training seed per trained row (seeds 4): no spread across seeds" in one
+    mixed = caveats([FakeRun(prov("a", precision="bfloat16", device_name="CPU A")),
+                     FakeRun(prov("b", device_name="CPU B"))])
+    assert "MIXED precision: bfloat16 (1 of 2 runs), float32 (1 of 2 runs); the rows were not " \
+           "computed alike" in mixed
+    assert any(n.startswith("devices differ: cpu (CPU A) (1 of 2 runs)") for n in mixed)
+    assert "data: CelebA" in caveats([FakeRun(prov("c", dataset="celeba"))])
+    assert caveats([FakeRun({})])[0].startswith("provenance unknown for 1 of 1 runs")
+    assert caveats(None) == []
+
+
+def test_runs_may_be_nested_lists_dicts_and_comparisons():
+    a, b, c = (FakeRun(prov(f"runs/faces/{k}")) for k in "abc")
+    provs, rows, datasets = collect_provenance({"full": [a, b], "other": {"x": c}})
+    assert [p["run"] for p in provs] == ["runs/faces/a", "runs/faces/b", "runs/faces/c"]
+    assert {k: len(v) for k, v in rows.items()} == {"full": 2, "other": 1}
+    comp = comparison_of({"full": [a, b]}, "faces")
+    provs, rows, datasets = collect_provenance([comp, {"extra": c}])
+    assert len(provs) == 3 and datasets == ["faces"] and set(rows) == {"full", "extra"}
+    with pytest.raises(TypeError, match="runs= takes"):
+        caveats(["a string is not a run"])
+
+
+def test_a_figure_made_from_fallback_runs_carries_the_fallback_caveat(results):
+    runs = {"full": [FakeRun(prov("runs/faces/lite-1", fallback=True))]}
+    report = Report("smoke", "04_loss_ablation")
+
+    def figure():
+        fig, ax = plt.subplots(figsize=(4, 3))
+        ax.plot([0, 1])
+        return fig
+    plain = report.figure(figure(), "plain", "no runs")
+    height_plain = Image.open(plain).size[1]
+    fig = figure()
+    path = report.figure(fig, "curve", "Loss of the full model.", runs=runs)
+    footnotes = [t.get_text() for t in fig.texts]
+    assert len(footnotes) == 1 and "RANDOM weights (offline fallback)" in footnotes[0]
+    assert Image.open(path).size[1] > height_plain, "the saved PNG includes the footnote"
+    report.figure(fig, "curve_again", "Same figure saved twice.", runs=runs)
+    assert len(fig.texts) == 1, "a second save replaces the footnote"
+    entry = json.loads((results / "outputs.json").read_text())["04_loss_ablation/curve"]
+    assert entry["how"].startswith("Loss of the full model. Caveats: perceptual VGG: RANDOM")
+    assert entry["runs"] == ["runs/faces/lite-1"] and entry["caveats"][0].startswith("perceptual")
+    assert "RANDOM weights (offline fallback)" in (results / "summary.md").read_text()
+
+
+def test_a_facades_table_gets_the_facades_runs_caveats_only(results):
+    faces = {"full": [FakeRun(prov("runs/faces/lite-1", fallback=True, precision="bfloat16"))]}
+    facades = {"full": [FakeRun(prov("runs/facades/lite-2", dataset="facades"))]}
+    report = Report("smoke", "06_evaluation")
+    report.table(pd.DataFrame({"method": ["full"], "psnr_hole": [20.1]}), "faces_all", "Faces.",
+                 runs=comparison_of(faces, "faces"))
+    report.table(pd.DataFrame({"method": ["full"], "psnr_hole": [18.3]}), "facades_all",
+                 "Facades.", runs=comparison_of(facades, "facades"))
+    entries = json.loads((results / "outputs.json").read_text())
+    how = entries["06_evaluation/facades_all"]["how"]
+    assert "procedural facades (a stand-in for Paris StreetView" in how
+    assert "RANDOM" not in how and "faces" not in how.replace("facades", "")
+    assert "precision: float32" in how and "bfloat16" not in how
+    assert "RANDOM" in entries["06_evaluation/faces_all"]["how"]
+    assert "precision: bfloat16" in entries["06_evaluation/faces_all"]["how"]
+
+
+def test_interval_columns_are_shown_as_mean_and_bounds_in_the_summary(results):
+    table = pd.DataFrame({"method": ["full", "L_rec"], "psnr_hole": [19.523, 18.2],
+                          "psnr_hole_lo": [19.1, float("nan")], "psnr_hole_hi": [19.9, float("nan")],
+                          "psnr_hole_seed_sd": [0.31, float("nan")],
+                          "psnr_hole_seed_min": [19.2, float("nan")],
+                          "psnr_hole_seed_max": [19.9, float("nan")],
+                          "ssim_seed_sd": [float("nan")] * 2, "ssim_seed_min": [float("nan")] * 2,
+                          "ssim_seed_max": [float("nan")] * 2})
+    shown = format_intervals(table)
+    assert list(shown.columns) == ["method", "psnr_hole", "psnr_hole seeds"]
+    assert shown["psnr_hole"].tolist() == ["19.52 [19.1, 19.9]", "18.2"]
+    assert shown["psnr_hole seeds"].tolist() == ["sd 0.31, 19.2–19.9", ""]
+    comp = comparison_of({"full": [FakeRun(prov("r"))]})
+    Report("smoke", "04_loss_ablation").table(table, "ablation", "T3.", runs=comp)
+    csv = pd.read_csv(results / "tables" / "ablation.csv")
+    assert list(csv.columns) == list(table.columns) and csv["psnr_hole_lo"].dtype.kind == "f"
+    summary = (results / "summary.md").read_text()
+    assert "| full | 19.52 [19.1, 19.9] | sd 0.31, 19.2–19.9 |" in summary
+    assert "intervals: 95% BCa bootstrap over test images (fixed seed, 2000 resamples)" in summary
+
+
+def test_summary_shows_the_machine_and_every_run_with_its_precision(results):
+    run = {"device": "cpu", "device_name": "x86_64", "torch_threads": 2, "python": "3.11.9",
+           "git_commit": "abc123", "status": "ok",
+           "runs": {"runs/faces/lite-a": prov("runs/faces/lite-a", precision="bfloat16"),
+                    "runs/facades/lite-b": prov("runs/facades/lite-b", dataset="facades")}}
+    (results / "run.json").write_text(json.dumps(run))
+    path = write_summary("smoke")
+    text = path.read_text()
+    assert "## Provenance" in text and "- device_name: x86_64" in text and "- torch_threads: 2" in text
+    assert ("| run | role | generator | seed | precision | device | device_name | torch_threads | "
+            "seconds |") in text
+    assert "| runs/faces/lite-a | faces | lite | 0 | bfloat16 | cpu | Some CPU | 2 | 12.5 |" in text
+    assert "| runs/facades/lite-b | facades | lite | 0 | float32 | cpu | Some CPU | 2 | 12.5 |" in text
+    assert "**Runs used different precisions (bfloat16, float32):**" in text
+
+
+def test_bar_plot_draws_the_intervals_as_error_bars():
+    table = pd.DataFrame({"method": ["a", "a", "b", "b"], "kind": ["centre", "squares"] * 2,
+                          "psnr_hole": [20.0, 22.0, 18.0, float("nan")],
+                          "psnr_hole_lo": [19.0, 21.5, 17.0, float("nan")],
+                          "psnr_hole_hi": [21.5, 22.5, 18.5, float("nan")]})
+    table.attrs["confidence"] = 0.95
+    fig = viz.bar_plot(table, "psnr_hole")
+    ax = fig.axes[0]
+    bars = [c for c in ax.containers if hasattr(c, "errorbar") and c.errorbar is not None]
+    assert len(bars) == 2
+    segments = [seg for c in bars for seg in c.errorbar.lines[2][0].get_segments()]
+    spans = sorted((round(float(s[0][1]), 6), round(float(s[1][1]), 6)) for s in segments
+                   if len(s) == 2 and np.isfinite(s).all())
+    assert spans == [(17.0, 18.5), (19.0, 21.5), (21.5, 22.5)]
+    assert "95% bootstrap interval" in ax.get_title()
+    plain = viz.bar_plot(table.drop(columns=["psnr_hole_lo", "psnr_hole_hi"]), "psnr_hole")
+    assert all(getattr(c, "errorbar", None) is None for c in plain.axes[0].containers)
+    with pytest.raises(ValueError, match="no column"):
+        viz.bar_plot(table, "nope")
+    plt.close("all")

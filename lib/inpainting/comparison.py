@@ -1,28 +1,61 @@
 """Side-by-side comparison of completion methods on one dataset role, for notebooks 04-06.
 
-:func:`compare` evaluates methods (trained runs, ``Inpainter`` objects or plain callables) on the
-profile's fixed test set with the canonical metrics (:mod:`inpainting.evaluation`) and, on the
-procedural datasets, on the semantic test set (:mod:`inpainting.semantic`: one eye hidden on faces,
-a block of windows hidden on facades). Every comparison also holds the reference row
-``masked input (grey hole)``: the input itself, hole left at mid-grey, the floor any method must beat.
+:func:`compare` evaluates methods on the profile's fixed test set with the canonical metrics
+(:mod:`inpainting.evaluation`) and, on the procedural datasets, on the semantic test set
+(:mod:`inpainting.semantic`: one eye hidden on faces, a block of windows hidden on facades). A
+method is a trained run (``TrainResult``), a list of trained runs (one per training seed, as
+``experiments.train_variants`` returns them), an ``Inpainter`` or a plain callable. Every
+comparison also holds the reference row ``masked input (grey hole)``: the input itself, hole left
+at mid-grey, the floor any method must beat.
+
+Statistics (:mod:`inpainting.stats`) [this kit's choices]
+----------------------------------------------------------
+* **Seeds.** Every seed's model is evaluated on the same test images. The per-image value of a
+  method is the mean over its seeds; the spread of the per-seed means (sd, min, max) is reported
+  beside, never folded into, the image-level interval.
+* **Intervals.** Every metric of every row carries a BCa bootstrap interval over test images
+  (``profile.experiments.bootstrap`` resamples, level ``profile.experiments.confidence``, fixed
+  seed): columns ``<metric>``, ``<metric>_lo``, ``<metric>_hi``.
+* **Findings.** Methods are compared by a paired bootstrap of per-image differences, each with
+  a reference (the full model, else the first method given), plus the best by mean with the
+  runner-up. Multiplicity: Bonferroni within each (metric, mask kind) block, so the chance of
+  any unsupported "above"/"below" in a block is at most ``1 - confidence``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
-from . import viz
+from . import stats, viz
 from .evaluation import completions, evaluate, supported_kinds
-from .metrics import to_uint8
+from .metrics import METRIC_COLUMNS, to_uint8
 from .profiles import Profile
 
 GREY_FILL = "masked input (grey hole)"
-TABLE_COLUMNS = ["method", "kind", "psnr", "ssim", "psnr_hole", "ssim_hole", "l1_hole_pct",
-                 "l2_hole_pct", "n_images", "ms_per_image", "params"]
+SPREAD_STATS = ("sd", "min", "max")
+SEMANTIC_PREFIX = "semantic_"
+FINDINGS_METRICS = {"psnr_hole": ("hole PSNR", "dB", 2), "ssim_hole": ("hole SSIM", "", 3)}
+LOWER_IS_BETTER = {"l1_hole_pct", "l2_hole_pct"}
+
+
+def interval_columns(metric: str) -> list[str]:
+    """``[metric, metric_lo, metric_hi]``: the mean and its bootstrap interval."""
+    return [metric, f"{metric}_lo", f"{metric}_hi"]
+
+
+def spread_columns(metric: str) -> list[str]:
+    """``[metric_seed_sd, metric_seed_min, metric_seed_max]``: the spread of per-seed means."""
+    return [f"{metric}_seed_{s}" for s in SPREAD_STATS]
+
+
+TABLE_COLUMNS = ["method", "kind", *[c for m in METRIC_COLUMNS for c in interval_columns(m)],
+                 "n_images", "n_identical", "n_seeds", "ms_per_image", "params",
+                 *[c for m in METRIC_COLUMNS for c in spread_columns(m)]]
 
 
 def grey_fill(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -34,14 +67,75 @@ def as_method(candidate, device=None):
     """A ``TrainResult`` (anything with ``generator_path``) becomes its loaded ``Inpainter``;
     ``Inpainter`` objects and callables are returned unchanged."""
     if hasattr(candidate, "generator_path"):
-        from .training import load_inpainter
+        from .models import load_inpainter
         return load_inpainter(candidate.generator_path, device or "auto")
     return candidate
 
 
+def _members(name: str, value) -> list:
+    """The models behind one method: a list (one per seed) or a single value."""
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise ValueError(f"method {name!r} is an empty list of runs")
+        return list(value)
+    return [value]
+
+
+def lower_is_better(column: str) -> bool:
+    """Direction of a metric or semantic score: error-like columns are better when lower.
+    ``semantic.LOWER_IS_BETTER`` (a collection of columns) decides for the semantic scores when
+    the module defines it."""
+    from . import semantic
+    column = column.removeprefix(SEMANTIC_PREFIX)
+    declared = getattr(semantic, "LOWER_IS_BETTER", None)
+    if declared is not None and column not in METRIC_COLUMNS:
+        return column in declared
+    return column in LOWER_IS_BETTER or "error" in column
+
+
+def _dataset_entry(value, dataset_name: str) -> str | None:
+    """``value`` itself (a column name) or ``value[dataset_name]`` (a dict of column names)."""
+    if isinstance(value, Mapping):
+        return value.get(dataset_name)
+    return value
+
+
+def _fallback_primary_score(columns: Sequence[str]) -> str | None:
+    for key in ("iris_error", "period_error_x", "period_rel_error", "period_error"):
+        if key in columns:
+            return key
+    numeric = [c for c in columns if c not in ("sample", "index")]
+    return numeric[0] if numeric else None
+
+
+def primary_score(dataset_name: str, columns: Sequence[str], fallback: bool = True) -> str | None:
+    """The semantic score the findings compare: ``semantic.PRIMARY_SCORE[dataset]`` when the
+    module defines it, else (``fallback``) the first known score among ``columns``."""
+    from . import semantic
+    declared = _dataset_entry(getattr(semantic, "PRIMARY_SCORE", None), dataset_name)
+    if declared is not None and declared in columns:
+        return declared
+    return _fallback_primary_score(columns) if fallback else None
+
+
+def hit_column(dataset_name: str, columns: Sequence[str]) -> str | None:
+    """``semantic.HIT_COLUMN`` (a column or a dict per dataset) when present in ``columns``."""
+    from . import semantic
+    declared = _dataset_entry(getattr(semantic, "HIT_COLUMN", None), dataset_name)
+    return declared if declared in columns else None
+
+
 @dataclass
 class Comparison:
-    """Metrics, semantic scores and image grids of several methods on one dataset role."""
+    """Metrics, semantic scores, intervals and image grids of several methods on one role.
+
+    ``methods``: name -> the model shown in grids (the first seed's, for multi-seed rows);
+    ``per_seed``: one row per (method, seed, test image) (``evaluation.PER_IMAGE_COLUMNS`` +
+    ``seed_index``); ``per_image``: the same averaged over seeds (+ ``n_seeds``); ``summary``: the
+    full numeric table (see :meth:`table`); ``semantic``: per-image semantic scores averaged over
+    seeds (0/1 hits become rates), ``semantic_per_seed`` before averaging; ``runs``: name -> the
+    provenance dicts of the row's training runs (rows that are not training runs are absent);
+    ``bootstrap`` / ``confidence``: the intervals' settings."""
 
     role: str
     dataset_name: str
@@ -51,18 +145,43 @@ class Comparison:
     summary: pd.DataFrame
     semantic_set: object | None
     semantic: pd.DataFrame | None
+    per_seed: pd.DataFrame | None = None
+    semantic_per_seed: pd.DataFrame | None = None
+    runs: dict = field(default_factory=dict)
+    n_seeds: dict = field(default_factory=dict)
+    bootstrap: int = stats.DEFAULT_RESAMPLES
+    confidence: float = stats.DEFAULT_CONFIDENCE
+
+    @property
+    def provenance(self) -> list[dict]:
+        """The provenance of every training run behind this comparison (every seed of every row);
+        :class:`inpainting.reporting.Report` derives the caveats of an output from it."""
+        return [p for provs in self.runs.values() for p in provs]
+
+    @property
+    def semantic_columns(self) -> list[str]:
+        """The semantic scores in the table (without the ``semantic_`` prefix): the primary score
+        and the hit column when :mod:`inpainting.semantic` declares them (``PRIMARY_SCORE``,
+        ``HIT_COLUMN``), else every numeric score. ``self.semantic`` holds all scores per image."""
+        if self.semantic is None or not len(self.semantic):
+            return []
+        columns = [c for c in self.semantic.columns if c not in ("method", "sample", "n_seeds")]
+        declared = [c for c in (primary_score(self.dataset_name, columns, fallback=False),
+                                hit_column(self.dataset_name, columns)) if c]
+        return list(dict.fromkeys(declared)) if declared else columns
 
     def table(self) -> pd.DataFrame:
-        """One row per (method, mask kind): the canonical metrics, inference time, parameters and,
-        when available, the mean semantic-consistency scores of the method (same on every row of
-        the method; computed on the semantic test set, not on this kind)."""
-        table = self.summary[TABLE_COLUMNS].copy()
-        if self.semantic is not None and len(self.semantic):
-            scores = self.semantic.groupby("method", sort=False).mean(numeric_only=True)
-            scores = scores.drop(columns=[c for c in ("sample",) if c in scores])
-            scores.columns = [f"semantic {c}" for c in scores.columns]
-            table = table.merge(scores, left_on="method", right_index=True, how="left")
-        return table.round(4)
+        """One row per (method, mask kind), all numeric (rounded to 4 decimals).
+
+        Columns: ``method``, ``kind``; for each metric of ``metrics.METRIC_COLUMNS`` the mean over
+        test images and its bootstrap interval (``<m>``, ``<m>_lo``, ``<m>_hi``); ``n_images``,
+        ``n_identical`` (images completed exactly by every seed), ``n_seeds`` (models averaged),
+        ``ms_per_image``, ``params``; the spread across seeds of the per-seed means
+        (``<m>_seed_sd``, ``<m>_seed_min``, ``<m>_seed_max``; NaN with one seed); then the same
+        for every semantic score (``semantic_<score>``, ...), computed on the semantic test set and
+        therefore the same on every row of a method. A method that cannot run on a kind has NaN
+        metrics and ``n_images`` 0."""
+        return self.summary.round(4)
 
     def _columns(self, test_set, methods: Sequence[str] | None, n: int) -> dict:
         names = [m for m in (methods or self.methods) if m in self.methods]
@@ -77,7 +196,8 @@ class Comparison:
 
     def grid(self, kind: str, methods: Sequence[str] | None = None, title: str = "", n: int = 5):
         """Image grid on the first ``n`` test images of mask ``kind``: input | methods | truth.
-        Methods that cannot complete this kind (the Context Encoder off-centre) are left out."""
+        Methods that cannot complete this kind (the Context Encoder off-centre) are left out; a
+        multi-seed method shows its first seed's model."""
         return viz.image_grid(self._columns(self.test_set.subset(kind), methods, n), title=title,
                               max_rows=n)
 
@@ -88,63 +208,243 @@ class Comparison:
         return viz.image_grid(self._columns(self.semantic_set, methods, n), title=title, max_rows=n)
 
     def size_table(self, kind: str) -> pd.DataFrame:
-        """Parameters against hole PSNR/SSIM on mask ``kind`` for the methods that have a size."""
+        """Parameters against hole PSNR/SSIM (with intervals) on mask ``kind`` for the methods
+        that have a size."""
         rows = self.summary[(self.summary["kind"] == kind) & self.summary["params"].notna()]
-        table = rows[["method", "params", "psnr_hole", "ssim_hole", "ms_per_image"]].copy()
+        table = rows[["method", "params", *interval_columns("psnr_hole"),
+                      *interval_columns("ssim_hole"), "ms_per_image"]].copy()
         table["params (M)"] = (table["params"].astype(float) / 1e6).round(3)
         return table.sort_values("params").reset_index(drop=True)
 
-    def findings(self) -> str:
-        """Plain-language statements of what the numbers show (rankings, not claims)."""
-        lines = []
-        for kind, rows in self.summary.dropna(subset=["psnr_hole"]).groupby("kind", sort=False):
-            ranked = rows.sort_values("psnr_hole", ascending=False)
-            order = ", ".join(f"{r.method} ({r.psnr_hole:.2f} dB)" for r in ranked.itertuples())
-            lines.append(f"[{kind}] hole PSNR, best first: {order}")
-            ranked = rows.sort_values("ssim_hole", ascending=False)
-            lines.append(f"[{kind}] hole SSIM best: {ranked.iloc[0].method} "
-                         f"({ranked.iloc[0].ssim_hole:.3f}); worst: {ranked.iloc[-1].method} "
-                         f"({ranked.iloc[-1].ssim_hole:.3f})")
+    # ------------------------------------------------------------------------------- findings
+    def reference(self, reference: str | None = None) -> str:
+        """The method the findings compare every other one with: ``reference`` when given, else
+        the first method whose name contains "(full)", else the first method given to
+        :func:`compare` (never the grey fill, unless it is the only one)."""
+        names = [m for m in self.methods if m != GREY_FILL] or list(self.methods)
+        if reference is not None:
+            if reference not in self.methods:
+                raise ValueError(f"reference {reference!r} is not a method of this comparison; "
+                                 f"methods: {', '.join(self.methods)}")
+            return reference
+        return next((m for m in names if "(full)" in m), names[0])
+
+    def findings(self, reference: str | None = None) -> str:
+        """Statements about hole PSNR, hole SSIM and the primary semantic score that the paired
+        bootstrap supports: "A above B by x [lo, hi]" or "not distinguishable at n = N".
+
+        Per (metric, mask kind): every method is compared with the reference
+        (:meth:`reference`), and the best by mean with the runner-up when neither is the reference.
+        Multiplicity: Bonferroni within each block of ``m`` comparisons (each interval at level
+        ``1 - (1 - confidence) / m``, with ``m`` times the profile's resamples so each tail keeps as
+        many resamples as one ordinary interval)."""
+        ref = self.reference(reference)
+        level = f"{self.confidence:.0%}"
+        lines = [f"Paired bootstrap over test images (BCa, seed fixed) of per-image differences; "
+                 f"a method's per-image value is its mean over its training seeds. Reference: "
+                 f"{ref!r}. Bonferroni within each block: any unsupported 'above/below' in a block "
+                 f"has probability <= {1 - self.confidence:.0%} (family level {level})."]
+        per_image = self.per_image
+        for kind in dict.fromkeys(self.test_set.kinds):
+            rows = per_image[per_image["kind"] == kind]
+            for metric, (label, unit, decimals) in FINDINGS_METRICS.items():
+                wide = rows.pivot(index="sample", columns="method", values=metric)
+                wide = wide.reindex(columns=[m for m in self.methods if m in wide.columns])
+                lines += self._block(f"[{kind}] {label}", wide, ref, unit, decimals,
+                                     lower_is_better(metric))
         if self.semantic is not None and len(self.semantic):
-            scores = self.semantic.groupby("method", sort=False).mean(numeric_only=True)
-            key = _primary_score(scores)
+            columns = [c for c in self.semantic.columns if c not in ("method", "sample", "n_seeds")]
+            key = primary_score(self.dataset_name, columns)
             if key:
-                ranked = scores[key].sort_values()
-                lines.append(f"semantic consistency ({key}, lower is better): "
-                             + ", ".join(f"{m} ({v:.3g})" for m, v in ranked.items()))
+                wide = self.semantic.pivot(index="sample", columns="method", values=key)
+                wide = wide.reindex(columns=[m for m in self.methods if m in wide.columns])
+                kind = self.semantic_set.kinds[0] if self.semantic_set is not None else "semantic"
+                lines += self._block(f"[{kind}] semantic {key}", wide, ref, "", 3,
+                                     lower_is_better(key))
+            hits = hit_column(self.dataset_name, columns)
+            if hits:
+                rates = []
+                for m in self.methods:
+                    sel = self.semantic.loc[self.semantic["method"] == m, hits]
+                    if len(sel):
+                        ci = stats.bootstrap_mean(sel, self.bootstrap, self.confidence)
+                        rates.append(f"{m} {ci.format(2)}")
+                lines.append(f"  {hits} (rate, {level} intervals): " + "; ".join(rates))
         return "\n".join(lines)
 
+    def _block(self, title: str, wide: pd.DataFrame, ref: str, unit: str, decimals: int,
+               lower_better: bool) -> list[str]:
+        available = [m for m in wide.columns if wide[m].notna().any()]
+        if len(available) < 2:
+            return [f"{title}: fewer than two methods, no comparison"]
+        if ref not in available:
+            ref = next((m for m in available if m != GREY_FILL), available[0])
+        means = wide[available].mean()
+        ranked = list(means.sort_values(ascending=lower_better).index)
+        pairs = [(m, ref) for m in available if m != ref]
+        best, runner_up = ranked[0], ranked[1]
+        if ref not in (best, runner_up):
+            pairs.append((best, runner_up))
+        level = stats.bonferroni(self.confidence, len(pairs))
+        resamples = self.bootstrap * len(pairs)
+        direction = "lower is better" if lower_better else "higher is better"
+        unit_text = f" {unit}" if unit else ""
+        head = (f"{title} ({direction}; {len(pairs)} comparisons, each at {level:.2%}); means, "
+                f"best first: " + ", ".join(f"{m} {means[m]:.{decimals}f}{unit_text}"
+                                            for m in ranked))
+        lines = [head]
+        for a, b in pairs:
+            diff = stats.paired_difference(wide[a].to_numpy(), wide[b].to_numpy(), resamples, level)
+            lines.append("  - " + stats.difference_statement(a, b, diff, unit, decimals))
+        return lines
 
-def _primary_score(scores: pd.DataFrame) -> str | None:
-    for key in ("iris_error", "period_error_x", "period_rel_error", "period_error"):
-        if key in scores:
-            return key
-    numeric = [c for c in scores.columns if c not in ("sample", "index")]
-    return numeric[0] if numeric else None
+
+# ------------------------------------------------------------------------------------ building
+def _summary(names: list[str], kinds: list[str], per_seed: pd.DataFrame, per_image: pd.DataFrame,
+             params: dict, n_seeds: dict, resamples: int, confidence: float) -> pd.DataFrame:
+    rows = []
+    for name in names:
+        for kind in kinds:
+            images = per_image[(per_image["method"] == name) & (per_image["kind"] == kind)]
+            seeds = per_seed[(per_seed["method"] == name) & (per_seed["kind"] == kind)]
+            row = {"method": name, "kind": kind}
+            for metric in METRIC_COLUMNS:
+                row.update(_interval_cells(metric, images[metric], resamples, confidence))
+            row["n_images"] = len(images)
+            row["n_identical"] = int(images["identical"].sum()) if len(images) else 0
+            row["n_seeds"] = n_seeds[name]
+            row["ms_per_image"] = seeds["seconds"].mean() * 1000.0 if len(seeds) else math.nan
+            row["params"] = params[name]
+            for metric in METRIC_COLUMNS:
+                row.update(_spread_cells(metric, seeds, metric))
+            rows.append(row)
+    summary = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    summary["params"] = pd.array(summary["params"], dtype="Int64")
+    summary.attrs.update(confidence=confidence, bootstrap=resamples)
+    return summary
+
+
+def _interval_cells(column: str, values, resamples: int, confidence: float) -> dict:
+    ci = stats.bootstrap_mean(np.asarray(values, dtype=float), resamples, confidence)
+    return dict(zip(interval_columns(column), (ci.estimate, ci.lo, ci.hi)))
+
+
+def _spread_cells(column: str, seeds: pd.DataFrame, value: str) -> dict:
+    per_seed = seeds.groupby("seed_index")[value].mean() if len(seeds) else pd.Series(dtype=float)
+    spread = stats.seed_spread(per_seed.to_numpy(dtype=float))
+    cells = (spread.sd, spread.min, spread.max) if spread.n_seeds > 1 else (math.nan,) * 3
+    return dict(zip(spread_columns(column), cells))
+
+
+def _average_over_seeds(per_seed: pd.DataFrame) -> pd.DataFrame:
+    keys = ["method", "kind", "sample", "index"]
+    grouped = per_seed.groupby(keys, sort=False)
+    out = grouped[[*METRIC_COLUMNS, "seconds"]].mean()
+    out["identical"] = grouped["identical"].all()
+    out["n_seeds"] = grouped.size()
+    return out.reset_index()
+
+
+def _semantic_tables(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    per_seed = pd.concat(frames, ignore_index=True)
+    scores = [c for c in per_seed.columns if c not in ("method", "sample", "seed_index", "index")
+              and (pd.api.types.is_numeric_dtype(per_seed[c]) or pd.api.types.is_bool_dtype(per_seed[c]))]
+    per_seed[scores] = per_seed[scores].astype(float)
+    per_seed = per_seed[["method", "seed_index", "sample", *scores]]
+    grouped = per_seed.groupby(["method", "sample"], sort=False)
+    averaged = grouped[scores].mean()
+    averaged["n_seeds"] = grouped.size()
+    return per_seed, averaged.reset_index()
+
+
+def _add_semantic(summary: pd.DataFrame, semantic: pd.DataFrame, semantic_per_seed: pd.DataFrame,
+                  columns: list[str], resamples: int, confidence: float) -> pd.DataFrame:
+    cells = {}
+    for name, rows in semantic.groupby("method", sort=False):
+        seeds = semantic_per_seed[semantic_per_seed["method"] == name]
+        row = {}
+        for c in columns:
+            row.update(_interval_cells(SEMANTIC_PREFIX + c, rows[c], resamples, confidence))
+        for c in columns:
+            row.update(_spread_cells(SEMANTIC_PREFIX + c, seeds, c))
+        cells[name] = row
+    order = [*[x for c in columns for x in interval_columns(SEMANTIC_PREFIX + c)],
+             *[x for c in columns for x in spread_columns(SEMANTIC_PREFIX + c)]]
+    extra = pd.DataFrame.from_dict(cells, orient="index").reindex(columns=order)
+    return summary.merge(extra, left_on="method", right_index=True, how="left")
 
 
 def compare(methods: Mapping[str, object], profile: Profile, role: str = "faces",
-            semantic_n: int | None = None) -> Comparison:
-    """Evaluate ``methods`` (name -> TrainResult | Inpainter | callable) on the fixed test set of
-    ``role`` and, for procedural data, on its semantic test set."""
+            semantic_n: int | None = None, progress: bool = True) -> Comparison:
+    """Evaluate ``methods`` on the fixed test set of ``role`` and, for procedural data, on its
+    semantic test set.
+
+    Parameters
+    ----------
+    methods : mapping of str to method
+        Display name to a ``TrainResult`` (anything with ``generator_path``, loaded with
+        ``inpainting.models.load_inpainter``), a list of them (one per training seed), an
+        ``Inpainter`` or a callable ``fn(images, masks)``. The grey-fill reference row
+        (:data:`GREY_FILL`) is added first.
+    profile : Profile
+        Gives the test sets and ``experiments.bootstrap`` / ``experiments.confidence``.
+    role : {"faces", "facades", "photos"}
+        The dataset role.
+    semantic_n : int, optional
+        Size of the semantic test set (default: the role's ``n_test``).
+    progress : bool
+        Progress bars while evaluating.
+
+    Returns
+    -------
+    Comparison
+        Models of multi-seed rows other than the first are released after evaluation.
+    """
     from .experiments import fixed_test_set, semantic_test_set
-    loaded = {GREY_FILL: grey_fill, **{name: as_method(m) for name, m in methods.items()}}
+    if not methods:
+        raise ValueError("methods is empty; pass e.g. {'full': train_variants(...)['full']}")
+    if GREY_FILL in methods:
+        raise ValueError(f"{GREY_FILL!r} is the reference row compare adds; use another name")
+    resamples, confidence = profile.experiments.bootstrap, profile.experiments.confidence
     test_set = fixed_test_set(profile, role)
-    per_image, summary = evaluate(loaded, test_set)
     dataset_name = getattr(profile, role).name
     semantic_set = semantic_test_set(profile, role, semantic_n)
-    semantic = None
     if semantic_set is not None:
         from .semantic import semantic_scores
-        frames = []
-        for name, method in loaded.items():
-            allowed = supported_kinds(method)
-            if allowed is not None and not set(semantic_set.kinds) <= set(allowed):
-                continue
-            done = to_uint8(completions(method, semantic_set))
-            scores = semantic_scores(dataset_name, done, semantic_set.attributes,
-                                     semantic_set.masks[:, 0].numpy())
-            frames.append(scores.assign(method=name))
-        semantic = pd.concat(frames, ignore_index=True)
-        semantic = semantic[["method", *[c for c in semantic.columns if c != "method"]]]
-    return Comparison(role, dataset_name, test_set, loaded, per_image, summary, semantic_set, semantic)
+    members = {GREY_FILL: [grey_fill], **{name: _members(name, v) for name, v in methods.items()}}
+    shown, runs, params, frames, semantic_frames = {}, {}, {}, [], []
+    for name, models in members.items():
+        provs = [p for p in (getattr(m, "provenance", None) for m in models) if p]
+        if provs:
+            runs[name] = provs
+        for k, member in enumerate(models):
+            method = as_method(member)
+            per_image, summary = evaluate({name: method}, test_set, progress=progress)
+            frames.append(per_image.assign(seed_index=k))
+            if k == 0:
+                shown[name] = method
+                params[name] = summary["params"].iloc[0]
+                params[name] = None if pd.isna(params[name]) else int(params[name])
+            if semantic_set is not None:
+                allowed = supported_kinds(method)
+                if allowed is None or set(semantic_set.kinds) <= set(allowed):
+                    done = to_uint8(completions(method, semantic_set))
+                    scores = semantic_scores(dataset_name, done, semantic_set.attributes,
+                                             semantic_set.masks[:, 0].numpy())
+                    semantic_frames.append(scores.assign(method=name, seed_index=k))
+            del method
+    per_seed = pd.concat(frames, ignore_index=True)
+    per_image = _average_over_seeds(per_seed)
+    n_seeds = {name: len(models) for name, models in members.items()}
+    kinds = list(dict.fromkeys(test_set.kinds))
+    summary = _summary(list(members), kinds, per_seed, per_image, params, n_seeds, resamples,
+                       confidence)
+    comparison = Comparison(role, dataset_name, test_set, shown, per_image, summary, semantic_set,
+                            None, per_seed, None, runs, n_seeds, resamples, confidence)
+    if semantic_frames:
+        comparison.semantic_per_seed, comparison.semantic = _semantic_tables(semantic_frames)
+        comparison.summary = _add_semantic(summary, comparison.semantic,
+                                           comparison.semantic_per_seed,
+                                           comparison.semantic_columns, resamples, confidence)
+        comparison.summary.attrs.update(summary.attrs)
+    return comparison

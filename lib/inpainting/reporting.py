@@ -1,13 +1,32 @@
 """Outputs of the notebooks: figures (PNG), tables (CSV) and ``summary.md``.
 
 Every figure or table a notebook produces goes through :class:`Report`, which writes the file
-atomically under ``results/<profile>/figures`` or ``tables``, records one line on how it was made
-(profile, data, perceptual weights real or fallback, metric convention) in ``outputs.json``, and
-rewrites ``results/<profile>/summary.md`` so the summary always lists every output made so far.
+atomically under ``results/<profile>/figures`` or ``tables``, records how it was made in
+``outputs.json``, and rewrites ``results/<profile>/summary.md`` so the summary always lists every
+output made so far.
+
+Caveats are never written by hand. Given the runs an output was made from (``runs=``: a
+``Comparison``, a ``TrainResult``, or nested lists / dicts of them), :func:`caveats` derives them
+from the runs' provenance (``TrainResult.provenance``, see ``inpainting.training``):
+
+* **perceptual weights**: an offline random-weight fallback is named loudly, with how many runs
+  used it; otherwise the kind of weights (imagenet / random (requested) / file); "no perceptual
+  loss" when no run has one;
+* **precision** of the runs (float32 / bfloat16 / float16), flagged when the runs differ; the
+  devices too when they differ (the same profile gives other numbers on another CPU);
+* **data**: a procedural stand-in (named with the real dataset it stands for) or the real dataset;
+* **seeds** per trained row (and so whether a seed spread exists).
+
+They are appended to the output's ``how`` in ``outputs.json`` and ``summary.md``, and a figure
+also gets them as a footnote drawn under it before it is saved.
 """
 from __future__ import annotations
 
 import json
+import math
+import textwrap
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -16,14 +35,187 @@ from .runtime import atomic_write_text, results_dir, save_figure, save_table
 
 SUMMARY_HEADER = """# Results summary: profile `{profile}`
 
-Made by the kit's notebooks (`notebooks/`), see run.json for versions, device, seed and timings.
+Made by the kit's notebooks (`notebooks/`); the machine and every training run behind these
+numbers (precision, device, threads, time) are listed under "Provenance" at the end (and in run.json).
 No number here is the paper's: the paper's tables are not available to this kit (docs/method.md).
 Metric convention (canonical): composited output, RGB uint8, per-image mean; PSNR data_range 255;
 SSIM Wang et al. (Gaussian sigma 1.5, population covariance); "hole" columns on the hole only
 (SSIM on the hole's bounding box); L1/L2 % Context-Encoder style on the hole, [0, 1] scale.
+A cell "x [lo, hi]" is a mean over test images and its bootstrap interval (the CSV keeps the
+columns `<metric>`, `<metric>_lo`, `<metric>_hi`); "sd s, a–b" is the spread of per-seed means.
 """
 
+PROCEDURAL_STAND_INS = {"faces": "CelebA", "facades": "Paris StreetView"}
+BUILT_IN = {"photos": "skimage's sample photographs (a fixed handful)"}
+REAL_NAMES = {"celeba": "CelebA", "paris": "Paris StreetView", "folder": "an image folder"}
+LOUD = ("RANDOM", "MIXED", "unknown")
+RUN_COLUMNS = ("run", "role", "generator", "seed", "precision", "device", "device_name",
+               "torch_threads", "seconds")
+MACHINE_FIELDS = ("device", "device_name", "torch_threads", "python", "platform", "git_commit",
+                  "started", "finished", "status")
+FOOTNOTE_FONTSIZE = 6.5
 
+
+# ----------------------------------------------------------------------------------- provenance
+def _walk(runs, rows: dict, row: str | None, out: list, datasets: list) -> None:
+    if runs is None:
+        return
+    if hasattr(runs, "runs") and hasattr(runs, "provenance") and hasattr(runs, "dataset_name"):
+        datasets.append(runs.dataset_name)  # a Comparison: its rows and their runs
+        for name, provs in runs.runs.items():
+            rows.setdefault(name, []).extend(provs)
+            out.extend(provs)
+        return
+    if hasattr(runs, "provenance"):
+        prov = runs.provenance
+        if prov is not None and not isinstance(prov, Mapping):
+            raise TypeError(f"{type(runs).__name__}.provenance must be a dict, got {type(prov).__name__}")
+        prov = dict(prov or {})
+        out.append(prov)
+        if row is not None:
+            rows.setdefault(row, []).append(prov)
+        return
+    if isinstance(runs, Mapping):
+        for name, value in runs.items():
+            _walk(value, rows, str(name) if row is None else row, out, datasets)
+        return
+    if isinstance(runs, Iterable) and not isinstance(runs, (str, bytes, pd.DataFrame)):
+        for value in runs:
+            _walk(value, rows, row, out, datasets)
+        return
+    raise TypeError(f"runs= takes a Comparison, a TrainResult (anything with .provenance), or lists "
+                    f"/ dicts of them; got {type(runs).__name__}")
+
+
+def collect_provenance(runs) -> tuple[list[dict], dict[str, list[dict]], list[str]]:
+    """Flatten ``runs`` into (every run's provenance, row name -> provenances of the row's runs,
+    dataset names of comparisons). Rows come from dict keys and from a Comparison's rows."""
+    out, rows, datasets = [], {}, []
+    _walk(runs, rows, None, out, datasets)
+    return out, rows, datasets
+
+
+def _weights_kind(source: str) -> str:
+    head = source.split(" ")[0]
+    if head == "imagenet":
+        return "ImageNet"
+    if head == "random":
+        return "random (requested)"
+    return f"file {Path(head).name}"
+
+
+def _count(counter: Counter, total: int) -> str:
+    if len(counter) == 1:
+        return next(iter(counter))
+    return ", ".join(f"{k} ({n} of {total} runs)" for k, n in sorted(counter.items()))
+
+
+def _data_caveat(names: list[str]) -> str | None:
+    parts = []
+    for name in dict.fromkeys(n for n in names if n):
+        if name in PROCEDURAL_STAND_INS:
+            parts.append(f"procedural {name} (a stand-in for {PROCEDURAL_STAND_INS[name]}, "
+                         "not real data)")
+        elif name in BUILT_IN:
+            parts.append(BUILT_IN[name])
+        else:
+            parts.append(REAL_NAMES.get(name, name))
+    return "data: " + "; ".join(parts) if parts else None
+
+
+def _seed_caveat(rows: dict[str, list[dict]], provs: list[dict]) -> str | None:
+    if rows:
+        counts = sorted({len(v) for v in rows.values()})
+        seeds = sorted({p.get("seed") for v in rows.values() for p in v if p.get("seed") is not None})
+        seed_text = f" (seeds {', '.join(map(str, seeds))})" if seeds else ""
+        if counts == [1]:
+            return f"1 training seed per trained row{seed_text}: no spread across seeds"
+        span = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+        return f"{span} training seeds per trained row{seed_text}"
+    seeds = sorted({p.get("seed") for p in provs if p.get("seed") is not None})
+    if seeds:
+        return f"training seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+    return None
+
+
+def caveats(runs) -> list[str]:
+    """The caveats of an output made from ``runs`` (see the module docstring), in a fixed order:
+    perceptual weights, precision, devices (when they differ), data, seeds."""
+    provs, rows, datasets = collect_provenance(runs)
+    known = [p for p in provs if p]
+    out = []
+    if provs and len(known) < len(provs):
+        out.append(f"provenance unknown for {len(provs) - len(known)} of {len(provs)} runs "
+                   "(trained before the kit recorded it; train them again)")
+    if known:
+        fallback = [p for p in known if p.get("is_perceptual_fallback")]
+        with_per = [p for p in known if p.get("perceptual_weights_source")]
+        if fallback:
+            out.append(f"perceptual VGG: RANDOM weights (offline fallback) in {len(fallback)} of "
+                       f"{len(known)} runs, so L_per there is not an ImageNet-VGG loss (see run.json)")
+        elif with_per:
+            kinds = Counter(_weights_kind(p["perceptual_weights_source"]) for p in with_per)
+            note = "" if len(with_per) == len(known) else \
+                f"; {len(known) - len(with_per)} of {len(known)} runs have no perceptual loss"
+            out.append(f"perceptual VGG: {_count(kinds, len(with_per))} weights{note}")
+        else:
+            out.append("no perceptual loss")
+        precisions = Counter(p.get("precision") or "unknown" for p in known)
+        if len(precisions) == 1:
+            out.append(f"precision: {next(iter(precisions))}")
+        else:
+            out.append(f"MIXED precision: {_count(precisions, len(known))}; the rows were not "
+                       "computed alike")
+        devices = Counter(f"{p.get('device', '?')} ({p.get('device_name', '?')})" for p in known)
+        if len(devices) > 1:
+            out.append(f"devices differ: {_count(devices, len(known))}")
+    data = _data_caveat([p.get("dataset") for p in known] + datasets)
+    if data:
+        out.append(data)
+    seeds = _seed_caveat(rows, known)
+    if seeds:
+        out.append(seeds)
+    return out
+
+
+def _interval_note(df: pd.DataFrame, runs) -> str | None:
+    if not any(f"{c}_lo" in df and f"{c}_hi" in df for c in df.columns):
+        return None
+    confidence = getattr(runs, "confidence", None) or df.attrs.get("confidence")
+    resamples = getattr(runs, "bootstrap", None) or df.attrs.get("bootstrap")
+    level = f"{confidence:.0%} " if confidence else ""
+    count = f", {resamples} resamples" if resamples else ""
+    return f"intervals: {level}BCa bootstrap over test images (fixed seed{count})"
+
+
+def _how(how: str, notes: list[str]) -> str:
+    if not notes:
+        return how
+    return f"{how.rstrip()} Caveats: {'; '.join(notes)}."
+
+
+def _run_ids(runs) -> list[str]:
+    provs, _, _ = collect_provenance(runs)
+    return list(dict.fromkeys(p["run"] for p in provs if p.get("run")))
+
+
+def add_footnote(fig, notes: list[str]) -> None:
+    """Draw ``notes`` under ``fig`` (replacing an earlier footnote); red when one is loud."""
+    old = getattr(fig, "_inpainting_footnote", None)
+    if old is not None:
+        old.remove()
+        fig._inpainting_footnote = None
+    if not notes:
+        return
+    width_chars = max(40, int(fig.get_figwidth() * 72 / (FOOTNOTE_FONTSIZE * 0.55)))
+    text = "\n".join(textwrap.wrap("Caveats: " + "; ".join(notes) + ".", width_chars))
+    loud = any(word in n for n in notes for word in LOUD)
+    fig._inpainting_footnote = fig.text(0.01, 0.0, text, ha="left", va="top",
+                                        fontsize=FOOTNOTE_FONTSIZE,
+                                        color="firebrick" if loud else "dimgray")
+
+
+# ----------------------------------------------------------------------------------- the report
 def markdown_table(df: pd.DataFrame, float_format: str = "{:.4g}") -> str:
     """A GitHub-flavoured markdown table of ``df`` (no extra dependency)."""
     def fmt(v):
@@ -36,6 +228,37 @@ def markdown_table(df: pd.DataFrame, float_format: str = "{:.4g}") -> str:
     return "\n".join([header, rule, *rows])
 
 
+def _num(v, float_format: str = "{:.4g}") -> str:
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else float_format.format(v)
+
+
+def format_intervals(df: pd.DataFrame, float_format: str = "{:.4g}") -> pd.DataFrame:
+    """For display: ``m``, ``m_lo``, ``m_hi`` become one text column ``m`` = "x [lo, hi]" (just
+    "x" without bounds), and ``m_seed_sd/min/max`` one column "m seeds" = "sd s, a–b" (dropped
+    when no row has a spread). Other columns are unchanged. The CSV keeps the numbers."""
+    out = df.copy()
+    for c in list(df.columns):
+        lo, hi = f"{c}_lo", f"{c}_hi"
+        if lo in df and hi in df:
+            out[c] = [("" if pd.isna(m) else _num(m, float_format)
+                       + ("" if pd.isna(a) or pd.isna(b)
+                          else f" [{_num(a, float_format)}, {_num(b, float_format)}]"))
+                      for m, a, b in zip(df[c], df[lo], df[hi])]
+            out = out.drop(columns=[lo, hi])
+    for sd in [c for c in df.columns if c.endswith("_seed_sd")]:
+        base = sd.removesuffix("_seed_sd")
+        mn, mx = f"{base}_seed_min", f"{base}_seed_max"
+        if mn not in df or mx not in df:
+            continue
+        if df[sd].notna().any():
+            out.insert(out.columns.get_loc(sd), f"{base} seeds", [
+                "" if pd.isna(s) else f"sd {_num(s, float_format)}, "
+                f"{_num(a, float_format)}–{_num(b, float_format)}"
+                for s, a, b in zip(df[sd], df[mn], df[mx])])
+        out = out.drop(columns=[sd, mn, mx])
+    return out
+
+
 class Report:
     """Writes one notebook's outputs for ``profile_name``; ``notebook`` names the source."""
 
@@ -44,29 +267,62 @@ class Report:
         self.notebook = notebook
         self.root = results_dir(profile_name)
 
-    def figure(self, fig, name: str, how: str) -> Path:
-        """Save ``fig`` as ``figures/<name>.png`` and record ``how`` it was made."""
+    def figure(self, fig, name: str, how: str, runs=None) -> Path:
+        """Save ``fig`` as ``figures/<name>.png`` and record ``how`` it was made.
+
+        ``runs``: what the figure was made from (a ``Comparison``, a ``TrainResult``, or nested
+        lists / dicts of them); their caveats are drawn as a footnote under the figure and
+        appended to ``how``."""
+        notes = caveats(runs)
+        add_footnote(fig, notes)
         path = save_figure(fig, results_dir(self.profile, "figures") / f"{name}.png")
-        self._record(name, "figure", path, how)
+        self._record(name, "figure", path, how, notes, runs)
         return path
 
-    def table(self, df: pd.DataFrame, name: str, how: str) -> Path:
-        """Save ``df`` as ``tables/<name>.csv`` and record ``how`` it was made."""
+    def table(self, df: pd.DataFrame, name: str, how: str, runs=None) -> Path:
+        """Save ``df`` as ``tables/<name>.csv`` (numbers only) and record ``how`` it was made,
+        with the caveats of ``runs`` (see :meth:`figure`) and, when ``df`` has ``_lo`` / ``_hi``
+        columns, what its intervals are."""
+        notes = caveats(runs)
+        interval = _interval_note(df, runs)
+        if interval:
+            notes.append(interval)
         path = save_table(df, results_dir(self.profile, "tables") / f"{name}.csv")
-        self._record(name, "table", path, how)
+        self._record(name, "table", path, how, notes, runs)
         return path
 
-    def _record(self, name: str, kind: str, path: Path, how: str) -> None:
+    def _record(self, name: str, kind: str, path: Path, how: str, notes: list[str], runs) -> None:
         registry = self.root / "outputs.json"
         entries = json.loads(registry.read_text()) if registry.exists() else {}
-        entries[f"{self.notebook}/{name}"] = {"kind": kind, "notebook": self.notebook,
-                                             "path": str(path.relative_to(self.root)), "how": how}
+        entries[f"{self.notebook}/{name}"] = {
+            "kind": kind, "notebook": self.notebook, "path": str(path.relative_to(self.root)),
+            "how": _how(how, notes), "caveats": notes, "runs": _run_ids(runs)}
         atomic_write_text(registry, json.dumps(entries, indent=2, sort_keys=True))
         write_summary(self.profile)
 
 
+def _provenance_section(run: dict) -> list[str]:
+    lines = ["## Provenance\n"]
+    machine = [f"- {k}: {run[k]}" for k in MACHINE_FIELDS if run.get(k) not in (None, "")]
+    if machine:
+        lines.append("Machine that made this summary (run.json):\n\n" + "\n".join(machine) + "\n")
+    runs = run.get("runs") or {}
+    if runs:
+        rows = [{c: (name if c == "run" else entry.get(c)) for c in RUN_COLUMNS}
+                for name, entry in sorted(runs.items())]
+        table = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+        precisions = sorted({str(p) for p in table["precision"].dropna()})
+        lines.append("### Runs\n")
+        if len(precisions) > 1:
+            lines.append(f"> **Runs used different precisions ({', '.join(precisions)}):** rows "
+                         "built from them were not computed alike.\n")
+        lines.append(markdown_table(table, "{:.1f}") + "\n")
+    return lines
+
+
 def write_summary(profile_name: str) -> Path:
-    """Rebuild ``summary.md`` from ``outputs.json``: tables inline, figures as images."""
+    """Rebuild ``summary.md`` from ``outputs.json`` and ``run.json``: tables inline (intervals as
+    "x [lo, hi]"), figures as images, then the machine and the table of training runs."""
     root = results_dir(profile_name)
     registry = root / "outputs.json"
     entries = json.loads(registry.read_text()) if registry.exists() else {}
@@ -80,8 +336,9 @@ def write_summary(profile_name: str) -> Path:
             e = entries[key]
             lines.append(f"### {key.split('/', 1)[1]}\n\n{e['how']}\n")
             if e["kind"] == "table":
-                df = pd.read_csv(root / e["path"])
+                df = format_intervals(pd.read_csv(root / e["path"]))
                 lines.append(markdown_table(df) + f"\n\n([CSV]({e['path']}))\n")
             else:
                 lines.append(f"![{key}]({e['path']})\n")
+    lines += _provenance_section(run)
     return atomic_write_text(root / "summary.md", "\n".join(lines))

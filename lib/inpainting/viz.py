@@ -1,8 +1,10 @@
 """Figure helpers shared by the notebooks: image grids and loss curves.
 
 Every helper returns a matplotlib ``Figure``: the notebook shows it inline and saves it through
-``inpainting.reporting.Report.figure``. Titles carry the run's caveats (for example an offline
-perceptual fallback), so a saved figure is never separated from how it was made.
+``inpainting.reporting.Report.figure``, which draws the caveats of the runs behind it (perceptual
+weights, precision, data, seeds) as a footnote, so titles need no hand-written caveat. Plots of a
+metric show its bootstrap interval as error bars whenever the table has ``<metric>_lo`` /
+``<metric>_hi`` columns (:meth:`inpainting.comparison.Comparison.table`).
 """
 from __future__ import annotations
 
@@ -92,12 +94,41 @@ def loss_curves(history: pd.DataFrame, title: str = "",
 
 def bar_plot(summary: pd.DataFrame, metric: str, by: str = "method", hue: str | None = "kind",
              title: str = ""):
-    """Bar plot of ``summary[metric]`` per ``by`` (and per ``hue`` when given)."""
-    table = summary.pivot_table(index=by, columns=hue, values=metric) if hue else \
-        summary.set_index(by)[[metric]]
-    ax = table.plot.bar(figsize=(max(4, 0.9 * len(table) + 2), 3), rot=30)
+    """Bar plot of ``summary[metric]`` per ``by`` (grouped by ``hue`` when given), with the
+    interval ``[metric_lo, metric_hi]`` as error bars when the table has those columns (the
+    caption then says so). Rows with a NaN mean (a method that cannot run on a kind) draw no bar.
+    """
+    if metric not in summary:
+        raise ValueError(f"no column {metric!r} in the table; columns: {', '.join(map(str, summary.columns))}")
+    lo, hi = f"{metric}_lo", f"{metric}_hi"
+    has_interval = lo in summary and hi in summary
+    groups = list(dict.fromkeys(summary[by]))
+    series = list(dict.fromkeys(summary[hue])) if hue else [None]
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(groups) + 2), 3.2))
+    x = np.arange(len(groups))
+    for j, label in enumerate(series):
+        rows = summary[summary[hue] == label] if hue else summary
+        rows = rows.drop_duplicates(subset=[by]).set_index(by).reindex(groups)
+        means = rows[metric].to_numpy(dtype=float)
+        offsets = x - 0.4 + width * (j + 0.5)
+        err = None
+        if has_interval:
+            # Bounds missing (n = 1) draw no bar end; they never shrink to the mean silently.
+            err = np.vstack([means - rows[lo].to_numpy(dtype=float),
+                             rows[hi].to_numpy(dtype=float) - means])
+        ax.bar(offsets, means, width, label=None if label is None else str(label),
+               yerr=err, capsize=3 if has_interval else 0, error_kw={"lw": 1})
+    ax.set_xticks(x)
+    ax.set_xticklabels([str(g) for g in groups], rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(metric)
-    ax.set_title(title or metric, fontsize=9)
-    fig = ax.figure
+    if hue:
+        ax.legend(title=hue, fontsize=7, title_fontsize=7)
+    caption = title or metric
+    if has_interval:
+        level = summary.attrs.get("confidence")
+        level = f"{level:.0%} " if level else ""
+        caption += f"\n(error bars: {level}bootstrap interval over test images)"
+    ax.set_title(caption, fontsize=9)
     fig.tight_layout()
     return fig

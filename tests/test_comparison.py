@@ -1,0 +1,212 @@
+"""Tests of inpainting.comparison on the smoke profile's real (procedural) test sets, with cheap
+methods: intervals on every metric, seeds averaged per image with their spread reported, findings
+that state only what the paired bootstrap supports, and training runs loaded and traced."""
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import inpainting.models
+from inpainting import stats
+from inpainting.comparison import (GREY_FILL, TABLE_COLUMNS, compare, interval_columns,
+                                   spread_columns)
+from inpainting.experiments import fixed_test_set, semantic_test_set
+from inpainting.metrics import METRIC_COLUMNS
+from inpainting.profiles import get_profile
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    path = tmp_path_factory.mktemp("results")
+    mp.setenv("INPAINTING_RESULTS", str(path))
+    yield path
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def profile(results):
+    return get_profile("smoke")
+
+
+def make_oracle(profile, role="faces"):
+    """Completes exactly (looks the masked input up in the test sets; never sees the hole)."""
+    truth = {}
+    for ts in (fixed_test_set(profile, role), semantic_test_set(profile, role)):
+        for image, mask in zip(ts.images, ts.masks):
+            truth[(image * (1 - mask)).numpy().tobytes() + mask.numpy().tobytes()] = image
+
+    def oracle(images, masks):
+        return torch.stack([truth[(i * (1 - m)).numpy().tobytes() + m.numpy().tobytes()]
+                            for i, m in zip(images, masks)])
+    return oracle
+
+
+def noise_fill(seed, amplitude=0.3):
+    def fill(images, masks):
+        g = torch.Generator().manual_seed(seed)
+        return torch.rand(images.shape, generator=g) * 2 * amplitude - amplitude
+    return fill
+
+
+def grey(images, masks):
+    return torch.zeros_like(images)
+
+
+class CentreOnly:
+    supported_mask_kinds = ("centre",)
+
+    def __call__(self, images, masks):
+        return torch.full_like(images, 0.1)
+
+
+@pytest.fixture(scope="module")
+def comparison(profile):
+    return compare({"oracle (full)": make_oracle(profile), "noise": [noise_fill(s) for s in range(3)],
+                    "grey copy": grey, "centre only": CentreOnly()}, profile, "faces", progress=False)
+
+
+def test_table_has_an_interval_for_every_metric_and_stays_numeric(comparison):
+    table = comparison.table()
+    assert list(table.columns[:len(TABLE_COLUMNS)]) == TABLE_COLUMNS
+    semantic = [c for c in table.columns[len(TABLE_COLUMNS):]]
+    primary = comparison.semantic_columns[0]
+    assert f"semantic_{primary}" in semantic and f"semantic_{primary}_lo" in semantic
+    assert list(table["method"].unique()) == [GREY_FILL, "oracle (full)", "noise", "grey copy",
+                                              "centre only"]
+    for column in table.columns[2:]:
+        assert pd.api.types.is_numeric_dtype(table[column]), column
+    metrics = [*METRIC_COLUMNS, *[c for c in semantic if not c.endswith(("_lo", "_hi"))
+                                  and "_seed_" not in c]]
+    done = table[table["n_images"] > 0]
+    for m in metrics:
+        mean, lo, hi = (done[c] for c in interval_columns(m))
+        ok = mean.notna() & lo.notna()
+        assert ok.any(), m
+        assert ((lo[ok] <= mean[ok] + 1e-9) & (mean[ok] <= hi[ok] + 1e-9)).all(), m
+    assert table.attrs["confidence"] == 0.95 and table.attrs["bootstrap"] == 2000
+
+
+def test_intervals_are_the_bootstrap_of_the_per_image_values(comparison, profile):
+    rows = comparison.per_image
+    noise = rows[(rows["method"] == "noise") & (rows["kind"] == "centre")]
+    ci = stats.bootstrap_mean(noise["psnr_hole"], profile.experiments.bootstrap,
+                              profile.experiments.confidence)
+    row = comparison.summary.query("method == 'noise' and kind == 'centre'").iloc[0]
+    assert (row["psnr_hole"], row["psnr_hole_lo"], row["psnr_hole_hi"]) == (ci.estimate, ci.lo, ci.hi)
+    assert row["n_images"] == len(noise) == 8
+
+
+def test_seeds_are_averaged_per_image_and_their_spread_reported(comparison):
+    per_seed = comparison.per_seed[comparison.per_seed["method"] == "noise"]
+    assert sorted(per_seed["seed_index"].unique()) == [0, 1, 2]
+    centre = per_seed[per_seed["kind"] == "centre"]
+    by_image = centre.groupby("sample")["psnr_hole"].mean()
+    mine = comparison.per_image.query("method == 'noise' and kind == 'centre'").set_index("sample")
+    np.testing.assert_allclose(mine["psnr_hole"], by_image.loc[mine.index])
+    seed_means = centre.groupby("seed_index")["psnr_hole"].mean()
+    assert seed_means.std() > 0, "the three noise seeds must differ"
+    table = comparison.table()
+    row = table.query("method == 'noise' and kind == 'centre'").iloc[0]
+    sd, lo, hi = (row[c] for c in spread_columns("psnr_hole"))
+    assert row["n_seeds"] == 3
+    assert sd == pytest.approx(seed_means.std(ddof=1), abs=1e-4)
+    assert (lo, hi) == (pytest.approx(seed_means.min(), abs=1e-4), pytest.approx(seed_means.max(), abs=1e-4))
+    single = table[table["method"] != "noise"]
+    assert (single["n_seeds"] == 1).all()
+    assert single[spread_columns("psnr_hole")].isna().all().all()
+    sem = comparison.semantic_per_seed
+    assert sorted(sem.loc[sem["method"] == "noise", "seed_index"].unique()) == [0, 1, 2]
+
+
+def test_unsupported_kinds_have_no_numbers(comparison):
+    row = comparison.summary.query("method == 'centre only' and kind == 'squares'").iloc[0]
+    assert row["n_images"] == 0
+    assert row[interval_columns("psnr_hole")].isna().all()
+
+
+def test_findings_state_only_supported_differences(comparison):
+    text = comparison.findings()
+    lines = text.splitlines()
+    assert "Reference: 'oracle (full)'" in text and "Bonferroni" in text
+    # The oracle is exact (100 dB), far above a random fill and the grey fill: supported.
+    assert "  - noise below oracle (full) by" in text
+    assert f"  - {GREY_FILL} below oracle (full) by" in text
+    # Every comparison line is one of the two verdicts, and each block states its level.
+    verdicts = [l for l in lines if l.startswith("  - ")]
+    assert verdicts and all(" by " in l or "not distinguishable at n = " in l for l in verdicts)
+    heads = [l for l in lines if l.startswith("[")]
+    assert all("comparisons, each at" in h for h in heads if "fewer than two" not in h)
+    # The centre-only method is compared on centre holes only.
+    squares = text.split("[squares] hole PSNR")[1].split("[eye]")[0]
+    assert "centre only" not in squares and "centre only" in text.split("[squares]")[0]
+    assert f"[eye] semantic {comparison.semantic_columns[0]}" in text
+
+
+def test_identical_methods_are_not_distinguishable(profile):
+    result = compare({"a": grey, "b (full)": grey}, profile, "faces", progress=False)
+    text = result.findings()
+    assert "a and b (full) not distinguishable at n = 8" in text
+    assert "above" not in text.split("[eye]")[0].replace("above/below", "")
+    with pytest.raises(ValueError, match="not a method"):
+        result.findings(reference="nope")
+    assert "Reference: 'a'" in result.findings(reference="a")
+
+
+def test_results_are_the_same_on_every_run(profile, comparison):
+    again = compare({"oracle (full)": make_oracle(profile), "noise": [noise_fill(s) for s in range(3)],
+                     "grey copy": grey, "centre only": CentreOnly()}, profile, "faces", progress=False)
+    pd.testing.assert_frame_equal(again.table().drop(columns="ms_per_image"),
+                                  comparison.table().drop(columns="ms_per_image"))
+    assert again.findings() == comparison.findings()
+
+
+@dataclass
+class FakeRun:
+    """What compare needs from a TrainResult: ``generator_path`` and ``provenance``."""
+    generator_path: Path
+    provenance: dict = field(default_factory=dict)
+
+
+def test_train_results_are_loaded_and_their_provenance_kept(profile, monkeypatch, tmp_path):
+    loaded = []
+
+    def fake_load(path, device="auto"):
+        loaded.append(Path(path))
+        return noise_fill(int(Path(path).stem[-1]))
+
+    monkeypatch.setattr(inpainting.models, "load_inpainter", fake_load, raising=False)
+    runs = [FakeRun(tmp_path / f"g{k}.pt", {"run": f"runs/faces/lite-{k}", "seed": k,
+                                            "precision": "float32", "dataset": "faces"})
+            for k in range(2)]
+    single = FakeRun(tmp_path / "g7.pt", {"run": "runs/faces/glcic-7", "seed": 0,
+                                          "precision": "bfloat16", "dataset": "faces"})
+    result = compare({"full": runs, "GLCIC": single}, profile, "faces", progress=False)
+    assert loaded == [tmp_path / "g0.pt", tmp_path / "g1.pt", tmp_path / "g7.pt"]
+    assert result.n_seeds == {GREY_FILL: 1, "full": 2, "GLCIC": 1}
+    assert [p["run"] for p in result.runs["full"]] == ["runs/faces/lite-0", "runs/faces/lite-1"]
+    assert [p["precision"] for p in result.provenance] == ["float32", "float32", "bfloat16"]
+    assert GREY_FILL not in result.runs
+    with pytest.raises(ValueError, match="empty list"):
+        compare({"full": []}, profile, "faces", progress=False)
+
+
+def test_semantic_columns_follow_the_semantic_module(profile, monkeypatch):
+    import inpainting.semantic as semantic
+    result = compare({"grey copy": grey}, profile, "facades", progress=False)
+    declared = getattr(semantic, "PRIMARY_SCORE", None)
+    primary = result.semantic_columns[0]
+    if declared:
+        assert primary == declared["facades"]
+        assert result.semantic_columns == [primary, semantic.HIT_COLUMN["facades"]]
+    assert f"[block] semantic {primary}" in result.findings()
+    assert math.isfinite(result.summary[f"semantic_{primary}"].iloc[0])
+    # Without the declarations: every numeric score, the first known one as primary.
+    monkeypatch.delattr(semantic, "PRIMARY_SCORE", raising=False)
+    monkeypatch.delattr(semantic, "HIT_COLUMN", raising=False)
+    everything = [c for c in result.semantic.columns if c not in ("method", "sample", "n_seeds")]
+    assert result.semantic_columns == everything

@@ -1,0 +1,140 @@
+"""Tests of inpainting.stats: coverage, paired differences, determinism and the edge cases."""
+import math
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from inpainting.stats import (Interval, bonferroni, bootstrap_mean, difference_statement,
+                              paired_difference, seed_spread)
+
+
+def test_interval_covers_the_true_mean_about_95_percent_of_the_time():
+    # 400 independent normal samples of n = 40. If the intervals had the stated level, the number
+    # covering the true mean would be Binomial(400, 0.95): sd = sqrt(400 * .95 * .05) = 4.4 (1.1 %).
+    # Bootstrap intervals under-cover slightly at small n (about 1 % at n = 40), so we accept
+    # 95 % +- 3 sd, i.e. 91.7 % - 98.3 %. An interval built from the sd instead of the standard
+    # error covers ~100 %, one with half the right width ~68 %: both fail.
+    rng = np.random.default_rng(7)
+    reps, n, mu = 400, 40, 3.0
+    covered = 0
+    for _ in range(reps):
+        ci = bootstrap_mean(rng.normal(mu, 2.0, n), resamples=1000)
+        covered += ci.lo <= mu <= ci.hi
+    sd = math.sqrt(reps * 0.95 * 0.05)
+    assert abs(covered - 0.95 * reps) <= 3 * sd, f"coverage {covered / reps:.3f}"
+
+
+def test_interval_width_matches_the_normal_theory_interval():
+    rng = np.random.default_rng(1)
+    x = rng.normal(20, 3, 200)
+    ci = bootstrap_mean(x)
+    half = 1.96 * x.std(ddof=1) / math.sqrt(len(x))
+    assert ci.estimate == pytest.approx(x.mean())
+    assert (ci.hi - ci.lo) == pytest.approx(2 * half, rel=0.1)
+    assert ci.method == "BCa" and ci.n == 200 and ci.resamples == 2000 and ci.confidence == 0.95
+
+
+def test_bca_agrees_with_scipy_on_skewed_data():
+    rng = np.random.default_rng(3)
+    x = rng.lognormal(0, 1, 60)
+    ours = bootstrap_mean(x, resamples=4000)
+    ref = scipy.stats.bootstrap((x,), np.mean, n_resamples=4000, method="BCa",
+                                random_state=np.random.default_rng(0)).confidence_interval
+    width = ref.high - ref.low
+    assert ours.lo == pytest.approx(ref.low, abs=0.08 * width)
+    assert ours.hi == pytest.approx(ref.high, abs=0.08 * width)
+    # Skewed data: the interval is asymmetric around the mean (longer upper arm).
+    assert ours.hi - ours.estimate > ours.estimate - ours.lo
+
+
+def test_higher_confidence_gives_a_wider_interval():
+    x = np.random.default_rng(4).normal(0, 1, 50)
+    narrow, wide = bootstrap_mean(x, confidence=0.8), bootstrap_mean(x, confidence=0.99)
+    assert wide.lo < narrow.lo < narrow.hi < wide.hi
+
+
+def test_same_inputs_give_the_same_numbers():
+    x = np.random.default_rng(5).normal(0, 1, 30)
+    assert bootstrap_mean(x) == bootstrap_mean(x.copy())
+    assert bootstrap_mean(x, seed=1) != bootstrap_mean(x, seed=2)
+    y = x + np.random.default_rng(6).normal(0, 1, 30)
+    assert paired_difference(x, y) == paired_difference(x, y)
+
+
+def test_a_known_difference_is_detected_with_its_sign():
+    rng = np.random.default_rng(8)
+    base = rng.normal(20, 5, 48)                  # large image-to-image variation ...
+    a = base + 0.5 + rng.normal(0, 0.3, 48)       # ... shared by both methods: A is 0.5 dB better
+    diff = paired_difference(a, base)
+    assert diff.excludes_zero and diff.lo > 0 and diff.lo < 0.5 < diff.hi
+    text = difference_statement("A", "B", diff, "dB")
+    assert text.startswith("A above B by 0.") and text.endswith("] dB")
+    flipped = difference_statement("B", "A", paired_difference(base, a), "dB")
+    assert flipped.startswith("B below A by 0.")
+    # The unpaired intervals overlap although the paired one is clear.
+    ia, ib = bootstrap_mean(a), bootstrap_mean(base)
+    assert ia.lo < ib.hi
+
+
+def test_a_zero_difference_is_not_distinguishable():
+    rng = np.random.default_rng(9)
+    base = rng.normal(20, 5, 48)
+    a = base + rng.normal(0, 0.3, 48)
+    a = a - (a - base).mean()                     # exactly zero mean difference
+    diff = paired_difference(a, base)
+    assert not diff.excludes_zero and diff.lo < 0 < diff.hi
+    assert difference_statement("A", "B", diff, "dB").startswith(
+        "A and B not distinguishable at n = 48 (A - B = ")
+    same = paired_difference(base, base)
+    assert same.lo == same.hi == 0 and not same.excludes_zero and "point" in same.note
+    assert "not distinguishable at n = 48" in difference_statement("A", "B", same)
+
+
+def test_nan_values_are_dropped_and_counted():
+    x = np.array([1.0, 2.0, np.nan, 4.0, 3.0, np.nan])
+    ci = bootstrap_mean(x)
+    assert ci.n == 4 and ci.n_missing == 2 and ci.estimate == pytest.approx(2.5)
+    clean = bootstrap_mean([1.0, 2.0, 4.0, 3.0])
+    assert (clean.lo, clean.hi) == (ci.lo, ci.hi)
+    diff = paired_difference([1.0, np.nan, 3.0, 5.0], [0.0, 1.0, np.nan, 4.0])
+    assert diff.n == 2 and diff.n_missing == 2 and diff.estimate == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="inf"):
+        bootstrap_mean([1.0, np.inf])
+
+
+def test_one_value_or_none_give_no_interval_without_crashing():
+    one = bootstrap_mean([19.5])
+    assert one.estimate == 19.5 and math.isnan(one.lo) and math.isnan(one.hi) and one.n == 1
+    assert not one.has_interval and not one.excludes_zero
+    assert one.format() == "19.50 (n = 1, no interval)"
+    assert "no comparison at n = 1" in difference_statement("A", "B", paired_difference([2.0], [1.0]))
+    empty = bootstrap_mean([np.nan, np.nan])
+    assert empty.n == 0 and empty.n_missing == 2 and math.isnan(empty.estimate)
+    assert empty.format() == "n/a (no values)"
+
+
+def test_interval_format():
+    ci = Interval(19.523, 19.1, 19.9, 48, 0, 0.95, 2000, "BCa")
+    assert ci.format() == "19.52 [19.10, 19.90]"
+    assert ci.format(1) == "19.5 [19.1, 19.9]"
+
+
+def test_seed_spread():
+    s = seed_spread([20.0, 21.0, 22.5, np.nan])
+    assert s.n_seeds == 3 and s.mean == pytest.approx(21.1666, abs=1e-3)
+    assert s.sd == pytest.approx(np.std([20, 21, 22.5], ddof=1)) and (s.min, s.max) == (20.0, 22.5)
+    one = seed_spread([20.0])
+    assert one.n_seeds == 1 and math.isnan(one.sd) and one.min == one.max == 20.0
+    assert "1 seed, no spread" in one.format()
+    assert seed_spread([]).n_seeds == 0
+
+
+def test_invalid_settings_are_rejected():
+    with pytest.raises(ValueError, match="resamples"):
+        bootstrap_mean([1.0, 2.0], resamples=10)
+    with pytest.raises(ValueError, match="confidence"):
+        bootstrap_mean([1.0, 2.0], confidence=95)
+    with pytest.raises(ValueError, match="same length"):
+        paired_difference([1.0, 2.0], [1.0])
+    assert bonferroni(0.95, 5) == pytest.approx(0.99)
