@@ -41,7 +41,7 @@ def test_overrides_mapping_and_keywords():
 
 
 @pytest.mark.parametrize("key,value,match", [
-    ("train.batch_size", "8", "must be a int"),
+    ("train.batch_size", "8", "train.batch_size must be an int"),
     ("faces.image_size", 30, "multiple of 4"),
     ("loss.per_layers", ("relu9_9",), "valid layers"),
     ("model.generator", "unet", "valid: lite"),
@@ -77,3 +77,71 @@ def test_run_key_ignores_logging_and_device_but_not_losses():
     # all loss variants share one warm start
     keys = {run_key(warm_start_profile(with_overrides(p, v))) for v in ABLATION_VARIANTS.values()}
     assert len(keys) == 1
+
+
+# --- every field validated by type and range (issue 10) ----------------------------------------
+@pytest.mark.parametrize("key, value, match", [
+    ("train.lr_g", -1.0, r"train.lr_g=-1.0: must be a number > 0"),
+    ("train.lr_d", 0, r"train.lr_d=0.0: must be a number > 0"),
+    ("train.lr_g", float("nan"), r"train.lr_g=nan: must be a number > 0"),
+    ("train.log_every", 0, r"train.log_every=0: must be an integer >= 1"),
+    ("train.checkpoint_every", 0, r"train.checkpoint_every=0: must be an integer >= 1"),
+    ("train.sample_every", -5, r"train.sample_every=-5: must be an integer >= 1"),
+    ("train.betas", (0.5,), r"train.betas=\(0.5,\): must be two numbers in \[0, 1\)"),
+    ("train.betas", (0.5, 1.5), r"train.betas=\(0.5, 1.5\): must be two numbers in \[0, 1\)"),
+    ("train.betas", (0.5, "a"), r"train.betas"),
+    ("loss.gp_weight", -1.0, r"loss.gp_weight=-1.0: must be a number >= 0"),
+    ("faces.root", 123, r"faces.root=123: must be a folder path \(a string\) or None"),
+    ("train.device", "gpu", r"train.device='gpu'.*auto, cpu, cuda, cuda:N.*use 'cuda'"),
+    ("train.device", "cuda:x", r"train.device='cuda:x'"),
+    ("train.batch_size", None, r"train.batch_size=None: must be an integer >= 1"),
+    ("train.batch_size", 0, r"train.batch_size=0: must be an integer >= 1"),
+    ("train.steps_g", -1, r"train.steps_g=-1: must be an integer >= 0"),
+    ("train.num_workers", -1, r"train.num_workers=-1: must be an integer >= 0"),
+    ("train.amp", 1, r"train.amp must be a bool"),
+    ("faces.n_train", 0, r"faces.n_train=0: must be None \(all images\) or an integer >= 1"),
+    ("faces.n_train", None, r"faces.n_train=None: .*'faces' images are generated"),
+    ("facades.n_test", -3, r"facades.n_test=-3"),
+    ("faces.seed", -1, r"faces.seed=-1: must be an integer >= 0"),
+    ("faces.name", "imagenet", r"faces.name='imagenet'; valid datasets: faces"),
+    ("faces.name", "folder", r"faces.name='folder' needs faces.root"),
+    ("masks.train_probs", (0.9, 0.9), r"masks.train_probs=\(0.9, 0.9\): .*sum to 1 \(sum 1.8\)"),
+    ("masks.train_probs", (1.5, -0.5), r"masks.train_probs=.*each in \[0, 1\]"),
+    ("masks.train_probs", (1.0,), r"one probability per masks.train_kinds"),
+    ("masks.train_kinds", (), r"masks.train_kinds=\(\): .*at least one"),
+    ("loss.per_layers", (), r"loss.per_layers=\(\): .*at least one"),
+    ("loss.per_layer_weights", (1.0, 2.0), r"loss.per_layer_weights.*one weight >= 0 per loss.per_layers"),
+    ("loss.per_network", "resnet", r"loss.per_network='resnet'; valid: vgg19, vgg16"),
+    ("loss.w_per", float("inf"), r"loss.w_per=inf: must be a number >= 0"),
+    ("experiments.seeds", 0, r"experiments.seeds=0: must be an integer >= 1"),
+    ("experiments.bootstrap", 50, r"experiments.bootstrap=50: must be an integer >= 100"),
+    ("experiments.confidence", 1.5, r"experiments.confidence=1.5: must be a number in \(0, 1\)"),
+    ("experiments.confidence", 0, r"experiments.confidence=0.0"),
+])
+def test_every_field_is_checked_by_type_and_range(key, value, match):
+    with pytest.raises(ValueError, match=match):
+        get_profile("smoke", {key: value})
+
+
+def test_a_profile_built_by_hand_is_validated_too():
+    from inpainting.profiles import TrainConfig, validate
+    profile = dataclasses.replace(get_profile("smoke"), train=TrainConfig(batch_size=None))
+    with pytest.raises(ValueError, match="train.batch_size=None"):
+        validate(profile)
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1"])
+def test_valid_devices(device):
+    assert get_profile("smoke", {"train.device": device}).train.device == device
+
+
+def test_dataset_name_and_root_can_be_overridden(tmp_path):
+    p = get_profile("smoke", {"faces.name": "celeba", "faces.root": str(tmp_path)})
+    assert (p.faces.name, p.faces.root, p.faces.image_size) == ("celeba", str(tmp_path), 32)
+    p = get_profile("demo", {"facades.name": "folder", "facades.root": str(tmp_path)})
+    assert (p.facades.name, p.facades.root) == ("folder", str(tmp_path))
+    names = override_names(p)
+    assert {"faces.name", "facades.name", "photos.name", "faces.root"} <= set(names)
+    assert "name" not in names     # the profile's own name is not a parameter
+    with pytest.raises(ValueError, match="unknown parameter 'name'"):
+        get_profile("smoke", {"name": "demo"})

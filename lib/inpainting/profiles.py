@@ -10,7 +10,9 @@ Labels follow docs/method.md: loss weights, schedule and optimiser settings are 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -205,30 +207,38 @@ PROFILES = {"smoke": _smoke, "demo": _demo, "paper": _paper}
 
 
 def override_names(obj: Any = None, prefix: str = "") -> list[str]:
-    """All dotted names :func:`get_profile` accepts as overrides."""
+    """All dotted names :func:`get_profile` accepts as overrides: every field, the datasets'
+    ``name`` and ``root`` included (``{"faces.name": "celeba", "faces.root": "/data/celeba"}`` points
+    any profile at real data); only the profile's own ``name`` is not a parameter."""
     obj = _demo() if obj is None else obj
     names = []
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         if dataclasses.is_dataclass(value):
             names += override_names(value, f"{prefix}{f.name}.")
-        elif f.name != "name":
+        elif prefix or f.name != "name":
             names.append(prefix + f.name)
     return names
 
 
-def _set(obj: Any, path: list[str], value: Any) -> Any:
+_ARTICLE = {"int": "an int", "float": "a float", "str": "a str", "bool": "a bool",
+            "tuple": "a tuple (or list)"}
+
+
+def _set(obj: Any, path: list[str], value: Any, key: str = "") -> Any:
     head, *rest = path
+    key = key or ".".join(path)
     if rest:
-        return dataclasses.replace(obj, **{head: _set(getattr(obj, head), rest, value)})
+        return dataclasses.replace(obj, **{head: _set(getattr(obj, head), rest, value, key)})
     if isinstance(value, list):
         value = tuple(value)
     current = getattr(obj, head)
     numeric = isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool)
     if current is not None and value is not None and not numeric \
             and type(value) is not type(current):
-        raise ValueError(f"parameter {head!r} must be a {type(current).__name__} "
-                         f"(like {current!r}), got {value!r}")
+        kind = type(current).__name__
+        raise ValueError(f"{key} must be {_ARTICLE.get(kind, 'a ' + kind)} (like {current!r}), "
+                         f"got {value!r} ({type(value).__name__})")
     if numeric:
         value = float(value)
     return dataclasses.replace(obj, **{head: value})
@@ -256,43 +266,164 @@ def with_overrides(profile: Profile, overrides: Mapping[str, Any]) -> Profile:
         if key not in valid:
             raise ValueError(f"unknown parameter {key!r} for profile {profile.name!r}; valid names: "
                              + ", ".join(valid))
-        profile = _set(profile, key.split("."), value)
+        profile = _set(profile, key.split("."), value, key)
     validate(profile)
     return profile
 
 
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+PER_NETWORKS = ("vgg19", "vgg16")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class _Checker:
+    """Collects the checks of :func:`validate`; every message names the field, the value and what
+    is accepted."""
+
+    def __init__(self, profile: Profile):
+        self.profile = profile
+
+    def value(self, key: str) -> Any:
+        obj = self.profile
+        for part in key.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+    def fail(self, key: str, requirement: str) -> None:
+        raise ValueError(f"{key}={self.value(key)!r}: {requirement}")
+
+    def int_at_least(self, key: str, low: int, none: str | None = None) -> None:
+        value = self.value(key)
+        if value is None and none is not None:
+            return
+        if not _is_int(value) or value < low:
+            self.fail(key, (f"must be None ({none}) or an integer >= {low}" if none
+                            else f"must be an integer >= {low}"))
+
+    def number(self, key: str, low: float, strict: bool, high: float | None = None) -> None:
+        value = self.value(key)
+        ok = _is_number(value) and (value > low if strict else value >= low) \
+            and (high is None or value < high)
+        if not ok:
+            if high is not None:
+                self.fail(key, f"must be a number in ({low:g}, {high:g})")
+            self.fail(key, f"must be a number {'>' if strict else '>='} {low:g}")
+
+    def choice(self, key: str, valid: tuple[str, ...]) -> None:
+        value = self.value(key)
+        if value not in valid:
+            raise ValueError(f"{key}={value!r}; valid: {', '.join(valid)}")
+
+    def boolean(self, key: str) -> None:
+        if not isinstance(self.value(key), bool):
+            self.fail(key, "must be a bool (True or False)")
+
+    def names(self, key: str, valid: tuple[str, ...], what: str) -> tuple:
+        value = self.value(key)
+        if not isinstance(value, tuple) or not value:
+            self.fail(key, f"must hold at least one {what}; valid {what}s: {', '.join(valid)}")
+        for item in value:
+            if item not in valid:
+                raise ValueError(f"{key} has {what} {item!r}; valid {what}s: {', '.join(valid)}")
+        return value
+
+
 def validate(profile: Profile) -> None:
-    """Raise ``ValueError`` naming the bad field and the valid values."""
+    """Check every field of ``profile`` by type and range, in one place.
+
+    Raises ``ValueError`` naming the field, its value and what is accepted (the valid names, the
+    range, or the fix)."""
+    c = _Checker(profile)
+    if not isinstance(profile.name, str) or not profile.name:
+        raise ValueError(f"profile name {profile.name!r} must be a non-empty string")
     for role in ("faces", "facades", "photos"):
         data: DataConfig = getattr(profile, role)
         if data.name not in DATASETS:
             raise ValueError(f"{role}.name={data.name!r}; valid datasets: {', '.join(DATASETS)}")
-        if data.image_size % 4 or not 32 <= data.image_size <= 256:
-            raise ValueError(f"{role}.image_size={data.image_size}: must be a multiple of 4 "
-                             "between 32 and 256")
-        if data.celeba_split not in ("proto", "official"):
-            raise ValueError(f"{role}.celeba_split={data.celeba_split!r}; valid: proto, official")
-    for kinds in (profile.masks.train_kinds, profile.masks.test_kinds):
-        for kind in kinds:
-            if kind not in MASK_KINDS:
-                raise ValueError(f"mask kind {kind!r}; valid kinds: {', '.join(MASK_KINDS)}")
-    if len(profile.masks.train_probs) != len(profile.masks.train_kinds):
-        raise ValueError("masks.train_probs needs one probability per masks.train_kinds entry")
-    if profile.model.generator not in GENERATORS:
-        raise ValueError(f"model.generator={profile.model.generator!r}; valid: {', '.join(GENERATORS)}")
-    if profile.model.adversarial not in ("bce", "wgan-gp"):
-        raise ValueError(f"model.adversarial={profile.model.adversarial!r}; valid: bce, wgan-gp")
-    for layer in profile.loss.per_layers:
-        if layer not in VGG_LAYERS:
-            raise ValueError(f"loss.per_layers has {layer!r}; valid layers: {', '.join(VGG_LAYERS)}")
-    if profile.loss.per_distance not in ("mse", "l1", "cosine", "relative"):
-        raise ValueError(f"loss.per_distance={profile.loss.per_distance!r}; "
-                         "valid: mse, l1, cosine, relative")
-    if profile.loss.rec_distance not in ("mse", "l1"):
-        raise ValueError(f"loss.rec_distance={profile.loss.rec_distance!r}; valid: mse, l1")
-    for f in ("w_rec", "w_adv", "w_per"):
-        if getattr(profile.loss, f) < 0:
-            raise ValueError(f"loss.{f} must be >= 0")
+        if data.root is not None and not isinstance(data.root, str):
+            c.fail(f"{role}.root", "must be a folder path (a string) or None (built-in sets; "
+                   "celeba/paris: $INPAINTING_DATA/<name>)")
+        if data.name == "folder" and not data.root:
+            raise ValueError(f"{role}.name='folder' needs {role}.root: the path of a folder of "
+                             f"images (override e.g. {{'{role}.root': '/path/to/images'}})")
+        size = data.image_size
+        if not _is_int(size) or size % 4 or not 32 <= size <= 256:
+            c.fail(f"{role}.image_size", "must be a multiple of 4 between 32 and 256")
+        for split in ("n_train", "n_test"):
+            key = f"{role}.{split}"
+            if data.name in ("faces", "facades") and data.__dict__[split] is None:
+                c.fail(key, f"'{data.name}' images are generated: set {key} to a number of "
+                       "images >= 1")
+            c.int_at_least(key, 1, none="all images")
+        c.int_at_least(f"{role}.seed", 0)
+        c.choice(f"{role}.celeba_split", ("proto", "official"))
+
+    masks = profile.masks
+    c.names("masks.train_kinds", MASK_KINDS, "kind")
+    c.names("masks.test_kinds", MASK_KINDS, "kind")
+    probs = masks.train_probs
+    if not isinstance(probs, tuple) or len(probs) != len(masks.train_kinds):
+        c.fail("masks.train_probs", "needs one probability per masks.train_kinds entry "
+               f"({len(masks.train_kinds)}: {', '.join(masks.train_kinds)})")
+    if not all(_is_number(q) and 0 <= q <= 1 for q in probs):
+        c.fail("masks.train_probs", "probabilities must be numbers, each in [0, 1], that sum to 1")
+    if abs(sum(probs) - 1) > 1e-6:
+        c.fail("masks.train_probs", f"the probabilities must sum to 1 (sum {sum(probs):g})")
+    c.int_at_least("masks.seed", 0)
+
+    c.choice("model.generator", GENERATORS)
+    c.choice("model.adversarial", ("bce", "wgan-gp"))
+
+    loss = profile.loss
+    for f in ("w_rec", "w_adv", "w_per", "gp_weight"):
+        c.number(f"loss.{f}", 0, strict=False)
+    c.choice("loss.rec_distance", ("mse", "l1"))
+    c.choice("loss.per_network", PER_NETWORKS)
+    layers = c.names("loss.per_layers", VGG_LAYERS, "layer")
+    weights = loss.per_layer_weights
+    if weights is not None and (not isinstance(weights, tuple) or len(weights) != len(layers)
+                                or not all(_is_number(w) and w >= 0 for w in weights)):
+        c.fail("loss.per_layer_weights", f"must be None (the mean over layers) or one weight >= 0 "
+               f"per loss.per_layers entry ({len(layers)}: {', '.join(layers)})")
+    c.choice("loss.per_distance", ("mse", "l1", "cosine", "relative"))
+    if not isinstance(loss.per_weights, str) or not loss.per_weights:
+        c.fail("loss.per_weights", "must be 'imagenet', 'random' or the path of a state-dict file")
+
     t = profile.train
-    if t.batch_size < 1 or min(t.steps_g, t.steps_d, t.steps_joint) < 0:
-        raise ValueError("train.batch_size must be >= 1 and step counts >= 0")
+    c.int_at_least("train.batch_size", 1)
+    for f in ("steps_g", "steps_d", "steps_joint"):
+        c.int_at_least(f"train.{f}", 0)
+    if t.total_steps < 1:
+        raise ValueError("train.steps_g + train.steps_d + train.steps_joint is 0: at least one "
+                         "training step is needed")
+    for f in ("lr_g", "lr_d"):
+        c.number(f"train.{f}", 0, strict=True)
+    if not (isinstance(t.betas, tuple) and len(t.betas) == 2
+            and all(_is_number(b) and 0 <= b < 1 for b in t.betas)):
+        c.fail("train.betas", "must be two numbers in [0, 1) (Adam's beta1, beta2), e.g. "
+               "(0.5, 0.999)")
+    c.boolean("train.lr_decay")
+    for f in ("log_every", "sample_every", "checkpoint_every"):
+        c.int_at_least(f"train.{f}", 1)
+    c.int_at_least("train.seed", 0)
+    if not isinstance(t.device, str) or not DEVICE_PATTERN.match(t.device):
+        hint = " (use 'cuda' for a GPU)" if str(t.device).lower() in ("gpu", "cuda0", "nvidia") \
+            else ""
+        c.fail("train.device", f"valid devices: auto, cpu, cuda, cuda:N{hint}")
+    c.boolean("train.amp")
+    if t.init_generator is not None and (not isinstance(t.init_generator, str)
+                                         or not t.init_generator):
+        c.fail("train.init_generator", "must be None or the path of a generator.pt (a string)")
+    c.int_at_least("train.num_workers", 0)
+
+    c.int_at_least("experiments.seeds", 1)
+    c.int_at_least("experiments.bootstrap", 100)
+    c.number("experiments.confidence", 0, strict=True, high=1)
+    c.boolean("allow_random_perceptual")
