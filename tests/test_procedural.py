@@ -1,8 +1,6 @@
 """inpainting.data.procedural: determinism, shapes, splits, shared iris colour, recoverable periods."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import torch
@@ -129,9 +127,10 @@ def test_facade_period_recoverable_from_ground_truth():
         assert min(abs(ratio - 1), abs(ratio - 2)) < 0.1
 
 
-def test_render_speed():
+def test_many_random_faces_render():
+    """100 random draws render without error (speed is measured by python -m inpainting.bench,
+    not asserted here: a wall-clock limit fails on a busy machine for the wrong reason)."""
     rng = np.random.default_rng(0)
-    start = time.perf_counter()
     for _ in range(100):
-        render_face(rng, 64)
-    assert time.perf_counter() - start < 5.0  # ~0.2 s on one core; generous for busy CI
+        image, attributes = render_face(rng, 64)
+        assert image.shape == (64, 64, 3) and image.dtype == np.uint8 and attributes
