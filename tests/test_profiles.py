@@ -1,4 +1,6 @@
 import dataclasses
+import os
+from pathlib import Path
 
 import pytest
 
@@ -145,3 +147,12 @@ def test_dataset_name_and_root_can_be_overridden(tmp_path):
     assert "name" not in names     # the profile's own name is not a parameter
     with pytest.raises(ValueError, match="unknown parameter 'name'"):
         get_profile("smoke", {"name": "demo"})
+
+
+def test_tests_never_see_the_users_environment(isolated_results):
+    """tests/conftest.py: results in a temporary folder, no profile/device from the shell."""
+    from inpainting.runtime import REPO_ROOT, results_dir
+    assert "INPAINTING_PROFILE" not in os.environ and "INPAINTING_DEVICE" not in os.environ
+    assert get_profile().name == "demo"
+    assert results_dir("smoke") == Path(isolated_results)
+    assert REPO_ROOT not in Path(isolated_results).parents
