@@ -133,6 +133,7 @@ def test_findings_state_only_supported_differences(comparison):
     text = comparison.findings()
     lines = text.splitlines()
     assert "Reference: 'oracle (full)'" in text and "Bonferroni" in text
+    assert "Note: n = 8 is small" in text
     # The oracle is exact (100 dB), far above a random fill and the grey fill: supported.
     assert "  - noise below oracle (full) by" in text
     assert f"  - {GREY_FILL} below oracle (full) by" in text

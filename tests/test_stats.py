@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from inpainting.stats import (Interval, bonferroni, bootstrap_mean, difference_statement,
-                              paired_difference, seed_spread)
+from inpainting.stats import (SMALL_N, Interval, bonferroni, bootstrap_mean, difference_statement,
+                              paired_difference, seed_spread, small_n_warning)
 
 
 def test_interval_covers_the_true_mean_about_95_percent_of_the_time():
@@ -138,3 +138,8 @@ def test_invalid_settings_are_rejected():
     with pytest.raises(ValueError, match="same length"):
         paired_difference([1.0, 2.0], [1.0])
     assert bonferroni(0.95, 5) == pytest.approx(0.99)
+
+
+def test_small_samples_are_flagged():
+    assert "n = 8 is small" in small_n_warning(8)
+    assert small_n_warning(SMALL_N) is None and small_n_warning(48) is None

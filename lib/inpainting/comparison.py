@@ -245,6 +245,12 @@ class Comparison:
                  f"{ref!r}. Bonferroni within each block: any unsupported 'above/below' in a block "
                  f"has probability <= {1 - self.confidence:.0%} (family level {level})."]
         per_image = self.per_image
+        sizes = per_image.loc[per_image["method"] == GREY_FILL].groupby("kind").size().tolist()
+        if self.semantic is not None and len(self.semantic):
+            sizes.append(int((self.semantic["method"] == GREY_FILL).sum()))
+        warning = stats.small_n_warning(min(sizes)) if sizes else None
+        if warning:
+            lines.append(f"Note: {warning}.")
         for kind in dict.fromkeys(self.test_set.kinds):
             rows = per_image[per_image["kind"] == kind]
             for metric, (label, unit, decimals) in FINDINGS_METRICS.items():
