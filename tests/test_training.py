@@ -16,6 +16,9 @@ import torch
 
 from inpainting import losses, training
 from inpainting.checkpoint import load_latest
+from inpainting.data import build_dataset
+from inpainting.data.masks import sample_masks
+from inpainting.models import load_inpainter
 from inpainting.models.perceptual import OFFLINE_ENV
 from inpainting.profiles import get_profile
 from inpainting.runtime import RESULTS_ENV
@@ -46,14 +49,18 @@ def finished(tmp_path_factory):
     return result
 
 
-def test_reconstruction_loss_goes_down():
+def test_reconstruction_loss_goes_down_on_held_out_images():
     profile = tiny(train__steps_g=30, train__steps_d=0, train__steps_joint=0, loss__w_adv=0.0,
                    loss__w_per=0.0, train__lr_g=1e-3)
     trainer = training.Trainer(profile, "faces", os.environ[RESULTS_ENV] + "/g", progress=False)
     trainer.build()
-    images, masks = trainer.batch(0)
+    test = build_dataset(profile.faces, "test")   # never seen in training (another split)
+    images = torch.stack([test[i] for i in range(len(test))])
+    masks = sample_masks(profile.masks, len(test), profile.faces.image_size,
+                         np.random.default_rng(99))
 
     def held_out_loss() -> float:
+        trainer.G.eval()
         with torch.no_grad():
             return losses.reconstruction_loss(trainer.G(images, masks), images, masks).item()
 
@@ -61,7 +68,7 @@ def test_reconstruction_loss_goes_down():
     for _ in range(30):
         record = trainer.train_step()
         assert record["stage"] == "G" and np.isfinite(record["rec"])
-    assert held_out_loss() < 0.7 * before
+    assert held_out_loss() < 0.8 * before   # measured 0.73 (float32, 30 steps)
 
 
 def test_no_adversarial_weight_skips_stage_d():
@@ -86,7 +93,7 @@ def test_checkpoint_and_output_contents(finished):
     state = load_latest(out / "checkpoints")
     assert state["step"] == 8 and len(state["history"]) == 8
     for key in ("G", "D", "opt_g", "opt_d", "sched_g", "sched_d", "scaler_g", "scaler_d", "rng",
-                "profile", "perceptual_weights_source"):
+                "profile", "identity", "key", "perceptual_weights_source"):
         assert state[key] is not None, key
     assert set(state["rng"]) == {"python", "numpy", "torch", "cuda"}
     assert list(finished.history["stage"]) == ["G"] * 3 + ["D"] * 2 + ["joint"] * 3
@@ -96,15 +103,21 @@ def test_checkpoint_and_output_contents(finished):
     assert len(log) == 8 and list(log.columns) == list(training.HISTORY_COLUMNS)
     assert [p.name for p in finished.sample_paths] == ["step_000004.png", "step_000008.png"]
     blob = torch.load(finished.generator_path, weights_only=False)
-    assert blob["steps"] == 8 and blob["model"]["generator"] == "lite" and blob["image_size"] == 32
+    assert blob["meta"]["steps"] == 8 and blob["model"]["generator"] == "lite"
+    assert blob["image_size"] == 32 and blob["meta"]["key"] == finished.key
     assert all(t.device.type == "cpu" for t in blob["state_dict"].values())
     config = json.loads((out / "train_config.json").read_text())
     assert config["status"] == "finished" and config["seed"] == 0
+    assert config["precision"] == "float32" and config["provenance"]["precision"] == "float32"
+    prov = finished.provenance
+    assert prov["key"] == finished.key and prov["steps"] == 8 and prov["torch_threads"] >= 1
+    assert prov["dataset"] == "faces" and prov["device_name"]
     assert config["effective_loss_weights"]["w_per"] == get_profile("smoke").loss.w_per
     assert config["effective_loss_weights"]["perceptual_weights_source"] == \
         finished.perceptual_weights_source
+    run = json.loads((out.parent / "results" / "run.json").read_text())
+    assert run["runs"][prov["run"]]["precision"] == "float32"
     if finished.is_perceptual_fallback:
-        run = json.loads((out.parent / "results" / "run.json").read_text())
         assert any(k.startswith("perceptual") for k in run["warnings"])
 
 
@@ -122,6 +135,15 @@ def test_changed_configuration_is_refused(finished):
     assert "loss.w_adv" in str(err.value) and "new out_dir" in str(err.value)
 
 
+def test_longer_joint_stage_is_a_new_run_not_an_extension(finished):
+    """The learning rate decays over the second half of the joint stage, so extending a finished
+    run would not equal a straight run of the new length: it is refused in the same folder."""
+    longer = training.Trainer(tiny(train__steps_joint=6), "faces", finished.out_dir, progress=False)
+    with pytest.raises(ValueError, match="train.steps_joint"):
+        longer.fit()
+    assert longer.key != finished.key
+
+
 def test_load_inpainter_maps_to_cpu(finished, monkeypatch):
     seen = []
     real_load = torch.load
@@ -131,7 +153,7 @@ def test_load_inpainter_maps_to_cpu(finished, monkeypatch):
         return real_load(*args, **kwargs)
 
     monkeypatch.setattr(torch, "load", spy)
-    model = training.load_inpainter(finished.generator_path, device="cpu")
+    model = load_inpainter(finished.generator_path, device="cpu")
     assert seen == ["cpu"] and not model.training
     assert next(model.parameters()).device.type == "cpu"
     state = load_latest(finished.out_dir / "checkpoints")
@@ -144,7 +166,7 @@ def test_gpu_trained_file_loads_on_cpu(finished, tmp_path):
     blob = torch.load(finished.generator_path, weights_only=False)
     blob["state_dict"] = {k: v.cuda() for k, v in blob["state_dict"].items()}
     torch.save(blob, tmp_path / "gpu.pt")
-    model = training.load_inpainter(tmp_path / "gpu.pt", device="cpu")
+    model = load_inpainter(tmp_path / "gpu.pt", device="cpu")
     assert next(model.parameters()).device.type == "cpu"
 
 
@@ -154,11 +176,12 @@ from inpainting import losses, training
 from inpainting.profiles import get_profile
 out, slow, overrides = sys.argv[1], sys.argv[2] == "slow", eval(sys.argv[3])
 if slow:  # give the parent time to kill us between checkpoints
-    save = training.save_checkpoint
+    from inpainting.training import loop
+    save = loop.save_checkpoint
     def slow_save(*args, **kwargs):
         time.sleep(0.4)
         return save(*args, **kwargs)
-    training.save_checkpoint = slow_save
+    loop.save_checkpoint = slow_save
 training.Trainer(get_profile("smoke", overrides), "faces", out, progress=False).fit()
 """
 

@@ -99,7 +99,8 @@ class PeakMemory:
 
 def make_trainer(generator: str, size: int, batch: int, stage: str, device: str,
                  out_dir: Path, amp: bool) -> Trainer:
-    """A built :class:`Trainer` whose every step is ``stage`` ("joint" or "G") on one fixed batch;
+    """A built :class:`Trainer` whose every step is ``stage`` ("joint" or "G"), timed on its batch
+    ``fixed_batch``;
     ``amp``: the trainer's mixed precision (bfloat16 autocast on a CPU with fast bfloat16)."""
     overrides = {"faces.image_size": size, "faces.n_train": batch, "train.batch_size": batch,
                  "train.amp": amp,
@@ -110,26 +111,24 @@ def make_trainer(generator: str, size: int, batch: int, stage: str, device: str,
         overrides.update({"loss.w_adv": 0.0, "loss.w_per": 0.0})
     trainer = Trainer(get_profile("smoke", overrides), "faces", out_dir, progress=False)
     trainer.build()
-    fixed = trainer.batch(0)
-    trainer.batch = lambda step: fixed
+    trainer.fixed_batch = trainer.batch(0)
     return trainer
 
 
 def step_flops(trainer: Trainer) -> float:
     """FLOPs (forward + backward, counted by FlopCounterMode) of one training step."""
     with FlopCounterMode(display=False) as counter:
-        trainer.train_step()
+        trainer.train_step(trainer.fixed_batch)
     return counter.get_total_flops()
 
 
 def bench_training(generator: str, size: int, batch: int, stage: str, device: torch.device,
                    reps: int, roof: float, tmp: Path, amp: bool) -> dict:
     trainer = make_trainer(generator, size, batch, stage, str(device), tmp, amp)
-    data = Trainer.batch.__get__(trainer)   # the real data path, for the "data" column
-    data_s = statistics.median(timings(lambda: data(1), device, 1, 3))
+    data_s = statistics.median(timings(lambda: trainer.batch(1), device, 1, 3))   # the real data path
     flops = step_flops(trainer)
     with PeakMemory(device) as mem:
-        times = timings(trainer.train_step, device, 1, reps)
+        times = timings(lambda: trainer.train_step(trainer.fixed_batch), device, 1, reps)
     seconds = statistics.median(times)
     return {"benchmark": "full_step" if stage == "joint" else "g_step", "generator": generator,
             "size": size, "batch": batch,

@@ -1,10 +1,11 @@
 """The paper's experiments as named variants, and the training runs behind them.
 
 A *variant* is a dict of profile overrides (``inpainting.profiles``). The notebooks train variants
-through :func:`train_variant`, which keeps one run folder per distinct configuration under
-``results/<profile>/runs/<role>/``, so a run shared by two notebooks (the full model is both the last
-ablation row and the relu3_1 row of the perceptual-level sweep) is trained once, and an interrupted
-run resumes where it stopped.
+through :func:`train_variants` (every training seed) or :func:`train_variant` (one seed). Each run
+has one identity (:mod:`inpainting.runs`) and one folder under ``results/<profile>/runs/<role>/``,
+so a run shared by two notebooks (the full model is both the last ablation row and the relu3_1 row of
+the perceptual-level sweep) is trained once, an interrupted run resumes where it stopped, and a
+changed experiment (other steps, another warm start) is a new run, never an old one returned.
 
 Protocol [INFERRED, this kit's choice]: the kit's generators start from one shared
 *reconstruction warm start* (``steps_g`` steps of L_rec only, as GLCIC's first stage), then every
@@ -18,10 +19,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from .profiles import VGG_LAYERS, Profile, with_overrides
+from .runs import RunSpec, run_key
 from .runtime import results_dir
 
 ABLATION_VARIANTS: dict[str, dict] = {  # docs/method.md §5.4 rows (a)-(d)
@@ -46,56 +47,85 @@ BASELINE_VARIANTS: dict[str, dict] = {  # docs/method.md §8.4, re-trained under
 FULL_MODEL = "L_rec + L_adv + L_per (full)"
 WARM_STARTED = ("lite", "wide")
 
+# The rows of notebook 06: every faces model of 04 and 05 (relu3_1 is the full model) and the baselines.
+FACES_ALL_VARIANTS: dict[str, dict] = {
+    **ABLATION_VARIANTS,
+    **{f"per@{k}": v for k, v in PERCEPTUAL_LEVEL_VARIANTS.items() if k != "relu3_1"},
+    **BASELINE_VARIANTS,
+}
+FACADES_VARIANTS: dict[str, dict] = {FULL_MODEL: ABLATION_VARIANTS[FULL_MODEL], **BASELINE_VARIANTS}
 
-def run_key(profile: Profile) -> str:
-    """A short hash of everything in ``profile`` that changes what training computes (all but the
-    trainer's ``NEUTRAL_FIELDS``, which may also differ when a run is resumed)."""
-    from .training import NEUTRAL_FIELDS
-    config = dataclasses.asdict(profile)
-    for field in NEUTRAL_FIELDS:
-        *parents, leaf = field.split(".")
-        section = config
-        for parent in parents:
-            section = section[parent]
-        section.pop(leaf)
-    blob = json.dumps(config, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:10]
-
-
-def variant_profile(profile: Profile, overrides: Mapping, role: str = "faces") -> Profile:
-    """The effective profile of a variant: ``profile`` + ``overrides``; for the kit's own generators,
-    also the shared warm start (trained on demand) as initialisation and no stage-G steps."""
-    effective = with_overrides(profile, overrides)
-    if effective.model.generator in WARM_STARTED and effective.train.steps_g > 0:
-        warm = train_warm_start(effective, role)
-        effective = with_overrides(effective, {"train.steps_g": 0,
-                                               "train.init_generator": str(warm.generator_path)})
-    return effective
+# Which variants each notebook trains, per dataset role (one source for the notebooks and for
+# ``python -m inpainting.train --list``).
+NOTEBOOK_VARIANTS: dict[str, list[tuple[str, dict[str, dict]]]] = {
+    "03_training": [("faces", {FULL_MODEL: ABLATION_VARIANTS[FULL_MODEL]})],
+    "04_loss_ablation": [("faces", ABLATION_VARIANTS)],
+    "05_perceptual_levels": [("faces", PERCEPTUAL_LEVEL_VARIANTS)],
+    "06_evaluation": [("faces", FACES_ALL_VARIANTS), ("facades", FACADES_VARIANTS)],
+    "07_interactive_demo": [("faces", ABLATION_VARIANTS)],
+}
 
 
 def warm_start_profile(profile: Profile) -> Profile:
     """Stage G only, reconstruction loss only: the run every variant of one generator starts from."""
     return with_overrides(profile, {"loss.w_adv": 0.0, "loss.w_per": 0.0, "train.steps_d": 0,
-                                    "train.steps_joint": 0, "model.adversarial": "bce",
-                                    "loss.per_layers": ("relu3_1",), "loss.per_layer_weights": None})
+                                    "train.steps_joint": 0})
 
 
-def run_dir(profile: Profile, role: str) -> Path:
-    return results_dir(profile.name, "runs", role, f"{profile.model.generator}-{run_key(profile)}")
+def seeds(profile: Profile) -> list[int]:
+    """The training seeds of every table row: ``train.seed + k`` for ``k < experiments.seeds``."""
+    return [profile.train.seed + k for k in range(profile.experiments.seeds)]
 
 
-def train_warm_start(profile: Profile, role: str = "faces"):
+def variant_spec(profile: Profile, overrides: Mapping, role: str = "faces",
+                 seed: int | None = None) -> RunSpec:
+    """The run of one variant: ``profile`` + ``overrides`` (+ ``train.seed = seed``); for the
+    kit's own generators it starts from the shared reconstruction warm start of the same seed (its
+    ``init``) and has no stage-G steps of its own."""
+    effective = with_overrides(profile, {**overrides, **({} if seed is None else {"train.seed": seed})})
+    if effective.model.generator in WARM_STARTED and effective.train.steps_g > 0:
+        warm = RunSpec(warm_start_profile(effective), role)
+        return RunSpec(with_overrides(effective, {"train.steps_g": 0}), role, init=warm)
+    return RunSpec(effective, role)
+
+
+def train_spec(spec: RunSpec, progress: bool | str = "auto"):
+    """Train (or reuse / resume) the run ``spec`` and, first, the warm start it starts from."""
+    from .training import Trainer
+    if spec.init is not None:
+        train_spec(spec.init, progress)
+    return Trainer(spec.profile, spec.role, init=spec.init, progress=progress).fit()
+
+
+def train_warm_start(profile: Profile, role: str = "faces", seed: int | None = None):
     """Train (or reuse) the shared reconstruction warm start of ``profile``'s generator."""
-    from .training import Trainer
-    warm = warm_start_profile(profile)
-    return Trainer(warm, role, run_dir(warm, role)).fit()
+    spec = variant_spec(profile, {}, role, seed)
+    return train_spec(spec.init if spec.init is not None else spec)
 
 
-def train_variant(profile: Profile, overrides: Mapping, role: str = "faces"):
-    """Train (or reuse / resume) one variant; returns the trainer's ``TrainResult``."""
-    from .training import Trainer
-    effective = variant_profile(profile, overrides, role)
-    return Trainer(effective, role, run_dir(effective, role)).fit()
+def train_variant(profile: Profile, overrides: Mapping, role: str = "faces", seed: int | None = None):
+    """Train (or reuse / resume) one variant with one seed (default ``train.seed``); returns its
+    :class:`~inpainting.training.TrainResult`."""
+    return train_spec(variant_spec(profile, overrides, role, seed))
+
+
+def train_variants(profile: Profile, variants: Mapping[str, Mapping], role: str = "faces") -> dict:
+    """Every variant with every training seed (:func:`seeds`): ``{name: [TrainResult, ...]}``."""
+    return {name: [train_variant(profile, overrides, role, seed) for seed in seeds(profile)]
+            for name, overrides in variants.items()}
+
+
+def needed_runs(profile: Profile, notebooks: Sequence[str] | None = None) -> list[RunSpec]:
+    """Every run the notebooks (default: all) train for ``profile``, each once, warm starts first."""
+    specs: dict[str, RunSpec] = {}
+    for notebook in notebooks or NOTEBOOK_VARIANTS:
+        for role, variants in NOTEBOOK_VARIANTS[notebook]:
+            for overrides in variants.values():
+                for seed in seeds(profile):
+                    spec = variant_spec(profile, overrides, role, seed)
+                    specs.setdefault(run_key(spec), spec)
+    warm = {run_key(s.init): s.init for s in specs.values() if s.init is not None}
+    return list(warm.values()) + [s for k, s in specs.items() if k not in warm]
 
 
 def fixed_test_set(profile: Profile, role: str = "faces"):
@@ -143,14 +173,3 @@ def literature_rows(profile: Profile):
     if profile.facades.name != "paris":
         return pd.DataFrame()
     return pd.DataFrame([LITERATURE_CE_PARIS])
-
-
-def perceptual_caveat(runs) -> str:
-    """A short label of the perceptual weights behind a set of ``TrainResult`` s, for figure titles
-    and table notes: an offline fallback is always named, never hidden."""
-    runs = list(runs)
-    if any(r.is_perceptual_fallback for r in runs):
-        return "perceptual VGG: RANDOM weights (offline fallback, see run.json)"
-    sources = sorted({r.perceptual_weights_source.split(" ")[0] for r in runs
-                      if r.perceptual_weights_source})
-    return f"perceptual VGG: {', '.join(sources)} weights" if sources else "no perceptual loss"

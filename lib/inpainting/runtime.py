@@ -38,6 +38,37 @@ def select_device(preference: str = "auto") -> torch.device:
     return device
 
 
+def cpu_bf16_fast() -> bool:
+    """True when oneDNN has fast bfloat16 kernels on this CPU (AVX512-BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def precision(amp: bool, device: torch.device) -> str:
+    """The floating-point precision a run computes in: ``"float32"`` without ``amp``; with it,
+    ``"float16"`` autocast on CUDA and ``"bfloat16"`` autocast on the CPU. The same profile thus
+    computes in the same precision on every CPU (bfloat16 is only fast with AVX512-BF16 / AMX;
+    elsewhere it is emulated and slower than float32)."""
+    if not amp:
+        return "float32"
+    return "float16" if device.type == "cuda" else "bfloat16"
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU model, or the CPU model from ``/proc/cpuinfo`` (``platform.processor()`` elsewhere)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) global generators."""
     random.seed(seed)
@@ -138,7 +169,8 @@ def environment_info(device: torch.device | None = None) -> dict:
         "platform": platform.platform(),
         "git_commit": git_commit(),
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "device_name": device_name(device),
+        "cpu_fast_bfloat16": cpu_bf16_fast(),
         "torch_threads": torch.get_num_threads(),
     }
 

@@ -7,11 +7,13 @@ from .discriminator import GlobalLocalDiscriminator, local_patch
 from .generator import Generator, composite, generator_input, lite_generator, wide_generator
 from .glcic import glcic_generator
 from .inpainter import Inpainter, build_discriminator, build_generator, build_inpainter, check_inputs
+from .loading import ModelFileError, load_inpainter, read_generator, save_generator
 from .perceptual import PerceptualNetwork
 
 __all__ = [
     "ContextEncoder", "ContextEncoderDiscriminator", "GlobalLocalDiscriminator", "Generator",
     "Inpainter", "PerceptualNetwork", "build_discriminator", "build_generator", "build_inpainter",
-    "check_inputs", "composite", "generator_input", "glcic_generator", "lite_generator",
-    "local_patch", "wide_generator",
+    "ModelFileError", "check_inputs", "composite", "generator_input", "glcic_generator",
+    "lite_generator", "load_inpainter", "local_patch", "read_generator", "save_generator",
+    "wide_generator",
 ]

@@ -1,0 +1,286 @@
+"""What a training run *is*: its identity, its folder, its lock, and whether it is finished.
+
+One rule decides when two requests are the same run, and every part of the kit asks it: the
+notebooks' run cache (:mod:`inpainting.experiments`), the trainer when it resumes, and the training
+command (``python -m inpainting.train``).
+
+**Identity** (:func:`run_identity`). A run is defined by what its training computes:
+
+* every profile field, except the ones listed in :data:`NEUTRAL_FIELDS` with the reason each one
+  cannot change a trained weight;
+* only the data configuration of the run's own role (a faces run does not depend on the facades);
+* fields of a switched-off term are dropped (with ``loss.w_per = 0`` the perceptual layer does not
+  matter; with ``loss.w_adv = 0`` neither does the discriminator's loss, its learning rate or its
+  stage), so runs that compute the same thing share one folder;
+* what the profile only names is resolved: the **precision** actually used (``float32`` /
+  ``bfloat16`` / ``float16``, :func:`inpainting.runtime.precision`), the **kind of perceptual
+  weights** (``imagenet``, ``random`` — the offline fallback computes exactly what ``random`` does —
+  or the sha256 of a weights file), and the **warm start**: the key of the run whose generator
+  starts this one (:class:`RunSpec` ``init``), or the sha256 of a user-given
+  ``train.init_generator`` file — never its path;
+* :data:`FORMAT`, raised whenever the trainer's computation changes, so old runs are not reused.
+
+The **key** is a short hash of the identity; the run folder is
+``results/<profile>/runs/<role>/<generator>-<key>``, and ``identity.json`` in it holds the identity
+in full. Resuming a run whose stored identity differs is an error naming each differing field
+(:func:`identity_differences`). A longer ``train.steps_joint`` is a different run, not an extension:
+the learning rate decays over the second half of the joint stage, so a run extended from a shorter
+one would not equal a straight run of the longer length.
+"""
+from __future__ import annotations
+
+import dataclasses
+import errno
+import fcntl
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .profiles import Profile
+from .runtime import precision, results_dir, select_device
+
+FORMAT = 2   # bump when the trainer computes something different for the same profile
+ROLES = ("faces", "facades", "photos")
+
+NEUTRAL_FIELDS: dict[str, str] = {
+    "name": "labels the results folder (runs live under results/<profile>/ already)",
+    "train.log_every": "how often a progress line is printed",
+    "train.sample_every": "when sample figures are drawn; drawing them uses no random state of the run",
+    "train.checkpoint_every": "when the state is saved; resuming from any checkpoint is exact",
+    "train.device": "where the run computes, not what; the precision it computes in is in the key",
+    "train.amp": "replaced by the precision it results in (float32 / bfloat16 / float16)",
+    "train.init_generator": "replaced by the sha256 of the file it names (the identity, not the path)",
+    "train.num_workers": "batches are a pure function of (seed, step) for any number of workers",
+    "masks.test_kinds": "the fixed test set only",
+    "masks.seed": "the fixed test set and the sample figures only",
+    "loss.per_weights": "replaced by the kind of weights actually loaded (imagenet / random / file hash)",
+    "allow_random_perceptual": "replaced by the kind of weights actually loaded",
+    "experiments.seeds": "how many runs a table row has, not what one run computes",
+    "experiments.bootstrap": "how results are summarised",
+    "experiments.confidence": "how results are summarised",
+    "<role>.n_test": "the test split only; the training split does not depend on it",
+    "<other roles>.*": "a run trains on the data of its own role only",
+}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run: ``profile`` trained on the dataset of ``role``, its generator started
+    from the generator of run ``init`` (the experiments' shared warm start) when given."""
+
+    profile: Profile
+    role: str = "faces"
+    init: "RunSpec | None" = None
+
+    def __post_init__(self):
+        if self.role not in ROLES:
+            raise ValueError(f"role={self.role!r}; valid roles: {', '.join(ROLES)}")
+        if self.init is not None and self.profile.train.init_generator:
+            raise ValueError("a run starts from either a warm-start run (init) or a file "
+                             "(train.init_generator), not both")
+
+    @property
+    def key(self) -> str:
+        return run_key(self)
+
+    @property
+    def dir(self) -> Path:
+        return run_dir(self)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def perceptual_weights_kind(profile: Profile) -> str:
+    """``imagenet``, ``random`` or ``sha256:<hash>`` of a weights file: what the perceptual
+    network of ``profile`` loads (an ImageNet download is attempted once, as the network would)."""
+    from .models import perceptual
+    loss = profile.loss
+    if loss.per_weights == "random":
+        return "random"
+    if loss.per_weights != "imagenet":
+        path = Path(loss.per_weights).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"loss.per_weights: perceptual weights file {path} does not exist")
+        return f"sha256:{file_sha256(path)[:16]}"
+    if perceptual.cache_path(loss.per_network).is_file():
+        return "imagenet"
+    state, _ = perceptual._download(loss.per_network)
+    if state is not None:
+        return "imagenet"
+    # No ImageNet weights: the network falls back to random ones (or stops, in the paper profile).
+    return "random" if profile.allow_random_perceptual else "imagenet"
+
+
+def _canonical_profile(profile: Profile, role: str) -> dict[str, Any]:
+    """The profile fields that change what a run of ``role`` computes (see module docstring)."""
+    config = dataclasses.asdict(profile)
+    for other in set(ROLES) - {role}:
+        config.pop(other)
+    config[role].pop("n_test")
+    for name in ("name", "allow_random_perceptual", "experiments"):
+        config.pop(name)
+    for field in ("log_every", "sample_every", "checkpoint_every", "device", "amp",
+                  "init_generator", "num_workers"):
+        config["train"].pop(field)
+    for field in ("test_kinds", "seed"):
+        config["masks"].pop(field)
+    config["loss"].pop("per_weights")
+    loss, model, train = config["loss"], config["model"], config["train"]
+    if loss["w_per"] == 0:
+        for field in ("per_network", "per_layers", "per_layer_weights", "per_distance"):
+            loss.pop(field)
+    if loss["w_adv"] == 0:
+        model.pop("adversarial")
+        loss.pop("gp_weight")
+        train.pop("lr_d")
+        train.pop("steps_d")
+    elif model["adversarial"] != "wgan-gp":
+        loss.pop("gp_weight")
+    if train["steps_joint"] == 0:
+        train.pop("lr_decay")
+    return config
+
+
+def run_identity(spec: RunSpec) -> dict[str, Any]:
+    """Everything that defines the run of ``spec`` (JSON-able); see the module docstring."""
+    profile = spec.profile
+    identity: dict[str, Any] = {"format": FORMAT, "role": spec.role,
+                                "profile": _canonical_profile(profile, spec.role)}
+    device = select_device(profile.train.device)
+    identity["precision"] = precision(profile.train.amp, device)
+    if profile.loss.w_per > 0:
+        identity["perceptual_weights"] = perceptual_weights_kind(profile)
+    if spec.init is not None:
+        identity["init"] = f"run:{run_key(spec.init)}"
+    elif profile.train.init_generator:
+        path = Path(profile.train.init_generator)
+        if not path.is_file():
+            raise FileNotFoundError(f"train.init_generator: {path} does not exist")
+        identity["init"] = f"sha256:{file_sha256(path)[:16]}"
+    return json.loads(json.dumps(identity, default=str))   # tuples -> lists, as stored on disk
+
+
+def key_of(identity: dict[str, Any]) -> str:
+    blob = json.dumps(identity, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def run_key(spec: RunSpec) -> str:
+    """A 12-hex-digit hash of :func:`run_identity`."""
+    return key_of(run_identity(spec))
+
+
+def run_dir(spec: RunSpec) -> Path:
+    """``results/<profile>/runs/<role>/<generator>-<key>`` (created)."""
+    return results_dir(spec.profile.name, "runs", spec.role,
+                       f"{spec.profile.model.generator}-{run_key(spec)}")
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix.rstrip("."): d}
+    flat: dict[str, Any] = {}
+    for key, value in d.items():
+        flat.update(_flatten(value, f"{prefix}{key}."))
+    return flat
+
+
+def identity_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """``"field: stored X vs now Y"`` for every field in which two identities differ (dotted
+    names; profile fields without their ``profile.`` prefix)."""
+    a, b = _flatten(stored), _flatten(current)
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        if a.get(key, "<absent>") != b.get(key, "<absent>"):
+            name = key.removeprefix("profile.")
+            diffs.append(f"{name}: stored {a.get(key, '<absent>')!r} vs now {b.get(key, '<absent>')!r}")
+    return diffs
+
+
+# ------------------------------------------------------------------------------------------ lock
+class RunLockedError(RuntimeError):
+    """Another live process holds the lock."""
+
+
+class RunLock:
+    """An exclusive lock on a folder (``<folder>/.lock``, ``fcntl.flock``), held while a run trains.
+
+    A second process asking for it gets :class:`RunLockedError` naming the first one's PID. The
+    lock dies with its process (even on SIGKILL), so a crashed run never leaves a stale lock."""
+
+    def __init__(self, folder: str | os.PathLike, what: str = "run"):
+        self.path = Path(folder) / ".lock"
+        self.what = what
+        self._fh = None
+
+    def acquire(self) -> "RunLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                fh.close()
+                raise
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            fh.close()
+            raise RunLockedError(
+                f"the {self.what} in {self.path.parent} is in use by process {holder}; wait for "
+                f"it to finish or stop it (kill {holder.split()[0]}), then run again") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()} {os.uname().nodename}\n")
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+# ------------------------------------------------------------------------------ finished runs
+IDENTITY_FILE = "identity.json"
+RECORD_FILE = "train_config.json"
+GENERATOR_FILE = "generator.pt"
+
+
+def read_json(path: Path) -> dict | None:
+    """A JSON file's dict, or ``None`` when it is missing; a damaged file is an error naming it."""
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RuntimeError(f"{path} is damaged ({exc}); delete {path.parent} to train this run "
+                           "again") from None
+    if not isinstance(value, dict):
+        raise RuntimeError(f"{path} does not hold a JSON object; delete {path.parent} to train "
+                           "this run again")
+    return value
+
+
+def is_finished(folder: str | os.PathLike) -> bool:
+    """True when the run in ``folder`` recorded itself finished and its generator file exists
+    (:class:`~inpainting.training.Trainer` checks that the file is intact before reusing it)."""
+    folder = Path(folder)
+    record = read_json(folder / RECORD_FILE)
+    return bool(record and record.get("status") == "finished" and (folder / GENERATOR_FILE).is_file())

@@ -1,0 +1,118 @@
+"""What a training run leaves beside its checkpoints, and the result read back from it.
+
+Files in a run folder (``results/<profile>/runs/<role>/<generator>-<key>/``):
+
+* ``identity.json``: the run's identity (:func:`inpainting.runs.run_identity`);
+* ``train_config.json``: the run record: status (``running`` / ``finished``), schedule, effective
+  loss weights and :func:`provenance` (precision, device, threads, perceptual weights, seconds);
+* ``log.csv``: one row per step (:data:`HISTORY_COLUMNS`), rewritten at every checkpoint;
+* ``samples/step_XXXXXX.png``: input | completion | ground truth on fixed test images;
+* ``generator.pt``: the trained generator (:mod:`inpainting.models.loading`).
+
+Each run's provenance is also merged into ``results/<profile>/run.json`` under ``"runs"``, so the
+summary can show which precision, device and thread count every table row was trained with.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from ..runs import IDENTITY_FILE, RECORD_FILE, read_json
+from ..runtime import atomic_write_text, save_figure, save_table, update_run_json
+
+HISTORY_COLUMNS = ("step", "stage", "rec", "adv_g", "per", "g_total", "d_loss", "lr_g", "lr_d",
+                   "seconds")
+LOG_FILE = "log.csv"
+SAMPLES = "samples"
+
+
+@dataclass
+class TrainResult:
+    """A finished run, as :meth:`Trainer.fit` returns it (read back from the run folder).
+
+    ``history``: one row per step (:data:`HISTORY_COLUMNS`); ``seconds``: time spent in training
+    steps over all sessions of the run; ``provenance``: see :func:`provenance`."""
+
+    out_dir: Path
+    generator_path: Path
+    history: pd.DataFrame
+    sample_paths: list[Path]
+    perceptual_weights_source: str | None
+    is_perceptual_fallback: bool
+    effective_loss_weights: dict[str, Any]
+    seconds: float
+    key: str
+    provenance: dict[str, Any]
+
+
+def provenance(*, key: str, run: str, role: str, dataset: str, dataset_description: str,
+               generator: str, seed: int, precision: str, device: str, device_name: str,
+               torch_threads: int, world_size: int, perceptual_weights_source: str | None,
+               is_perceptual_fallback: bool, steps: int, seconds: float) -> dict[str, Any]:
+    """Where and how one run was made: the facts every table built from it must carry."""
+    return dict(key=key, run=run, role=role, dataset=dataset,
+                dataset_description=dataset_description, generator=generator, seed=seed,
+                precision=precision, device=device, device_name=device_name,
+                torch_threads=torch_threads, world_size=world_size,
+                perceptual_weights_source=perceptual_weights_source,
+                is_perceptual_fallback=is_perceptual_fallback, steps=steps,
+                seconds=round(float(seconds), 2))
+
+
+def write_identity(out_dir: Path, identity: dict) -> None:
+    atomic_write_text(out_dir / IDENTITY_FILE, json.dumps(identity, indent=2, sort_keys=True))
+
+
+def write_record(out_dir: Path, record: dict) -> None:
+    atomic_write_text(out_dir / RECORD_FILE, json.dumps(record, indent=2, default=str))
+
+
+def write_log(out_dir: Path, history: list[dict]) -> None:
+    save_table(pd.DataFrame(history, columns=list(HISTORY_COLUMNS)), out_dir / LOG_FILE)
+
+
+def register_run(profile_name: str, prov: dict[str, Any]) -> None:
+    """Merge one run's provenance into ``results/<profile>/run.json`` (``"runs"``)."""
+    update_run_json(profile_name, runs={prov["run"]: prov})
+
+
+def read_result(out_dir: Path, generator_path: Path) -> TrainResult:
+    """The :class:`TrainResult` of the finished run in ``out_dir`` (nothing is rebuilt)."""
+    record = read_json(out_dir / RECORD_FILE) or {}
+    log = out_dir / LOG_FILE
+    history = pd.read_csv(log) if log.is_file() else pd.DataFrame(columns=list(HISTORY_COLUMNS))
+    prov = record.get("provenance", {})
+    return TrainResult(
+        out_dir=out_dir, generator_path=generator_path, history=history,
+        sample_paths=sorted((out_dir / SAMPLES).glob("step_*.png")),
+        perceptual_weights_source=prov.get("perceptual_weights_source"),
+        is_perceptual_fallback=bool(prov.get("is_perceptual_fallback", False)),
+        effective_loss_weights=record.get("effective_loss_weights", {}),
+        seconds=float(record.get("seconds", 0.0)), key=record.get("key", ""), provenance=prov)
+
+
+def sample_figure(images: torch.Tensor, done: torch.Tensor, masks: torch.Tensor, title: str):
+    """A matplotlib ``Figure`` (not pyplot, so nothing leaks into a notebook): one row per image,
+    columns input (hole grey) | completion | ground truth. Tensors ``(N, 3, S, S)`` in [-1, 1]."""
+    from matplotlib.figure import Figure
+    columns = [images * (1 - masks), done, images]
+    fig = Figure(figsize=(3 * 1.3, len(images) * 1.3))
+    axes = fig.subplots(len(images), 3, squeeze=False)
+    for r in range(len(images)):
+        for c, name in enumerate(("input", "completion", "ground truth")):
+            picture = ((columns[c][r].float().cpu().permute(1, 2, 0) + 1) / 2).clamp(0, 1)
+            axes[r, c].imshow(picture.numpy())
+            axes[r, c].axis("off")
+            if r == 0:
+                axes[r, c].set_title(name, fontsize=8)
+    fig.suptitle(title, fontsize=8)
+    return fig
+
+
+def save_sample_figure(out_dir: Path, step: int, fig) -> Path:
+    return save_figure(fig, out_dir / SAMPLES / f"step_{step:06d}.png")
