@@ -1,17 +1,22 @@
 import json
+from dataclasses import dataclass
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
-from inpainting.comparison import GREY_FILL, grey_fill
+from inpainting import viz
+from inpainting.comparison import GREY_FILL, Comparison, grey_fill
 from inpainting.experiments import literature_rows
 from inpainting.profiles import get_profile
-from inpainting.reporting import Report, markdown_table
+from inpainting.reporting import (Report, caveats, collect_provenance, format_intervals,
+                                  markdown_table, write_summary)
 
 
 @pytest.fixture
@@ -65,16 +70,6 @@ def test_grey_fill_reference_is_the_generator_input():
 
 
 # ------------------------------------------------------------------ caveats from the runs' provenance
-from dataclasses import dataclass, field
-
-import numpy as np
-from PIL import Image
-
-from inpainting import viz
-from inpainting.comparison import Comparison
-from inpainting.reporting import caveats, collect_provenance, format_intervals, write_summary
-
-
 @dataclass
 class FakeRun:
     """What Report reads from a TrainResult: ``provenance`` (and compare: ``generator_path``)."""

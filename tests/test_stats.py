@@ -143,3 +143,11 @@ def test_invalid_settings_are_rejected():
 def test_small_samples_are_flagged():
     assert "n = 8 is small" in small_n_warning(8)
     assert small_n_warning(SMALL_N) is None and small_n_warning(48) is None
+
+
+def test_a_supported_tiny_difference_never_prints_a_zero_bound():
+    base = np.random.default_rng(10).normal(0.5, 0.1, 48)
+    diff = paired_difference(base + 0.0004 + np.random.default_rng(11).normal(0, 1e-4, 48), base)
+    assert diff.excludes_zero
+    text = difference_statement("A", "B", diff, decimals=3)
+    assert text.startswith("A above B by 0.0004") and "[0.000," not in text

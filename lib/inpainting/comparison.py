@@ -295,7 +295,8 @@ class Comparison:
         resamples = self.bootstrap * len(pairs)
         direction = "lower is better" if lower_better else "higher is better"
         unit_text = f" {unit}" if unit else ""
-        head = (f"{title} ({direction}; {len(pairs)} comparisons, each at {level:.2%}); means, "
+        head = (f"{title} ({direction}; {len(pairs)} comparison{'s' if len(pairs) > 1 else ''}, "
+                f"each at {level:.2%}); means, "
                 f"best first: " + ", ".join(f"{m} {means[m]:.{decimals}f}{unit_text}"
                                             for m in ranked))
         lines = [head]

@@ -230,6 +230,9 @@ def difference_statement(name_a: str, name_b: str, difference: Interval, unit: s
     """
     unit = f" {unit}" if unit else ""
     d, lo, hi, n = difference.estimate, difference.lo, difference.hi, difference.n
+    if difference.excludes_zero:  # a supported difference never prints a bound as 0.00
+        while decimals < 6 and min(abs(lo), abs(hi)) < 0.5 * 10.0 ** -decimals:
+            decimals += 1
     f = f".{decimals}f"
     if not difference.has_interval:
         return f"{name_a} and {name_b}: no comparison at n = {n} ({difference.note})"
