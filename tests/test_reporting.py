@@ -237,3 +237,13 @@ def test_bar_plot_draws_the_intervals_as_error_bars():
     with pytest.raises(ValueError, match="no column"):
         viz.bar_plot(table, "nope")
     plt.close("all")
+
+
+def test_findings_text_is_shown_verbatim_with_its_caveats(results):
+    runs = {"full": [FakeRun(prov("runs/faces/lite-1"))]}
+    text = "[centre] hole PSNR ...\n  - L_rec below full by 0.21 [0.05, 0.40] dB\n"
+    path = Report("smoke", "04_loss_ablation").text(text, "findings", "Findings of T3.", runs=runs)
+    assert path == results / "texts" / "findings.txt" and path.read_text() == text
+    summary = (results / "summary.md").read_text()
+    assert "### findings\n\nFindings of T3. Caveats: perceptual VGG: ImageNet weights" in summary
+    assert "```text\n[centre] hole PSNR ...\n  - L_rec below full by 0.21 [0.05, 0.40] dB\n```" in summary

@@ -1,7 +1,8 @@
 """Outputs of the notebooks: figures (PNG), tables (CSV) and ``summary.md``.
 
-Every figure or table a notebook produces goes through :class:`Report`, which writes the file
-atomically under ``results/<profile>/figures`` or ``tables``, records how it was made in
+Every figure, table or text (e.g. a comparison's findings) a notebook produces goes through
+:class:`Report`, which writes the file atomically under ``results/<profile>/figures``, ``tables``
+or ``texts``, records how it was made in
 ``outputs.json``, and rewrites ``results/<profile>/summary.md`` so the summary always lists every
 output made so far.
 
@@ -291,6 +292,15 @@ class Report:
         self._record(name, "table", path, how, notes, runs)
         return path
 
+    def text(self, text: str, name: str, how: str, runs=None) -> Path:
+        """Save ``text`` (e.g. ``Comparison.findings()``) as ``texts/<name>.txt`` and show it in
+        ``summary.md`` verbatim, with ``how`` and the caveats of ``runs`` (see :meth:`figure`)."""
+        notes = caveats(runs)
+        path = atomic_write_text(results_dir(self.profile, "texts") / f"{name}.txt",
+                                 text.rstrip() + "\n")
+        self._record(name, "text", path, how, notes, runs)
+        return path
+
     def _record(self, name: str, kind: str, path: Path, how: str, notes: list[str], runs) -> None:
         registry = self.root / "outputs.json"
         entries = json.loads(registry.read_text()) if registry.exists() else {}
@@ -322,7 +332,8 @@ def _provenance_section(run: dict) -> list[str]:
 
 def write_summary(profile_name: str) -> Path:
     """Rebuild ``summary.md`` from ``outputs.json`` and ``run.json``: tables inline (intervals as
-    "x [lo, hi]"), figures as images, then the machine and the table of training runs."""
+    "x [lo, hi]"), texts verbatim, figures as images, then the machine and the table of training
+    runs."""
     root = results_dir(profile_name)
     registry = root / "outputs.json"
     entries = json.loads(registry.read_text()) if registry.exists() else {}
@@ -338,6 +349,9 @@ def write_summary(profile_name: str) -> Path:
             if e["kind"] == "table":
                 df = format_intervals(pd.read_csv(root / e["path"]))
                 lines.append(markdown_table(df) + f"\n\n([CSV]({e['path']}))\n")
+            elif e["kind"] == "text":
+                body = (root / e["path"]).read_text().rstrip()
+                lines.append(f"```text\n{body}\n```\n")
             else:
                 lines.append(f"![{key}]({e['path']})\n")
     lines += _provenance_section(run)
