@@ -211,3 +211,34 @@ def test_semantic_columns_follow_the_semantic_module(profile, monkeypatch):
     monkeypatch.delattr(semantic, "HIT_COLUMN", raising=False)
     everything = [c for c in result.semantic.columns if c not in ("method", "sample", "n_seeds")]
     assert result.semantic_columns == everything
+
+
+def test_real_train_results_load_through_models_and_carry_their_provenance(profile, tmp_path):
+    from inpainting.models import build_inpainter, save_generator
+    from inpainting.reporting import caveats
+    from inpainting.training import TrainResult
+    from inpainting.training.records import provenance
+
+    size = profile.faces.image_size
+    runs = []
+    for seed in range(2):
+        torch.manual_seed(seed)
+        path = save_generator(tmp_path / f"g{seed}.pt", build_inpainter(profile.model, size),
+                              size, profile.model, {})
+        prov = provenance(key=f"k{seed}", run=f"runs/faces/lite-k{seed}", role="faces",
+                          dataset="faces", dataset_description="procedural faces",
+                          generator="lite", seed=seed, precision="float32", device="cpu",
+                          device_name="test CPU", torch_threads=1, world_size=1,
+                          perceptual_weights_source="imagenet (/cache/vgg.pth)",
+                          is_perceptual_fallback=False, steps=0, seconds=0.0)
+        runs.append(TrainResult(out_dir=tmp_path, generator_path=path, history=pd.DataFrame(),
+                                sample_paths=[], perceptual_weights_source=None,
+                                is_perceptual_fallback=False, effective_loss_weights={},
+                                seconds=0.0, key=f"k{seed}", provenance=prov))
+    result = compare({"full": runs}, profile, "faces", progress=False)
+    row = result.table().query("method == 'full' and kind == 'centre'").iloc[0]
+    assert row["n_seeds"] == 2 and row["params"] > 0 and row["psnr_hole_seed_sd"] > 0
+    assert [p["run"] for p in result.provenance] == ["runs/faces/lite-k0", "runs/faces/lite-k1"]
+    assert caveats(result) == ["perceptual VGG: ImageNet weights", "precision: float32",
+                               "data: procedural faces (a stand-in for CelebA, not real data)",
+                               "2 training seeds per trained row (seeds 0, 1)"]
