@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from inpainting.experiments import (ABLATION_VARIANTS, FULL_MODEL, PERCEPTUAL_LEVEL_VARIANTS,
-                                    run_key, warm_start_profile)
+                                    variant_spec)
+from inpainting.runs import RunSpec, run_key
 from inpainting.profiles import PROFILES, get_profile, override_names, with_overrides
 
 
@@ -71,13 +72,14 @@ def test_every_override_name_round_trips():
 
 def test_run_key_ignores_logging_and_device_but_not_losses():
     p = get_profile("smoke")
-    assert run_key(p) == run_key(with_overrides(p, {"train.log_every": 7, "train.device": "cpu"}))
-    assert run_key(p) != run_key(with_overrides(p, {"loss.w_per": 0.0}))
+    assert run_key(RunSpec(p)) == run_key(RunSpec(with_overrides(
+        p, {"train.log_every": 7, "train.device": "cpu"})))
+    assert run_key(RunSpec(p)) != run_key(RunSpec(with_overrides(p, {"loss.w_per": 0.0})))
     # the full model is both an ablation row and the relu3_1 level row: one run, not two
-    full = with_overrides(p, ABLATION_VARIANTS[FULL_MODEL])
-    assert run_key(full) == run_key(with_overrides(p, PERCEPTUAL_LEVEL_VARIANTS["relu3_1"]))
+    assert run_key(variant_spec(p, ABLATION_VARIANTS[FULL_MODEL])) == \
+        run_key(variant_spec(p, PERCEPTUAL_LEVEL_VARIANTS["relu3_1"]))
     # all loss variants share one warm start
-    keys = {run_key(warm_start_profile(with_overrides(p, v))) for v in ABLATION_VARIANTS.values()}
+    keys = {run_key(variant_spec(p, v).init) for v in ABLATION_VARIANTS.values()}
     assert len(keys) == 1
 
 
