@@ -1,6 +1,6 @@
 """Speed benchmark: the lite generator [PROTO] versus the GLCIC completion network [BASELINE-SRC].
 
-``python -m inpainting.bench [--sizes 64 128] [--batch 16] [--device auto] [--quick]``
+``python -m inpainting.bench [--sizes 64 128] [--batch 16] [--device auto] [--quick] [--data-only]``
 
 Measured in one run, for both generators under identical settings:
 
@@ -14,6 +14,12 @@ Measured in one run, for both generators under identical settings:
   still measured against the float32 matmul;
 * ``infer``: one image at 128 px (eval mode, ``no_grad``, median latency), for several execution
   options (eager, channels_last, TorchScript freeze + optimize_for_inference, torch.compile);
+* ``data``: the input pipeline alone (:class:`inpainting.training.BatchStream`, as the trainer
+  reads it): batches of ``--batch`` training views at 128 px decoded from CelebA-layout JPEGs
+  (178x218, quality 95, smooth noise like ``tests/fixtures.make_celeba``; read from the page cache,
+  so disk speed is not measured) with 0, 1 and 2 DataLoader workers; images/s after two untimed
+  warm-up batches (worker start-up excluded); the note gives the per-image cost of the training
+  process (0 workers), from which the workers a GPU needs follow (README);
 * peak memory (CUDA: ``max_memory_allocated``; CPU: peak RSS growth, Linux ``VmHWM`` reset through
   ``/proc/self/clear_refs``), FLOPs of one step (``torch.utils.flop_counter``) and the achieved
   FLOP rate against a 2048x2048 fp32 matmul measured in the same run.
@@ -37,10 +43,11 @@ from torch.utils.flop_counter import FlopCounterMode
 from .models import build_inpainter, composite, generator_input
 from .profiles import ModelConfig, get_profile
 from .runtime import results_dir, save_table, select_device
-from .training import Trainer
+from .training import BatchStream, Trainer
 
 GENERATORS = ("lite", "glcic")
 INFER_SIZE = 128
+DATA_SIZE, DATA_WORKERS, DATA_IMAGES = 128, (0, 1, 2), 96
 
 
 def _sync(device: torch.device) -> None:
@@ -190,6 +197,61 @@ def bench_inference(generator: str, device: torch.device, reps: int, roof: float
     return rows
 
 
+def celeba_lookalike(root: Path, n: int = DATA_IMAGES) -> Path:
+    """``root/img_align_celeba/000001.jpg ..``: ``n`` 178x218 JPEGs (quality 95, smooth noise) and
+    a ``list_eval_partition.txt`` putting them all in the training split."""
+    import numpy as np
+    from PIL import Image
+    folder = root / "img_align_celeba"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for k in range(1, n + 1):
+        coarse = rng.integers(0, 256, size=(27, 22, 3), dtype=np.uint8)
+        Image.fromarray(coarse).resize((178, 218), Image.Resampling.BILINEAR).save(
+            folder / f"{k:06d}.jpg", quality=95)
+    (root / "list_eval_partition.txt").write_text(
+        "".join(f"{k:06d}.jpg 0\n" for k in range(1, n + 1)))
+    return root
+
+
+def bench_data(root: Path, batch: int, steps: int, workers: int, device: torch.device) -> dict:
+    """Images/s of the training input pipeline with ``workers`` DataLoader workers (module doc)."""
+    import warnings
+    from .data import build_dataset
+    profile = get_profile("smoke", {"faces.name": "celeba", "faces.root": str(root),
+                                    "faces.image_size": DATA_SIZE, "faces.n_train": None,
+                                    "faces.celeba_split": "official", "train.batch_size": batch})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dataset = build_dataset(profile.faces, "train")
+    stream = BatchStream(dataset, profile.masks, batch, profile.train.seed)
+    warmup = 2
+    batches = iter(stream.loader(0, warmup + steps, workers, pin_memory=device.type == "cuda"))
+    for _ in range(warmup):
+        next(batches)
+    start = time.perf_counter()
+    for _ in batches:
+        pass
+    seconds = (time.perf_counter() - start) / steps
+    return {"benchmark": "data", "generator": "-", "size": DATA_SIZE, "batch": batch,
+            "option": f"{workers} worker{'s' if workers != 1 else ''}",
+            "images_per_s": batch / seconds, "ms": 1000 * seconds,
+            "note": f"CelebA-layout JPEG -> {DATA_SIZE} px view + mask: "
+                    f"{1000 * seconds / batch:.2f} ms/image"
+                    + (" in the training process" if workers == 0 else " (wall, with workers)")}
+
+
+def data_rows(batch: int, device: torch.device, quick: bool) -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = celeba_lookalike(Path(tmp))
+        for workers in DATA_WORKERS:
+            rows.append(bench_data(root, batch, 4 if quick else 12, workers, device))
+            print(f"data {DATA_SIZE}px ({rows[-1]['option']}): "
+                  f"{rows[-1]['images_per_s']:.1f} images/s", flush=True)
+    return rows
+
+
 def add_ratios(df: pd.DataFrame) -> pd.DataFrame:
     """Column ``lite_speedup``: lite images/s over GLCIC's for the same benchmark/size/option."""
     key = ["benchmark", "size", "batch", "option"]
@@ -200,13 +262,19 @@ def add_ratios(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def run(sizes: list[int], batch: int, device: str, quick: bool) -> pd.DataFrame:
+def run(sizes: list[int], batch: int, device: str, quick: bool,
+        data_only: bool = False) -> pd.DataFrame:
     """All measurements as one DataFrame (see module docstring)."""
     dev = select_device(device)
     reps = 3 if quick else 10
     roof = matmul_gflops(dev)
     rows = [{"benchmark": "matmul 2048 fp32", "generator": "-", "size": 2048, "batch": 1,
              "option": "eager", "gflop_per_s": roof, "pct_matmul": 100.0}]
+    if data_only:   # the pipeline's rate beside the rate of the training step it feeds
+        with tempfile.TemporaryDirectory() as tmp:
+            rows.append(bench_training("lite", DATA_SIZE, batch, "joint", dev, reps, roof,
+                                       Path(tmp), False))
+        return pd.DataFrame(rows + data_rows(batch, dev, quick))
     with tempfile.TemporaryDirectory() as tmp:
         for generator in GENERATORS:
             for size in sizes:
@@ -218,6 +286,7 @@ def run(sizes: list[int], batch: int, device: str, quick: bool) -> pd.DataFrame:
                               f"({rows[-1]['option']}): {rows[-1]['images_per_s']:.2f} images/s",
                               flush=True)
             rows += bench_inference(generator, dev, 5 * reps, roof, with_compile=not quick)
+    rows += data_rows(batch, dev, quick)
     return add_ratios(pd.DataFrame(rows))
 
 
@@ -227,15 +296,18 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, no torch.compile")
+    parser.add_argument("--data-only", action="store_true",
+                        help="only the input-pipeline rows and the lite 128-px training step "
+                             "(written to bench_data.csv)")
     args = parser.parse_args(argv)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"device {select_device(args.device)}", flush=True)
-    df = run(args.sizes, args.batch, args.device, args.quick)
+    df = run(args.sizes, args.batch, args.device, args.quick, args.data_only)
     with pd.option_context("display.width", 200, "display.max_columns", 30,
                            "display.float_format", "{:.3g}".format):
         print(df.drop(columns=["note"]).to_string(index=False))
         print(df[["benchmark", "generator", "option", "note"]].dropna().to_string(index=False))
-    path = save_table(df, results_dir("bench") / "bench.csv")
+    path = save_table(df, results_dir("bench") / ("bench_data.csv" if args.data_only else "bench.csv"))
     print(f"wrote {path}")
     return df
 

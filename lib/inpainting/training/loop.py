@@ -21,6 +21,12 @@ resuming from any checkpoint gives bit-identical weights to an uninterrupted run
 ``CUBLAS_WORKSPACE_CONFIG`` is set if unset). The per-step ``seconds`` column is wall time and is the
 only logged value that differs between runs.
 
+Data parallelism (``torchrun``, :mod:`inpainting.training.distributed`) is one concern, reached
+through ``self.dist``: the models are wrapped after they are built or restored (``g_net`` /
+``d_net`` take the gradient-averaged forward passes; ``G`` / ``D`` stay the plain models that are
+saved), the batch-wide reconstruction normaliser and the logged losses span all ranks, and rank 0
+alone writes (``is_main``). In one process every one of these calls does nothing.
+
 Nothing is lost silently: a damaged checkpoint falls back to the newest intact one with a warning
 naming it, a run folder whose checkpoints are all damaged stops with an error that says what to
 delete, a finished run's generator file is checked before it is reused, and a run being trained by
@@ -58,7 +64,7 @@ from ..runs import (GENERATOR_FILE, IDENTITY_FILE, RunLock, RunSpec, identity_di
                     is_finished, key_of, read_json, run_dir, run_identity)
 from ..runtime import (cpu_bf16_fast, device_name, precision, results_dir, select_device,
                        update_run_json, warn_loudly)
-from . import records
+from . import distributed, records
 from .records import HISTORY_COLUMNS, TrainResult
 from .schedule import Schedule
 from .stream import BatchStream
@@ -66,6 +72,7 @@ from .stream import BatchStream
 N_SAMPLES = 8
 MEAN_PIXEL_IMAGES = 1000
 STATE_KEYS = ("step", "identity", "G", "history", "rng")
+LOSS_COLUMNS = ("rec", "adv_g", "per", "g_total", "d_loss")
 _WARNED_BF16 = set()
 
 
@@ -135,12 +142,13 @@ class Trainer:
         self.generator_path = self.out_dir / GENERATOR_FILE
         self.progress = _in_notebook() if progress == "auto" else bool(progress)
         self.schedule = Schedule.from_profile(profile)
-        self.device = select_device(profile.train.device)
+        self.dist = distributed.current()
+        self.device = self.dist.device(select_device(profile.train.device))
         self.precision = precision(profile.train.amp, self.device)
         self.use_amp = self.precision != "float32"
         self.amp_dtype = torch.float16 if self.precision == "float16" else torch.bfloat16
-        self.rank, self.world_size = 0, 1
-        self.is_main = True
+        self.rank, self.world_size = self.dist.rank, self.dist.world_size
+        self.is_main = self.dist.is_main
 
     # ----------------------------------------------------------------------------------- data
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -180,6 +188,7 @@ class Trainer:
                                   self.rank, self.world_size)
         self.D = build_discriminator(p.model, self.image_size).to(self.device) \
             if p.loss.w_adv > 0 else None
+        self.g_net, self.d_net = self.G, self.D   # distributed: wrapped in _fit (_distribute)
         self.P = None
         if p.loss.w_per > 0:
             self.P = PerceptualNetwork(p.loss.per_network, p.loss.per_layers, p.loss.per_weights,
@@ -240,7 +249,7 @@ class Trainer:
                 "is_perceptual_fallback": self.is_perceptual_fallback}
 
     def _record_fallback(self) -> None:
-        if not self.is_perceptual_fallback:
+        if not self.is_perceptual_fallback or not self.is_main:
             return
         message = (f"the perceptual network ({self.profile.loss.per_network}) of every run with "
                    f"L_per uses {self.perceptual_weights_source} weights, so L_per is NOT the "
@@ -258,6 +267,7 @@ class Trainer:
                 "G": sd(self.G), "D": sd(self.D), "opt_g": sd(self.opt_g), "opt_d": sd(self.opt_d),
                 "sched_g": sd(self.sched_g), "sched_d": sd(self.sched_d),
                 "scaler_g": sd(self.scaler_g), "scaler_d": sd(self.scaler_d), "rng": _rng_state(),
+                "world_size": self.world_size,
                 "perceptual_weights_source": self.perceptual_weights_source}
 
     def _check_compatible(self, stored: dict, where: Path) -> None:
@@ -275,6 +285,8 @@ class Trainer:
                 getattr(self, name).load_state_dict(state[name])
         self.step, self.history, self.seconds = state["step"], state["history"], state["seconds"]
         _set_rng_state(state["rng"])
+        self.dist.restore_rng(state["rng"])
+        self.resumed_world_size = state.get("world_size", 1)
 
     def _save(self) -> None:
         if not self.is_main:
@@ -295,7 +307,7 @@ class Trainer:
         kind = self.profile.model.adversarial
         _requires_grad(self.D, True)
         with self.autocast():
-            loss = losses.discriminator_loss(self.D(images, masks), self.D(fake, masks), kind)
+            loss = losses.discriminator_loss(self.d_net(images, masks), self.d_net(fake, masks), kind)
         if kind == "wgan-gp":  # in float32, outside autocast
             loss = loss + self.profile.loss.gp_weight * losses.gradient_penalty(
                 self.D, images, fake.float(), masks)
@@ -312,7 +324,8 @@ class Trainer:
         terms = {}
         with self.autocast():
             done = composite(images, output, masks)
-            terms["rec"] = losses.reconstruction_loss(output, images, masks, w.rec_distance)
+            terms["rec"] = self.dist.global_ratio(   # normalised by the global batch's hole area
+                losses.reconstruction_loss(output, images, masks, w.rec_distance), masks.sum())
             total = w.w_rec * terms["rec"]
             if self.P is not None:
                 with torch.no_grad():
@@ -351,7 +364,7 @@ class Trainer:
             record["d_loss"] = self.d_update(images, masks, fake)
         else:
             with self.autocast():
-                output = self.G(images, masks)
+                output = self.g_net(images, masks)
             use_adv = stage == "joint" and self.D is not None
             if use_adv:
                 record["d_loss"] = self.d_update(images, masks,
@@ -362,6 +375,7 @@ class Trainer:
             for sched in (self.sched_g, self.sched_d):
                 if sched is not None:
                     sched.step()
+        record = self.dist.average(record, LOSS_COLUMNS)   # losses of the global batch
         self.step += 1
         record["seconds"] = time.perf_counter() - start
         self.seconds += record["seconds"]
@@ -425,12 +439,14 @@ class Trainer:
         stored = read_json(self.out_dir / IDENTITY_FILE)
         if stored is not None:
             self._check_compatible(stored, self.out_dir)
-        try:
-            read_generator(self.generator_path)
-        except ModelFileError as exc:
-            self._rewrite_generator(exc)
+        if self.is_main:
+            try:
+                read_generator(self.generator_path)
+            except ModelFileError as exc:
+                self._rewrite_generator(exc)
+        self.dist.barrier()
         result = records.read_result(self.out_dir, self.generator_path)
-        if result.provenance:
+        if result.provenance and self.is_main:
             records.register_run(self.profile.name, result.provenance)
         return result
 
@@ -458,10 +474,9 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train to ``schedule.total`` steps, resuming from the newest intact checkpoint of
         ``out_dir``; a finished run returns its stored result at once (nothing is rebuilt)."""
-        if is_finished(self.out_dir):
+        if self.dist.broadcast(is_finished(self.out_dir)):   # rank 0's view of the folder
             return self._reuse()
-        lock = RunLock(self.out_dir, "training run") if self.is_main else contextlib.nullcontext()
-        with lock:
+        with self.dist.lock(self.out_dir, "training run"):
             return self._fit()
 
     def _fit(self) -> TrainResult:
@@ -474,6 +489,7 @@ class Trainer:
             if stored is not None:
                 self._check_compatible(stored, self.out_dir)
             self._start_generator()
+        self._distribute()
         if self.is_main:
             records.write_identity(self.out_dir, self.identity)
         self._record_fallback()
@@ -502,7 +518,24 @@ class Trainer:
             if not list_checkpoints(self.ckpt_dir):
                 self._save()
             self._finish()
+        self.dist.barrier()   # the other ranks read the finished run only once it is written
         return records.read_result(self.out_dir, self.generator_path)
+
+    def _distribute(self) -> None:
+        """Under torchrun: check that every rank has the same run at the same step, then
+        synchronise BatchNorm and wrap the models for gradient averaging (``g_net`` / ``d_net``)."""
+        if not self.dist.active:
+            return
+        self.dist.check_same((self.key, self.step), "the run key and resumed step",
+                             "Every process must see the same profile, code and results folder "
+                             "(on several nodes: a shared filesystem)")
+        previous = getattr(self, "resumed_world_size", self.world_size)
+        if previous != self.world_size and self.is_main:
+            print(f"resuming {self.out_dir} at step {self.step} with {self.world_size} processes "
+                  f"(it ran with {previous}): the global batch is unchanged and BatchNorm is "
+                  "synchronised, so only floating-point summation order differs", flush=True)
+        self.g_net = self.dist.wrap(self.G, self.device)
+        self.d_net = self.dist.wrap(self.D, self.device)
 
     def _finish(self) -> None:
         """Write the generator file and the finished record of a run at its last step."""
