@@ -1,6 +1,8 @@
 """Notebook hygiene, and one run of every notebook in the smoke profile."""
+import ast
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -8,6 +10,7 @@ import nbformat
 import pytest
 
 from inpainting.notebook_runner import KERNEL_NAME as KERNEL, run_notebook
+from inpainting.student import BEGIN_SOLUTION, END_SOLUTION
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -17,7 +20,8 @@ EXPECTED = ["01_data", "02_architecture", "03_training", "04_loss_ablation",
 
 
 # Figures every profile must produce, whatever the data (bar plots and grids of notebooks 02-06).
-PLOTS_ON_EVERY_DATASET = ("receptive_field", "loss_full", "loss_ablation_grid_centre",
+PLOTS_ON_EVERY_DATASET = ("generator_input", "architecture", "local_patch", "receptive_field",
+                          "one_step_changes", "loss_full", "loss_ablation_grid_centre",
                           "loss_ablation_psnr", "perceptual_levels_grid", "perceptual_levels_psnr",
                           "faces_grid_centre", "faces_psnr_hole", "facades_grid_centre",
                           "facades_psnr_hole")
@@ -42,6 +46,85 @@ def test_notebook_hygiene(path):
             # indented one silently moved the code after it into the block above.
             stray = [line for line in cell.source.splitlines() if line.strip().startswith("# %%")]
             assert not stray, f"cell {cell.get('id')}: stray cell marker {stray[0]!r}"
+
+
+# ----------------------------------------------------------------------------- teaching structure
+def _exercise_count(nb) -> int:
+    return sum(len(re.findall(r"^\*\*Exercise \d+", c.source, re.M)) for c in nb.cells
+               if c.cell_type == "markdown")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_opens_with_learning_goals_and_time(path):
+    first = nbformat.read(path, as_version=4).cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith(f"# {path.stem[:2]} ")
+    assert "**Learning goals.**" in first.source, "the first cell states the learning goals"
+    assert "**You will see**" in first.source, "the first cell says what the learner will see"
+    assert re.search(r"\*\*Time:\*\* (about|under) [^,;]*?min", first.source), \
+        "the first cell says roughly how long it takes (about / under N min)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_ends_with_exercises_in_nbgrader_form(path):
+    nb = nbformat.read(path, as_version=4)
+    headings = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
+                and c.source.startswith("## Exercises")]
+    assert len(headings) == 1, "one '## Exercises' section"
+    assert _exercise_count(nb) >= 2, "at least two exercises"
+    tail = nb.cells[headings[0]:]
+    assert all(not c.source.startswith("## ") for c in tail[1:] if c.cell_type == "markdown"), \
+        "the exercises close the notebook"
+    ids, solutions, checks = [], 0, 0
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader")
+        text = cell.source
+        has_region = BEGIN_SOLUTION in text
+        assert text.count(BEGIN_SOLUTION) == text.count(END_SOLUTION), f"cell {cell.get('id')}: unbalanced markers"
+        if meta is None:
+            assert not has_region, f"cell {cell.get('id')}: solution markers in a cell without nbgrader metadata"
+            continue
+        assert meta["schema_version"] == 3 and meta["grade_id"], cell.get("id")
+        ids.append(meta["grade_id"])
+        if meta["solution"]:
+            solutions += 1
+            assert has_region, f"solution cell {meta['grade_id']} has no BEGIN/END SOLUTION region"
+            assert meta["grade"] is False and meta["locked"] is False
+        elif meta["grade"]:
+            checks += 1
+            assert cell.cell_type == "code" and meta["locked"] and meta["points"] > 0, meta["grade_id"]
+            assert not has_region, f"check cell {meta['grade_id']} holds a solution"
+    assert len(ids) == len(set(ids)), f"duplicate grade_id in {sorted(ids)}"
+    assert solutions >= 2, "at least two exercises with a solution"
+    assert checks >= 1, "at least one 'check your answer' cell"
+
+
+def test_grade_ids_are_unique_across_notebooks():
+    ids = [c.metadata["nbgrader"]["grade_id"] for p in NOTEBOOKS for c in nbformat.read(p, 4).cells
+           if "nbgrader" in c.metadata]
+    assert len(ids) == len(set(ids))
+
+
+# Figures made from a scratch trainer at initialisation, not from a trained run: no run to attach.
+NO_RUNS = {"one_step_changes"}
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if "03" <= p.stem[:2] <= "06"], ids=lambda p: p.stem)
+def test_outputs_of_trained_runs_get_their_caveats_from_report(path):
+    """No caveat is written by hand: every table, figure and text of notebooks 03-06 passes the runs
+    it was made from (``runs=``) so Report attaches the caveats."""
+    nb = nbformat.read(path, as_version=4)
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code"
+                       and "nbgrader" not in c.metadata)
+    assert "caveat" not in source.replace("caveats", ""), "a caveat passed by hand"
+    calls = [node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Attribute) and node.func.attr in ("figure", "table", "text")
+             and isinstance(node.func.value, ast.Name) and node.func.value.id == "report"]
+    assert calls, "the notebook reports its outputs"
+    for call in calls:
+        name = call.args[1].value if len(call.args) > 1 and isinstance(call.args[1], ast.Constant) else "?"
+        if name in NO_RUNS:
+            continue
+        assert any(k.arg == "runs" for k in call.keywords), f"report.{call.func.attr}({name!r}) without runs="
 
 
 def _kernel_installed() -> bool:
