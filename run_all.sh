@@ -83,8 +83,11 @@ if [[ "$MODE" == test ]]; then
 fi
 if [[ "$MODE" == lab ]]; then
   DIR=notebooks
-  if [[ $# -gt 0 && -d "$1" ]]; then DIR=$1; shift; fi
-  ARGS=(--ServerApp.ip=127.0.0.1 "--ServerApp.root_dir=$(cd "$DIR" && pwd)")
+  if [[ $# -gt 0 && "$1" != -* ]]; then
+    [[ -d "$1" ]] || usage_error "lab: '$1' is not a folder (./run_all.sh lab [folder] [jupyter lab options])"
+    DIR=$1; shift
+  fi
+  ARGS=(--ServerApp.ip=127.0.0.1 "--ServerApp.root_dir=$(cd "$DIR" && pwd)" "--MultiKernelManager.default_kernel_name=$KERNEL")
   if [[ $(id -u) -eq 0 ]]; then ARGS+=(--allow-root); fi
   log "JupyterLab on $DIR with the kernel 'Python (inpainting-kit)' (127.0.0.1 only; stop with Ctrl-C twice)"
   exec "$PY" -m jupyter lab "${ARGS[@]}" "$@"

@@ -47,8 +47,8 @@ def test_markdown_region_and_whole_solution_cells():
 def test_hidden_tests_are_removed_and_plain_cells_kept():
     check = _code("assert answer > 0\n### BEGIN HIDDEN TESTS\nassert answer == 42\n### END HIDDEN TESTS")
     assert student_cell(check).source == "assert answer > 0"
-    plain = _code("x = 1  # not a solution")
-    assert student_cell(plain).source == plain.source
+    plain = _code("x = 1  # not a solution\n")
+    assert student_cell(plain).source == plain.source, "byte for byte, trailing newline included"
 
 
 @pytest.mark.parametrize("source, message", [
@@ -112,7 +112,10 @@ def test_student_copy_has_no_solution_text(src, copies):
     body = "\n".join(c.source for c in text.cells)
     for marker in MARKERS:
         assert marker not in body
-    leaked = [line for line in _solution_lines(source) if line in body]
+    lines = {line.strip() for line in body.splitlines()}
+    # A solution line may not reappear as a line, nor (when long enough to be specific) inside one.
+    leaked = [line for line in _solution_lines(source)
+              if line in lines or (len(line) >= 30 and line in body)]
     assert not leaked, f"solution text in the student copy of {src.name}: {leaked[:3]}"
     for cell in text.cells:
         if cell.cell_type == "code":
@@ -128,7 +131,8 @@ def test_student_copy_matches_its_source_outside_the_solutions(src, copies):
     for mine, theirs in zip(text.cells, source.cells):
         if is_solution_cell(theirs):
             stub = CODE_STUB if theirs.cell_type == "code" else TEXT_STUB
-            assert stub in mine.source, "every solution cell ends up with the prompt"
+            body = [line.strip() for line in mine.source.splitlines()]
+            assert all(line in body for line in stub.splitlines()), "every solution cell gets the prompt"
         elif student.BEGIN_HIDDEN not in theirs.source:
             assert mine.source == theirs.source
         assert mine.metadata.get("tags") == theirs.metadata.get("tags")

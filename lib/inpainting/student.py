@@ -81,7 +81,9 @@ def _replace_regions(source: str, begin: str, end: str, stub: str | None, where:
             out.append(line)
     if inside:
         raise SolutionMarkupError(f"{where}: {begin!r} is never closed by {end!r}")
-    return "\n".join(out), found
+    if not found:
+        return source, False        # untouched, byte for byte
+    return "\n".join(out) + ("\n" if source.endswith("\n") else ""), True
 
 
 def student_cell(cell, where: str = "cell"):
