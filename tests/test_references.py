@@ -80,6 +80,12 @@ def _path_references(text: str) -> set[str]:
     return refs
 
 
+def _module_attribute(root: Path, target: str) -> bool:
+    """``tests/fixtures.make_celeba``: a name inside an existing Python file."""
+    stem, _, name = target.rpartition(".")
+    return bool(stem) and name.isidentifier() and (root / f"{stem}.py").is_file()
+
+
 def expand_anchors(group: str) -> list[str]:
     """``"2.3, 8.4"`` -> ["2.3", "8.4"]; ``"2-4"`` -> ["2", "3", "4"]; ``"5.4 and 6.4"`` -> both."""
     out = []
@@ -120,7 +126,7 @@ def find_problems(root: Path) -> list[str]:
         if not rel.startswith("tests/"):
             for ref in sorted(_path_references(text)):
                 target = ref.rstrip("/.")
-                if not (root / target).exists():
+                if not (root / target).exists() and not _module_attribute(root, target):
                     problems.append(f"{rel}: path {ref!r} does not exist")
             if path.suffix == ".md":
                 for link in sorted(set(LINK_RE.findall(text))):
@@ -164,7 +170,8 @@ def _scratch_repo(tmp_path: Path) -> Path:
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "docs" / "method.md").write_text("# Method\n\n## 1. One\n\n### 1.2 Sub\n\nSee §1.2.\n")
     (tmp_path / "lib" / "pkg" / "good.py").write_text('"""docs/method.md §1.2 and lib/pkg/good.py."""\n')
-    (tmp_path / "README.md").write_text("See [method](docs/method.md) and `lib/pkg/good.py`.\n")
+    (tmp_path / "README.md").write_text("See [method](docs/method.md), `lib/pkg/good.py` and "
+                                        "`lib/pkg/good.helper`.\n")
     return tmp_path
 
 
@@ -175,6 +182,7 @@ def test_a_clean_scratch_repository_passes(tmp_path):
 @pytest.mark.parametrize("planted, expected", [
     ("`docs/missing.md`", "path 'docs/missing.md' does not exist"),
     ("lib/pkg/gone.py", "path 'lib/pkg/gone.py' does not exist"),
+    ("lib/pkg/gone.helper", "path 'lib/pkg/gone.helper' does not exist"),
     ("notebooks/01_x.ipynb and notebooks/02_y.ipynb", "path 'notebooks/02_y.ipynb' does not exist"),
     ("docs/method.md §1.3", "§1.3 has no such section heading"),
     ("docs/method.md §1.2, 7", "§7 has no such section heading"),
