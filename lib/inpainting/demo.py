@@ -324,7 +324,7 @@ class Demo:
 
     def figure(self, columns: list[Column] | None = None, cell: float = 1.9):
         """Input | each completion (with its hole metrics) | ground truth, as a matplotlib figure."""
-        from matplotlib.figure import Figure   # not pyplot: shown once, where the notebook asks
+        import matplotlib.pyplot as plt   # (in a notebook this also registers the inline display)
         columns = self.columns() if columns is None else columns
         panels = [("input (hole white)", self.masked_input(), "")] + \
                  [(c.name, c.image, c.caption()) for c in columns] + \
@@ -332,8 +332,9 @@ class Demo:
         n = len(panels)
         per_row = min(n, 6)
         rows = math.ceil(n / per_row)
-        fig = Figure(figsize=(cell * per_row, (cell + 0.55) * rows + 0.4))
-        axes = fig.subplots(rows, per_row, squeeze=False)
+        fig, axes = plt.subplots(rows, per_row, figsize=(cell * per_row, (cell + 0.55) * rows + 0.4),
+                                 squeeze=False)
+        plt.close(fig)   # shown once, where the notebook displays it, not again at the cell's end
         for ax in axes.flat:
             ax.axis("off")
         for ax, (name, picture, caption) in zip(axes.flat, panels):
