@@ -316,6 +316,7 @@ def _facade_attributes(p: dict, size: int) -> dict:
         "frame_thickness": p["frame_t"] * s, "mullions": p["mullions"],
         "wall_rgb": _rgb(p["wall"]), "wall_texture": p["texture"],
         "floor_count": p["floors"], "balcony_floors": list(p["balconies"]),
+        "balcony_continuous": p["balcony_continuous"], "rail_height": p["rail_h"] * s,
         "sky_height": p["sky_h"] * s, "grid_top": p["grid_top"] * s, "ground_top": ground_top,
         "door_bbox": _box(ground_top + p["door_top"] * p["ground_h"] * s, door_c - door_half,
                           s - 1, door_c + door_half, s),
@@ -403,6 +404,7 @@ def render_facade(rng: np.random.Generator, size: int) -> tuple[np.ndarray, dict
         ``grid_origin`` (centre ``[row, col]`` of one window of the top floor), ``window_rgb``,
         ``frame_rgb``, ``frame_thickness``, ``wall_rgb``, ``wall_texture``, ``floor_count``
         (window floors above the ground floor), ``balcony_floors`` (0 = top floor),
+        ``balcony_continuous`` (rails along the whole floor, else per window), ``rail_height`` (px),
         ``sky_height``, ``grid_top``, ``ground_top`` (rows, px), ``door_bbox``.
     """
     p = _facade_params(rng)
