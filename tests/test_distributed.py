@@ -14,8 +14,8 @@ last-bit differences to about 1e-3, as it does in one process when only the Batc
 swapped; tolerance 1e-2. Weights after several steps are compared relative to how far training moved
 them: in its first steps Adam divides by the square root of a tiny second moment, so rounding-level
 gradient differences grow by one to two orders of magnitude a step (1 versus 2 CPU threads in ONE
-process grow the same way); hence a tolerance on the movement after 2 steps, not on raw weights
-after many.
+process grow the same way); hence a tolerance relative to the movement over 2 resumed steps, not
+on raw weights after many.
 
 Kept small: the smoke profile at 32 px, a few steps; 4 torchrun launches (about a minute each on a
 busy 2-core machine).
@@ -418,8 +418,9 @@ def test_perceptual_stage_matches_within_its_sensitivity(probe):
 
 
 def test_a_run_resumes_with_another_world_size(probe, monkeypatch):
-    """Left at step 2 by 1 process, finished by 2: the global batch is the same, so the result is
-    the single-process run's up to rounding (amplified by Adam over the 2 resumed steps)."""
+    """Left at step 2 by 1 process, finished by 2 (a D step and a joint step): the global batch
+    is the same, so the result is the single-process run's up to rounding: measured 1e-5 of the
+    distance the weights moved (tolerance 1e-3)."""
     single = probe["single"]["no L_per"]
     folder = Path(probe["out"]["resumed"])
     monkeypatch.setenv(RESULTS_ENV, str(probe["results"]))
@@ -433,7 +434,7 @@ def test_a_run_resumes_with_another_world_size(probe, monkeypatch):
         return torch.cat([d[k].flatten() for k in single["final"]])
 
     moved = (flat(single["final"]) - flat(single["start"])).norm()
-    assert ((flat(state["G"]) - flat(single["final"])).norm() / moved).item() < 0.05
+    assert ((flat(state["G"]) - flat(single["final"])).norm() / moved).item() < 1e-3   # 1e-5
     log = pd.read_csv(folder / "log.csv").drop(columns="seconds")
     theirs = single["history"].drop(columns="seconds")
     pd.testing.assert_frame_equal(log.iloc[:RESUME_AT], theirs.iloc[:RESUME_AT],

@@ -94,3 +94,20 @@ def test_pinned_batches_are_the_same(celeba_profile):
     stream = _stream(celeba_profile)
     pinned = _batches(stream.loader(0, 3, num_workers=2, pin_memory=True))
     _same(pinned, [stream[s] for s in range(3)])
+
+
+def test_assembly_leaves_the_thread_count_unchanged():
+    """Batches are assembled with one intra-op thread (stream docstring); the training's count is
+    restored afterwards, also after an error."""
+    stream = _stream(get_profile("smoke"))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        stream[0]
+        assert torch.get_num_threads() == 2
+        stream.dataset = []   # no images: the entry's index cannot be computed
+        with pytest.raises(ZeroDivisionError):
+            stream[0]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

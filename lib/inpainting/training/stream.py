@@ -11,8 +11,20 @@ therefore depends on ``(seed, s, j)`` only, so
 * any number of DataLoader worker processes gives the same batches (:meth:`BatchStream.loader`),
 * with data parallelism each of ``W`` processes computes only its own shard: rank ``r`` takes the
   entries ``j = r * B/W ... (r + 1) * B/W - 1`` of every global batch.
+
+Speed: a batch is assembled with one intra-op torch thread (as in a DataLoader worker, where torch
+uses one thread anyway). Its tensor operations are small (a 128-px image is 49k values), and
+spreading each over several threads costs more in synchronisation than it saves; on a busy 2-core
+machine it made assembly 10-15x slower (45 vs 2.8 ms per CelebA image). The values do not depend on
+the thread count (uint8 -> float conversions and copies are exact).
+
+How many workers a GPU needs: ``python -m inpainting.bench --data-only`` measures the per-image cost
+of this pipeline (``data`` rows); a GPU consuming ``R`` images/s needs about ``R x cost`` workers,
+with one more for headroom (README).
 """
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 import torch
@@ -22,6 +34,20 @@ from ..data.masks import sample_masks
 from ..profiles import MaskConfig
 
 EPOCH_STREAM = 10**6
+
+
+@contextlib.contextmanager
+def single_threaded():
+    """Run the block with one intra-op torch thread, then restore the count."""
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class BatchStream(Dataset):
@@ -57,13 +83,15 @@ class BatchStream(Dataset):
     def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         n, b = len(self.dataset), self.batch_size
         images, masks = [], []
-        for j in self.entries():
-            k = step * b + j
-            index = int(self._permutation(k // n)[k % n])
-            images.append(self.dataset.train_sample(index, np.random.default_rng([self.seed, step, j])))
-            masks.append(sample_masks(self.mask_cfg, 1, self.image_size,
-                                      np.random.default_rng([self.seed, step, b + j])))
-        return torch.stack(images), torch.cat(masks)
+        with single_threaded():
+            for j in self.entries():
+                k = step * b + j
+                index = int(self._permutation(k // n)[k % n])
+                images.append(self.dataset.train_sample(index,
+                                                        np.random.default_rng([self.seed, step, j])))
+                masks.append(sample_masks(self.mask_cfg, 1, self.image_size,
+                                          np.random.default_rng([self.seed, step, b + j])))
+            return torch.stack(images), torch.cat(masks)
 
     def loader(self, start: int, stop: int, num_workers: int = 0, pin_memory: bool = False):
         """The batches of steps ``start .. stop - 1`` in order. With ``num_workers > 0`` they are
