@@ -220,7 +220,8 @@ def setup(device: torch.device) -> Context:
         backend = "nccl"
     else:
         backend = "gloo"
-    dist.init_process_group(backend, timeout=TIMEOUT)
+    bind = {"device_id": torch.device("cuda", local)} if backend == "nccl" else {}
+    dist.init_process_group(backend, timeout=TIMEOUT, **bind)
     return current()
 
 
