@@ -26,6 +26,11 @@ in full. Resuming a run whose stored identity differs is an error naming each di
 (:func:`identity_differences`). A longer ``train.steps_joint`` is a different run, not an extension:
 the learning rate decays over the second half of the joint stage, so a run extended from a shorter
 one would not equal a straight run of the longer length.
+
+The number of processes (``torchrun``) is not part of the identity: BatchNorm is synchronised over
+the whole global batch on every device and the reconstruction loss is normalised by the global hole
+area, so W processes compute the one-process run up to rounding
+(:mod:`inpainting.training.distributed`).
 """
 from __future__ import annotations
 
