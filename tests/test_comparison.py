@@ -242,3 +242,11 @@ def test_real_train_results_load_through_models_and_carry_their_provenance(profi
     assert caveats(result) == ["perceptual VGG: ImageNet weights", "precision: float32",
                                "data: procedural faces (a stand-in for CelebA, not real data)",
                                "2 training seeds per trained row (seeds 0, 1)"]
+
+
+def test_grid_of_an_unknown_method_is_an_error_not_a_missing_column(comparison):
+    """A renamed method (e.g. the Context Encoder's row label) must not vanish from a figure."""
+    with pytest.raises(ValueError, match="no method named"):
+        comparison.grid(kind="centre", methods=["oracle (full)", "Context Encoder"])
+    fig = comparison.grid(kind="centre", methods=["oracle (full)", "centre only"], n=2)
+    assert fig is not None

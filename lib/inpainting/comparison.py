@@ -184,7 +184,11 @@ class Comparison:
         return self.summary.round(4)
 
     def _columns(self, test_set, methods: Sequence[str] | None, n: int) -> dict:
-        names = [m for m in (methods or self.methods) if m in self.methods]
+        names = list(methods or self.methods)
+        unknown = [m for m in names if m not in self.methods]
+        if unknown:
+            raise ValueError(f"no method named {unknown} in this comparison; its methods: "
+                             f"{list(self.methods)}")
         images, masks = test_set.images[:n], test_set.masks[:n]
         columns = {"input": viz.masked_input(images, masks)}
         for name in names:
