@@ -117,6 +117,7 @@ def test_checkpoint_and_output_contents(finished):
         finished.perceptual_weights_source
     run = json.loads((out.parent / "results" / "run.json").read_text())
     assert run["runs"][prov["run"]]["precision"] == "float32"
+    assert run["runs"][prov["run"]]["trained_by"] == ["python"]   # no notebook runner here
     if finished.is_perceptual_fallback:
         assert any(k.startswith("perceptual") for k in run["warnings"])
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 from pathlib import Path
 from queue import Empty
@@ -26,6 +27,7 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Type
 
 from inpainting.profiles import get_profile
+from inpainting.runtime import NOTEBOOK_ENV
 
 KERNEL_NAME = "inpainting-kit"
 POLL_SLICE_S = 1.0
@@ -68,9 +70,18 @@ def run_notebook(notebook: str | Path, output: str | Path, profile: str, overrid
     parameters = {"profile": profile}
     if overrides:
         parameters["overrides"] = dict(overrides)
-    pm.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=KERNEL_NAME,
-                        cwd=str(cwd or notebook.parent), progress_bar=progress,
-                        execution_timeout=timeout, kernel_manager_class=KitKernelManager)
+    previous = os.environ.get(NOTEBOOK_ENV)
+    os.environ[NOTEBOOK_ENV] = notebook.stem   # the kernel inherits it: runs record who trained them
+    try:
+        pm.execute_notebook(str(notebook), str(output), parameters=parameters,
+                            kernel_name=KERNEL_NAME, cwd=str(cwd or notebook.parent),
+                            progress_bar=progress, execution_timeout=timeout,
+                            kernel_manager_class=KitKernelManager)
+    finally:
+        if previous is None:
+            os.environ.pop(NOTEBOOK_ENV, None)
+        else:
+            os.environ[NOTEBOOK_ENV] = previous
 
 
 def _json_object(text: str) -> dict:

@@ -19,6 +19,7 @@ import torch
 
 RESULTS_ENV = "INPAINTING_RESULTS"
 DEVICE_ENV = "INPAINTING_DEVICE"
+NOTEBOOK_ENV = "INPAINTING_NOTEBOOK"   # set by the notebook runner: which notebook is running
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KEY_PACKAGES = ("torch", "torchvision", "numpy", "scikit-image", "pandas", "matplotlib",
                 "papermill", "ipywidgets", "jupyterlab")

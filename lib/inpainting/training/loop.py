@@ -447,7 +447,7 @@ class Trainer:
         self.dist.barrier()
         result = records.read_result(self.out_dir, self.generator_path)
         if result.provenance and self.is_main:
-            records.register_run(self.profile.name, result.provenance)
+            records.register_run(self.profile.name, result.provenance, trained=False)
         return result
 
     def _rewrite_generator(self, damage: ModelFileError) -> None:
@@ -547,7 +547,7 @@ class Trainer:
                         "effective_loss_weights": self.effective_loss_weights()})
         self._write_record(status="finished")
         prune_checkpoints(self.ckpt_dir, keep=1)
-        records.register_run(self.profile.name, self.provenance())
+        records.register_run(self.profile.name, self.provenance(), trained=True)
 
     def _progress_bar(self):
         if not self.progress or not self.is_main:

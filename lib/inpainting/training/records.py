@@ -15,6 +15,7 @@ summary can show which precision, device and thread count every table row was tr
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ import pandas as pd
 import torch
 
 from ..runs import IDENTITY_FILE, RECORD_FILE, read_json
-from ..runtime import atomic_write_text, save_figure, save_table, update_run_json
+from ..runtime import (NOTEBOOK_ENV, atomic_write_text, results_dir, save_figure, save_table,
+                       update_run_json)
 
 HISTORY_COLUMNS = ("step", "stage", "rec", "adv_g", "per", "g_total", "d_loss", "lr_g", "lr_d",
                    "seconds")
@@ -76,9 +78,16 @@ def write_log(out_dir: Path, history: list[dict]) -> None:
     save_table(pd.DataFrame(history, columns=list(HISTORY_COLUMNS)), out_dir / LOG_FILE)
 
 
-def register_run(profile_name: str, prov: dict[str, Any]) -> None:
-    """Merge one run's provenance into ``results/<profile>/run.json`` (``"runs"``)."""
-    update_run_json(profile_name, runs={prov["run"]: prov})
+def register_run(profile_name: str, prov: dict[str, Any], trained: bool) -> None:
+    """Merge one run's provenance into ``results/<profile>/run.json`` (``"runs"``), with the
+    notebooks that used it (``used_by``) and the one that trained it (``trained_by``; names from
+    ``$INPAINTING_NOTEBOOK``, set by :mod:`inpainting.notebook_runner`, else ``"python"``)."""
+    notebook = os.environ.get(NOTEBOOK_ENV, "python")
+    path = results_dir(profile_name) / "run.json"
+    known = (read_json(path) or {}).get("runs", {}).get(prov["run"], {}) if path.is_file() else {}
+    entry = {**prov, "used_by": sorted(set(known.get("used_by", [])) | {notebook}),
+             "trained_by": sorted(set(known.get("trained_by", [])) | ({notebook} if trained else set()))}
+    update_run_json(profile_name, runs={prov["run"]: entry})
 
 
 def read_result(out_dir: Path, generator_path: Path) -> TrainResult:
