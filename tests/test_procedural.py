@@ -134,3 +134,16 @@ def test_many_random_faces_render():
     for _ in range(100):
         image, attributes = render_face(rng, 64)
         assert image.shape == (64, 64, 3) and image.dtype == np.uint8 and attributes
+
+
+def test_rendered_images_are_cached_exactly_and_the_cache_is_bounded(monkeypatch):
+    from inpainting.data import procedural
+    ds = procedural.FaceDataset(6, 32, seed=3, split="train")
+    first = ds[4]
+    assert torch.equal(first, ds[4])
+    np.testing.assert_array_equal(ds.image(4), ds.render(4)[0])   # the cache holds the render
+    calls = []
+    monkeypatch.setattr(type(ds), "render", lambda self, i: calls.append(i) or (np.zeros((32, 32, 3), np.uint8), {}))
+    assert torch.equal(ds[4], first) and calls == []                   # served from the cache
+    monkeypatch.setattr(procedural, "CACHE_BYTES", 10)
+    assert procedural._rendered_cache("FaceDataset", 3, 0, 32, 6) is None   # too big: not cached

@@ -158,3 +158,10 @@ def test_tests_never_see_the_users_environment(isolated_results):
     assert get_profile().name == "demo"
     assert results_dir("smoke") == Path(isolated_results)
     assert REPO_ROOT not in Path(isolated_results).parents
+
+
+def test_facades_baselines_are_checked():
+    assert get_profile("demo").experiments.facades_baselines == ("context_encoder",)
+    with pytest.raises(ValueError, match="experiments.facades_baselines"):
+        get_profile("demo", {"experiments.facades_baselines": ("glcic", "pix2pix")})
+    assert get_profile("demo", {"experiments.facades_baselines": []}).experiments.facades_baselines == ()

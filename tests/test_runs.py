@@ -37,7 +37,7 @@ CHANGES = {
     "photos.n_train": 65, "photos.n_test": 9, "photos.seed": 1, "photos.celeba_split": "official",
     "masks.train_kinds": ("centre", "rects"), "masks.train_probs": (0.3, 0.7),
     "masks.test_kinds": ("centre",), "masks.seed": 1,
-    "model.generator": "wide", "model.adversarial": "bce",
+    "model.generator": "wide", "model.adversarial": "bce", "model.d_width": 0.75,
     "loss.w_rec": 0.5, "loss.w_adv": 2e-3, "loss.w_per": 0.5, "loss.rec_distance": "l1",
     "loss.per_network": "vgg16", "loss.per_layers": ("relu2_1",), "loss.per_layer_weights": (2.0,),
     "loss.per_distance": "mse", "loss.per_weights": "random", "loss.gp_weight": 5.0,
@@ -46,12 +46,14 @@ CHANGES = {
     "train.log_every": 3, "train.sample_every": 3, "train.checkpoint_every": 3, "train.seed": 1,
     "train.device": "cpu", "train.amp": True, "train.init_generator": None,   # tested on its own
     "train.num_workers": 2, "experiments.seeds": 3, "experiments.bootstrap": 500,
-    "experiments.confidence": 0.9, "allow_random_perceptual": False,
+    "experiments.confidence": 0.9, "experiments.facades_baselines": ("glcic",),
+    "allow_random_perceptual": False,
 }
 # Neutral for a faces run, each for the reason runs.NEUTRAL_FIELDS gives.
 NEUTRAL = {"faces.n_test", "masks.test_kinds", "masks.seed", "train.log_every",
            "train.sample_every", "train.checkpoint_every", "train.device", "train.num_workers",
            "experiments.seeds", "experiments.bootstrap", "experiments.confidence",
+           "experiments.facades_baselines",
            *(n for n in CHANGES if n.startswith(("facades.", "photos.")))}
 # Replaced in the identity by what they resolve to; tested one by one below.
 RESOLVED = {"train.amp", "train.init_generator", "loss.per_weights", "allow_random_perceptual"}
@@ -240,3 +242,17 @@ def test_glcic_fills_its_hole_with_the_training_mean_pixel():
     expected = torch.stack([trainer.dataset[i] for i in range(len(trainer.dataset))]).mean((0, 2, 3))
     assert torch.allclose(trainer.G.generator.fill.flatten(), expected, atol=1e-5)
     assert "generator.fill" in trainer.G.state_dict()   # saved with the weights
+
+
+def test_the_profile_chooses_the_baselines_retrained_on_facades():
+    demo, paper = get_profile("demo"), get_profile("paper")
+    def generators(profile, role):
+        return {s.profile.model.generator for s in experiments.needed_runs(profile)
+                if s.role == role}
+    assert generators(demo, "facades") == {"lite", "context_encoder"}
+    assert generators(demo, "faces") == {"lite", "glcic", "context_encoder"}
+    assert generators(paper, "facades") == {"lite", "glcic", "context_encoder"}
+    kept = experiments.variants_for(demo, experiments.FACADES_VARIANTS, "facades")
+    assert experiments.GLCIC not in kept and experiments.CONTEXT_ENCODER in kept
+    assert experiments.variants_for(demo, experiments.FACADES_VARIANTS, "faces") == \
+        experiments.FACADES_VARIANTS

@@ -114,10 +114,21 @@ def train_variant(profile: Profile, overrides: Mapping, role: str = "faces", see
     return train_spec(variant_spec(profile, overrides, role, seed))
 
 
+def variants_for(profile: Profile, variants: Mapping[str, Mapping], role: str) -> dict:
+    """The ``variants`` a profile trains on ``role``: on facades, of the baselines only those in
+    ``experiments.facades_baselines``."""
+    if role != "facades":
+        return dict(variants)
+    keep = set(profile.experiments.facades_baselines)
+    return {name: overrides for name, overrides in variants.items()
+            if name not in BASELINE_VARIANTS or BASELINE_VARIANTS[name]["model.generator"] in keep}
+
+
 def train_variants(profile: Profile, variants: Mapping[str, Mapping], role: str = "faces") -> dict:
-    """Every variant with every training seed (:func:`seeds`): ``{name: [TrainResult, ...]}``."""
+    """Every variant the profile trains on ``role`` (:func:`variants_for`) with every training seed
+    (:func:`seeds`): ``{name: [TrainResult, ...]}``."""
     return {name: [train_variant(profile, overrides, role, seed) for seed in seeds(profile)]
-            for name, overrides in variants.items()}
+            for name, overrides in variants_for(profile, variants, role).items()}
 
 
 def needed_runs(profile: Profile, notebooks: Sequence[str] | None = None) -> list[RunSpec]:
@@ -125,7 +136,7 @@ def needed_runs(profile: Profile, notebooks: Sequence[str] | None = None) -> lis
     specs: dict[str, RunSpec] = {}
     for notebook in notebooks or NOTEBOOK_VARIANTS:
         for role, variants in NOTEBOOK_VARIANTS[notebook]:
-            for overrides in variants.values():
+            for overrides in variants_for(profile, variants, role).values():
                 for seed in seeds(profile):
                     spec = variant_spec(profile, overrides, role, seed)
                     specs.setdefault(run_key(spec), spec)

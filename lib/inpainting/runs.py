@@ -66,6 +66,7 @@ NEUTRAL_FIELDS: dict[str, str] = {
     "experiments.seeds": "how many runs a table row has, not what one run computes",
     "experiments.bootstrap": "how results are summarised",
     "experiments.confidence": "how results are summarised",
+    "experiments.facades_baselines": "which runs the experiments train, not what one run computes",
     "<role>.n_test": "the test split only; the training split does not depend on it",
     "<other roles>.*": "a run trains on the data of its own role only",
 }

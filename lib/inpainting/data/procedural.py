@@ -19,6 +19,7 @@ completed eye can be checked against the visible one (:mod:`inpainting.semantic`
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from functools import lru_cache
 
 import numpy as np
@@ -413,6 +414,27 @@ def render_facade(rng: np.random.Generator, size: int) -> tuple[np.ndarray, dict
 
 
 # -------------------------------------------------------------------------------------- datasets
+CACHE_BYTES = 512 * 2**20   # rendered images kept per process, over all procedural datasets
+_CACHES: "OrderedDict[tuple, tuple[np.ndarray, np.ndarray]]" = OrderedDict()
+
+
+def _rendered_cache(kind: str, seed: int, split_id: int, size: int, n: int):
+    """``(images uint8 (n, S, S, 3), done bool (n,))`` for one dataset, filled lazily; ``None`` when
+    the set alone would exceed :data:`CACHE_BYTES`. The least recently used sets are dropped to stay
+    within it."""
+    key = (kind, seed, split_id, size, n)
+    need = n * size * size * 3
+    if need > CACHE_BYTES:
+        return None
+    if key in _CACHES:
+        _CACHES.move_to_end(key)
+        return _CACHES[key]
+    while _CACHES and sum(c[0].nbytes for c in _CACHES.values()) + need > CACHE_BYTES:
+        _CACHES.popitem(last=False)
+    _CACHES[key] = (np.empty((n, size, size, 3), np.uint8), np.zeros(n, bool))
+    return _CACHES[key]
+
+
 class _ProceduralDataset(Dataset):
     """``n`` procedural images of one split; see the module docstring for the random streams."""
 
@@ -448,9 +470,24 @@ class _ProceduralDataset(Dataset):
         """Generating attributes of image ``i`` (cheap: nothing is drawn)."""
         return self._attributes(self._params(self._rng(i)), self.image_size)
 
+    def image(self, i: int) -> np.ndarray:
+        """Image ``i`` as uint8 ``(S, S, 3)``, rendered once per process and kept
+        (:func:`_rendered_cache`): training draws every image many times, and rendering is most of
+        the cost of a batch. The cache holds exactly what :meth:`render` returns."""
+        cache = _rendered_cache(type(self).__name__, self.seed, self._split_id, self.image_size,
+                                self.n)
+        if cache is None:
+            return self.render(i)[0]
+        images, done = cache
+        if not done[i]:
+            images[i] = self.render(i)[0]
+            done[i] = True
+        return images[i]
+
     def __getitem__(self, i: int) -> torch.Tensor:
         """Image ``i``: float32 ``(3, S, S)`` in [-1, 1], the same on every call."""
-        img = torch.from_numpy(self.render(i)[0]).permute(2, 0, 1).float()
+        self._rng(i)   # range check
+        img = torch.from_numpy(self.image(i)).permute(2, 0, 1).float()
         return img / 127.5 - 1.0
 
     def train_sample(self, i: int, rng: np.random.Generator) -> torch.Tensor:

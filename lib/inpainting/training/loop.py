@@ -401,9 +401,8 @@ class Trainer:
         with torch.no_grad():
             done = self.G.complete(images, masks)
         self.G.train(was_training)
-        fig = records.sample_figure(images, done, masks,
-                                    f"{self.profile.model.generator} step {self.step}")
-        return records.save_sample_figure(self.out_dir, self.step, fig)
+        return records.save_sample_grid(self.out_dir, self.step,
+                                        records.sample_grid(images, done, masks))
 
     # ----------------------------------------------------------------------------------- fit
     def provenance(self) -> dict[str, Any]:

@@ -6,7 +6,8 @@ Files in a run folder (``results/<profile>/runs/<role>/<generator>-<key>/``):
 * ``train_config.json``: the run record: status (``running`` / ``finished``), schedule, effective
   loss weights and :func:`provenance` (precision, device, threads, perceptual weights, seconds);
 * ``log.csv``: one row per step (:data:`HISTORY_COLUMNS`), rewritten at every checkpoint;
-* ``samples/step_XXXXXX.png``: input | completion | ground truth on fixed test images;
+* ``samples/step_XXXXXX.png``: input | completion | ground truth on fixed test images (one row
+  each);
 * ``generator.pt``: the trained generator (:mod:`inpainting.models.loading`).
 
 Each run's provenance is also merged into ``results/<profile>/run.json`` under ``"runs"``, so the
@@ -20,11 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
 from ..runs import IDENTITY_FILE, RECORD_FILE, read_json
-from ..runtime import (NOTEBOOK_ENV, atomic_write_text, results_dir, save_figure, save_table,
+from ..metrics import to_uint8
+from ..runtime import (NOTEBOOK_ENV, atomic_write, atomic_write_text, results_dir, save_table,
                        update_run_json)
 
 HISTORY_COLUMNS = ("step", "stage", "rec", "adv_g", "per", "g_total", "d_loss", "lr_g", "lr_d",
@@ -105,23 +108,27 @@ def read_result(out_dir: Path, generator_path: Path) -> TrainResult:
         seconds=float(record.get("seconds", 0.0)), key=record.get("key", ""), provenance=prov)
 
 
-def sample_figure(images: torch.Tensor, done: torch.Tensor, masks: torch.Tensor, title: str):
-    """A matplotlib ``Figure`` (not pyplot, so nothing leaks into a notebook): one row per image,
-    columns input (hole grey) | completion | ground truth. Tensors ``(N, 3, S, S)`` in [-1, 1]."""
-    from matplotlib.figure import Figure
+def sample_grid(images: torch.Tensor, done: torch.Tensor, masks: torch.Tensor,
+                scale: int = 2, gap: int = 2) -> np.ndarray:
+    """One row per image, columns input (hole grey) | completion | ground truth, as uint8
+    ``(H, W, 3)``: tensors ``(N, 3, S, S)`` in [-1, 1], each pixel shown as ``scale x scale`` on a
+    white background. Built from arrays (no plotting library), since a run draws it every
+    ``train.sample_every`` steps."""
     columns = [images * (1 - masks), done, images]
-    fig = Figure(figsize=(3 * 1.3, len(images) * 1.3))
-    axes = fig.subplots(len(images), 3, squeeze=False)
-    for r in range(len(images)):
-        for c, name in enumerate(("input", "completion", "ground truth")):
-            picture = ((columns[c][r].float().cpu().permute(1, 2, 0) + 1) / 2).clamp(0, 1)
-            axes[r, c].imshow(picture.numpy())
-            axes[r, c].axis("off")
-            if r == 0:
-                axes[r, c].set_title(name, fontsize=8)
-    fig.suptitle(title, fontsize=8)
-    return fig
+    n, _, size, _ = images.shape
+    cell = size * scale
+    grid = np.full((n * (cell + gap) + gap, 3 * (cell + gap) + gap, 3), 255, np.uint8)
+    for c, column in enumerate(columns):
+        pixels = to_uint8(column.detach().float().cpu().clamp(-1, 1))
+        pixels = pixels.repeat(scale, axis=1).repeat(scale, axis=2)
+        for r in range(n):
+            top, left = gap + r * (cell + gap), gap + c * (cell + gap)
+            grid[top:top + cell, left:left + cell] = pixels[r]
+    return grid
 
 
-def save_sample_figure(out_dir: Path, step: int, fig) -> Path:
-    return save_figure(fig, out_dir / SAMPLES / f"step_{step:06d}.png")
+def save_sample_grid(out_dir: Path, step: int, grid: np.ndarray) -> Path:
+    """``samples/step_XXXXXX.png`` (columns: input | completion | ground truth), atomically."""
+    from PIL import Image
+    return atomic_write(out_dir / SAMPLES / f"step_{step:06d}.png",
+                        lambda tmp: Image.fromarray(grid).save(tmp, format="PNG"))
