@@ -250,3 +250,18 @@ def test_grid_of_an_unknown_method_is_an_error_not_a_missing_column(comparison):
         comparison.grid(kind="centre", methods=["oracle (full)", "Context Encoder"])
     fig = comparison.grid(kind="centre", methods=["oracle (full)", "centre only"], n=2)
     assert fig is not None
+
+
+def flat(value):
+    def fill(images, masks):
+        return torch.full_like(images, value)
+    return fill
+
+
+def test_findings_flag_differences_that_training_seeds_could_explain(profile):
+    """Per image, A is always a bit brighter than B (a supported paired difference), but A's two
+    'seeds' differ far more than A and B do: the line must say it is not established."""
+    result = compare({"A (full)": [flat(-0.3), flat(0.35)], "B": [flat(-0.25), flat(0.3)]},
+                     profile, "faces", progress=False)
+    text = result.findings()
+    assert "within training-seed variation" in text

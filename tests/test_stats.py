@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from inpainting import stats
 from inpainting.stats import (SMALL_N, Interval, bonferroni, bootstrap_mean, difference_statement,
                               paired_difference, seed_spread, small_n_warning)
 
@@ -151,3 +152,14 @@ def test_a_supported_tiny_difference_never_prints_a_zero_bound():
     assert diff.excludes_zero
     text = difference_statement("A", "B", diff, decimals=3)
     assert text.startswith("A above B by 0.0004") and "[0.000," not in text
+
+
+def test_a_difference_inside_the_seed_spread_is_not_established():
+    supported = stats.paired_difference(np.full(30, 1.0) + np.linspace(0, 0.1, 30), np.zeros(30))
+    assert supported.excludes_zero
+    wide = stats.within_seed_variation(supported, [0.0, 3.0], [0.5, 2.0])
+    assert wide and "not established" in wide
+    assert stats.within_seed_variation(supported, [1.0, 1.01], [0.0, 0.01]) is None   # tight seeds
+    assert stats.within_seed_variation(supported, [1.0], [0.0]) is None                # one seed
+    unsupported = stats.paired_difference(np.random.default_rng(0).normal(size=30), np.zeros(30))
+    assert stats.within_seed_variation(unsupported, [0.0, 3.0], [0.5, 2.0]) is None

@@ -255,13 +255,23 @@ class Comparison:
         warning = stats.small_n_warning(min(sizes)) if sizes else None
         if warning:
             lines.append(f"Note: {warning}.")
+        single = [m for m in self.runs if self.n_seeds.get(m, 1) == 1]
+        if single:
+            lines.append(
+                f"Note: {len(single)} trained method(s) have one training seed here, so their "
+                "intervals cover the choice of test images, not training randomness: retraining "
+                "the same model with another seed moves its scores too (README, 'Trust'), and a "
+                "difference of that size is not established by these lines "
+                "(experiments.seeds > 1 measures it).")
         for kind in dict.fromkeys(self.test_set.kinds):
             rows = per_image[per_image["kind"] == kind]
+            seeded = self.per_seed[self.per_seed["kind"] == kind] if self.per_seed is not None \
+                else None
             for metric, (label, unit, decimals) in FINDINGS_METRICS.items():
                 wide = rows.pivot(index="sample", columns="method", values=metric)
                 wide = wide.reindex(columns=[m for m in self.methods if m in wide.columns])
                 lines += self._block(f"[{kind}] {label}", wide, ref, unit, decimals,
-                                     lower_is_better(metric))
+                                     lower_is_better(metric), _seed_means(seeded, metric))
         if self.semantic is not None and len(self.semantic):
             columns = [c for c in self.semantic.columns if c not in ("method", "sample", "n_seeds")]
             key = primary_score(self.dataset_name, columns)
@@ -270,7 +280,8 @@ class Comparison:
                 wide = wide.reindex(columns=[m for m in self.methods if m in wide.columns])
                 kind = self.semantic_set.kinds[0] if self.semantic_set is not None else "semantic"
                 lines += self._block(f"[{kind}] semantic {key}", wide, ref, "", 3,
-                                     lower_is_better(key))
+                                     lower_is_better(key),
+                                     _seed_means(self.semantic_per_seed, key))
             hits = hit_column(self.dataset_name, columns)
             if hits:
                 rates = []
@@ -283,7 +294,7 @@ class Comparison:
         return "\n".join(lines)
 
     def _block(self, title: str, wide: pd.DataFrame, ref: str, unit: str, decimals: int,
-               lower_better: bool) -> list[str]:
+               lower_better: bool, seed_means: dict | None = None) -> list[str]:
         available = [m for m in wide.columns if wide[m].notna().any()]
         if len(available) < 2:
             return [f"{title}: fewer than two methods, no comparison"]
@@ -306,8 +317,21 @@ class Comparison:
         lines = [head]
         for a, b in pairs:
             diff = stats.paired_difference(wide[a].to_numpy(), wide[b].to_numpy(), resamples, level)
-            lines.append("  - " + stats.difference_statement(a, b, diff, unit, decimals))
+            line = "  - " + stats.difference_statement(a, b, diff, unit, decimals)
+            within = stats.within_seed_variation(diff, (seed_means or {}).get(a),
+                                                 (seed_means or {}).get(b))
+            if within:
+                line += f"; {within}"
+            lines.append(line)
         return lines
+
+
+def _seed_means(per_seed: pd.DataFrame | None, value: str) -> dict[str, np.ndarray]:
+    """Method -> the mean of ``value`` over test images for each of its training seeds."""
+    if per_seed is None or value not in per_seed or "seed_index" not in per_seed:
+        return {}
+    means = per_seed.groupby(["method", "seed_index"], sort=False)[value].mean()
+    return {m: means.loc[m].to_numpy(dtype=float) for m in means.index.get_level_values(0).unique()}
 
 
 # ------------------------------------------------------------------------------------ building

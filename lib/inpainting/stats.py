@@ -244,6 +244,27 @@ def difference_statement(name_a: str, name_b: str, difference: Interval, unit: s
             f"({name_a} - {name_b} = {d:{f}} [{lo:{f}}, {hi:{f}}]{unit})")
 
 
+def within_seed_variation(difference: Interval, seeds_a, seeds_b) -> str | None:
+    """A supported image-level difference that training randomness could explain, said so.
+
+    With at least two training seeds for both methods (``seeds_a`` / ``seeds_b``: each seed's mean
+    over the test images), the difference of the two methods' means is compared with its standard
+    error across seeds, ``sqrt(sd_a^2 / k_a + sd_b^2 / k_b)``; below twice that, the statement
+    gets "but within training-seed variation (...): not established". ``None`` otherwise (one
+    seed, or a difference that is not supported anyway)."""
+    if not difference.excludes_zero or seeds_a is None or seeds_b is None:
+        return None
+    a, b = np.asarray(seeds_a, float), np.asarray(seeds_b, float)
+    if len(a) < 2 or len(b) < 2:
+        return None
+    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    gap = abs(a.mean() - b.mean())
+    if gap >= 2 * se:
+        return None
+    return (f"but within training-seed variation (seed means differ by {gap:.3g}, 2 x their "
+            f"standard error across {len(a)} and {len(b)} seeds is {2 * se:.3g}): not established")
+
+
 def seed_spread(per_seed_means: Sequence[float] | np.ndarray) -> SeedSpread:
     """Mean, sd (``ddof = 1``) and range of one metric's per-seed means (one per training seed)."""
     finite, _ = _finite(per_seed_means, "per-seed means")
