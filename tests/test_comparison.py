@@ -196,21 +196,14 @@ def test_train_results_are_loaded_and_their_provenance_kept(profile, monkeypatch
         compare({"full": []}, profile, "faces", progress=False)
 
 
-def test_semantic_columns_follow_the_semantic_module(profile, monkeypatch):
+def test_semantic_columns_follow_the_semantic_module(profile):
     import inpainting.semantic as semantic
     result = compare({"grey copy": grey}, profile, "facades", progress=False)
-    declared = getattr(semantic, "PRIMARY_SCORE", None)
     primary = result.semantic_columns[0]
-    if declared:
-        assert primary == declared["facades"]
-        assert result.semantic_columns == [primary, semantic.HIT_COLUMN["facades"]]
+    assert result.semantic_columns == [semantic.PRIMARY_SCORE["facades"],
+                                       semantic.HIT_COLUMN["facades"]]
     assert f"[block] semantic {primary}" in result.findings()
     assert math.isfinite(result.summary[f"semantic_{primary}"].iloc[0])
-    # Without the declarations: every numeric score, the first known one as primary.
-    monkeypatch.delattr(semantic, "PRIMARY_SCORE", raising=False)
-    monkeypatch.delattr(semantic, "HIT_COLUMN", raising=False)
-    everything = [c for c in result.semantic.columns if c not in ("method", "sample", "n_seeds")]
-    assert result.semantic_columns == everything
 
 
 def test_real_train_results_load_through_models_and_carry_their_provenance(profile, tmp_path):

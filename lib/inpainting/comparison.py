@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import stats, viz
+from . import semantic, stats, viz
 from .evaluation import completions, evaluate, supported_kinds
 from .metrics import METRIC_COLUMNS, to_uint8
 from .profiles import Profile
@@ -82,46 +82,24 @@ def _members(name: str, value) -> list:
 
 
 def lower_is_better(column: str) -> bool:
-    """Direction of a metric or semantic score: error-like columns are better when lower.
-    ``semantic.LOWER_IS_BETTER`` (a collection of columns) decides for the semantic scores when
-    the module defines it."""
-    from . import semantic
+    """Direction of a metric or semantic score: error-like columns are better when lower
+    (:data:`inpainting.semantic.LOWER_IS_BETTER` for the semantic scores)."""
     column = column.removeprefix(SEMANTIC_PREFIX)
-    declared = getattr(semantic, "LOWER_IS_BETTER", None)
-    if declared is not None and column not in METRIC_COLUMNS:
-        return column in declared
-    return column in LOWER_IS_BETTER or "error" in column
+    if column in METRIC_COLUMNS:
+        return column in LOWER_IS_BETTER
+    return column in semantic.LOWER_IS_BETTER
 
 
-def _dataset_entry(value, dataset_name: str) -> str | None:
-    """``value`` itself (a column name) or ``value[dataset_name]`` (a dict of column names)."""
-    if isinstance(value, Mapping):
-        return value.get(dataset_name)
-    return value
-
-
-def _fallback_primary_score(columns: Sequence[str]) -> str | None:
-    for key in ("iris_error", "period_error_x", "period_rel_error", "period_error"):
-        if key in columns:
-            return key
-    numeric = [c for c in columns if c not in ("sample", "index")]
-    return numeric[0] if numeric else None
-
-
-def primary_score(dataset_name: str, columns: Sequence[str], fallback: bool = True) -> str | None:
-    """The semantic score the findings compare: ``semantic.PRIMARY_SCORE[dataset]`` when the
-    module defines it, else (``fallback``) the first known score among ``columns``."""
-    from . import semantic
-    declared = _dataset_entry(getattr(semantic, "PRIMARY_SCORE", None), dataset_name)
-    if declared is not None and declared in columns:
-        return declared
-    return _fallback_primary_score(columns) if fallback else None
+def primary_score(dataset_name: str, columns: Sequence[str]) -> str | None:
+    """The semantic score the findings compare (:data:`inpainting.semantic.PRIMARY_SCORE`), when
+    it is among ``columns``."""
+    declared = semantic.PRIMARY_SCORE.get(dataset_name)
+    return declared if declared in columns else None
 
 
 def hit_column(dataset_name: str, columns: Sequence[str]) -> str | None:
-    """``semantic.HIT_COLUMN`` (a column or a dict per dataset) when present in ``columns``."""
-    from . import semantic
-    declared = _dataset_entry(getattr(semantic, "HIT_COLUMN", None), dataset_name)
+    """The semantic hit column (:data:`inpainting.semantic.HIT_COLUMN`), when among ``columns``."""
+    declared = semantic.HIT_COLUMN.get(dataset_name)
     return declared if declared in columns else None
 
 
@@ -161,14 +139,13 @@ class Comparison:
     @property
     def semantic_columns(self) -> list[str]:
         """The semantic scores in the table (without the ``semantic_`` prefix): the primary score
-        and the hit column when :mod:`inpainting.semantic` declares them (``PRIMARY_SCORE``,
-        ``HIT_COLUMN``), else every numeric score. ``self.semantic`` holds all scores per image."""
+        and the hit column of :mod:`inpainting.semantic`. ``self.semantic`` holds every score per
+        image."""
         if self.semantic is None or not len(self.semantic):
             return []
         columns = [c for c in self.semantic.columns if c not in ("method", "sample", "n_seeds")]
-        declared = [c for c in (primary_score(self.dataset_name, columns, fallback=False),
-                                hit_column(self.dataset_name, columns)) if c]
-        return list(dict.fromkeys(declared)) if declared else columns
+        return [c for c in (primary_score(self.dataset_name, columns),
+                            hit_column(self.dataset_name, columns)) if c]
 
     def table(self) -> pd.DataFrame:
         """One row per (method, mask kind), all numeric (rounded to 4 decimals).
