@@ -8,8 +8,9 @@ from inpainting.models import (ContextEncoder, ContextEncoderDiscriminator, Glob
                                Inpainter, build_discriminator, build_generator, build_inpainter,
                                composite, generator_input, glcic_generator, lite_generator,
                                local_patch, wide_generator)
-from inpainting.models.context_encoder import centre_box
-from inpainting.profiles import ModelConfig
+from inpainting.models.context_encoder import centre_box, default_bottleneck
+from inpainting.models.discriminator import channels
+from inpainting.profiles import ModelConfig, get_profile
 
 
 def count(module):
@@ -266,3 +267,104 @@ def test_context_encoder_matrix_product_layers_equal_the_convolutions():
     assert torch.allclose(deconv(z), fast_deconv(z), atol=1e-5)
     with pytest.raises(ValueError, match="expects a"):
         fast_conv(torch.randn(1, 32, 8, 8))
+
+
+# --- discriminator width (model.d_width) and the CE bottleneck [INFERRED] ------------------------
+def _conv_params(module):
+    return sum(p.numel() for m in module.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.BatchNorm2d))
+               for p in m.parameters())
+
+
+@pytest.mark.parametrize("size", [32, 64, 128])
+def test_d_width_scales_convs_quadratically_and_fc_inputs_linearly(size):
+    full, half = GlobalLocalDiscriminator(size), GlobalLocalDiscriminator(size, width=0.5)
+    for b_full, b_half in [(full.global_branch, half.global_branch),
+                           (full.local_branch, half.local_branch)]:
+        assert b_half.fc.in_features * 2 == b_full.fc.in_features          # linear
+        assert b_half.fc.out_features == b_full.fc.out_features == 1024
+        ratio = _conv_params(b_half) / _conv_params(b_full)
+        assert 0.24 < ratio < 0.27                                          # quadratic (+ first layer)
+    assert count(half.head) == count(full.head) == 2_049
+    # Together between linear and quadratic: the FC weights dominate at these sizes.
+    assert 0.25 < count(half) / count(full) < 0.5
+
+
+def test_d_width_parameter_counts():
+    assert count(GlobalLocalDiscriminator(64)) == 17_925_633        # the demo's full-width D
+    assert count(GlobalLocalDiscriminator(64, width=0.5)) == 7_633_665   # the demo's D
+    assert count(GlobalLocalDiscriminator(128, width=0.5)) == 12_189_953
+    assert channels(4, 0.5) == (32, 64, 128, 256) and channels(4, 0.75) == (48, 96, 192, 384)
+    assert channels(3, 0.01) == (1, 1, 3)                            # never zero channels
+    sizes = [count(GlobalLocalDiscriminator(64, width=w)) for w in (0.25, 0.5, 1.0, 2.0)]
+    assert sizes == sorted(sizes)
+    # Paper profile: the spec's discriminator, counts unchanged.
+    d = build_discriminator(get_profile("paper").model, 128)
+    assert (count(d.global_branch), count(d.local_branch), count(d.head)) == \
+        (19_253_248, 12_698_112, 2_049)
+    assert build_discriminator(get_profile("demo").model, 64).width == 0.5
+
+
+@pytest.mark.parametrize("size", [32, 64, 128])
+@pytest.mark.parametrize("width", [0.5, 1.0])
+def test_d_width_forward_shapes(size, width):
+    d = build_discriminator(ModelConfig("lite", "bce", width), size)
+    assert d.global_branch.convs[0].out_channels == round(64 * width)
+    x, m = images(2, size), centre_mask(2, size)
+    out = d(x, m)
+    assert out.shape == (2,) and torch.isfinite(out).all()
+    out.sum().backward()
+    assert all(p.grad is not None for p in d.parameters())
+
+
+def test_d_width_does_not_change_the_context_encoder_discriminator():
+    a = build_discriminator(ModelConfig("context_encoder", "bce", 0.5), 64)
+    b = build_discriminator(ModelConfig("context_encoder", "bce", 1.0), 64)
+    assert isinstance(a, ContextEncoderDiscriminator) and count(a) == count(b) == 663_745
+
+
+@pytest.mark.parametrize("width", [0.0, -0.5, 4.5, float("nan"), float("inf"), True, "0.5"])
+def test_invalid_discriminator_width_rejected(width):
+    with pytest.raises(ValueError, match="width"):
+        GlobalLocalDiscriminator(32, width=width)
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0, 4.01, float("nan"), float("inf")])
+def test_invalid_d_width_rejected_by_the_profile(value):
+    with pytest.raises(ValueError, match="model.d_width"):
+        get_profile("smoke", {"model.d_width": value})
+
+
+@pytest.mark.parametrize("value", ["half", True, None, (0.5,)])
+def test_d_width_of_the_wrong_type_rejected_by_the_profile(value):
+    with pytest.raises(ValueError, match="model.d_width"):
+        get_profile("smoke", {"model.d_width": value})
+
+
+def test_d_width_profile_values():
+    assert get_profile("demo").model.d_width == 0.5
+    assert get_profile("smoke").model.d_width == 0.5
+    assert get_profile("paper").model.d_width == 1.0
+    assert get_profile("demo", {"model.d_width": 1}).model.d_width == 1.0   # an int is a float here
+    assert get_profile("demo", {"model.d_width": 4.0}).model.d_width == 4.0
+
+
+@pytest.mark.parametrize("size, code, params, params_4000", [
+    (32, 250, 8_838_513, 70_289_763), (64, 1000, 21_775_611, 70_936_611),
+    (128, 4000, 71_130_531, 71_130_531)])
+def test_context_encoder_bottleneck_keeps_code_size_per_pixel(size, code, params, params_4000):
+    assert default_bottleneck(size) == code == round(4000 * (size / 128) ** 2)
+    ce = build_generator("context_encoder", size)
+    assert ce.bottleneck == code and count(ce) == params
+    if size != 128:   # at 128 px the default is 4000 (and the count test above builds it)
+        assert count(ContextEncoder(size, bottleneck=4000)) == params_4000
+    bn = [m for m in ce.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert any(m.num_features == code for m in bn)
+    x, m = images(2, size), centre_mask(2, size)
+    with torch.no_grad():
+        assert ce.eval()(generator_input(x, m)).shape == (2, 3, size, size)
+
+
+@pytest.mark.parametrize("bottleneck", [0, -5, 2.5, True])
+def test_context_encoder_rejects_bad_bottleneck(bottleneck):
+    with pytest.raises(ValueError, match="bottleneck"):
+        ContextEncoder(32, bottleneck=bottleneck)

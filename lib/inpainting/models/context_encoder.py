@@ -16,15 +16,26 @@ mapped to [-1, 1]. Simplification: CE fills the centre minus a 4 px overlap band
 10x in its loss; the kit fills the whole hole and uses the kit's hole-only reconstruction loss.
 Loss weights in CE: lambda_rec = 0.999, lambda_adv = 0.001 (docs/method.md §5.3); Adam lr_G = 10 x lr_D.
 
-Smaller images [INFERRED]: an image of S = 4 * 2**n px keeps the 4x4 -> 4000-d bottleneck by dropping
+Smaller images [INFERRED]: an image of S = 4 * 2**n px keeps the 4x4 map before the bottleneck by dropping
 the *highest-resolution* stages: the encoder keeps the last n stages of ``64, 64, 128, 256, 512``
 (plus leading 64s above 128 px), the decoder the first n-2 hidden stages of ``256, 128, 64`` (then
 64s). 64 px: encoder 64-128-256-512, decoder 512-256-128-3 (32x32 centre); 32 px: encoder
 128-256-512, decoder 512-256-3 (16x16 centre). S must be a power of two >= 32.
 
+Bottleneck size [INFERRED]: CE's 4000-d code is sized for its 128 px input (4000 / 128**2 units per
+input pixel). The kit keeps that ratio: ``bottleneck = round(4000 * (S / 128) ** 2)``, i.e. 4000 at
+128 px (CE's own model, 71,130,531 parameters), 1000 at 64 px (21,775,611 parameters instead of
+70,936,611 with 4000) and 250 at 32 px (8,838,513 instead of 70,289,763); 16000 at 256 px. With 4000
+at 64 px, about 65.5 M of its parameters sat in the two bottleneck layers and dominated its training
+step; with 1000 its step takes about 0.4x the time in float32 on a 2-core CPU.
+``ContextEncoder(S, bottleneck=4000)`` restores the fixed code size at any S.
+
 Discriminator: sees only the predicted S/2 centre, not the context: conv 4x4/2 64-128-256-512 with
 LeakyReLU(0.2) and BN (none after the first conv), then a 4x4 conv to one logit (no padding). Smaller
-centres keep the first k channel stages so the last map is 4x4 (32x32 centre: 64-128-256).
+centres keep the first k channel stages so the last map is 4x4 (32x32 centre: 64-128-256). It has no
+size-dependent width (no FC layer; its largest layers are the 512-channel ones it drops below 128
+px), so it is left as CE built it: 2,766,529 parameters at 128 px, 663,745 at 64, 136,641 at 32. The
+kit's ``model.d_width`` (the global + local discriminator's width) does not apply to it.
 """
 from __future__ import annotations
 
@@ -35,7 +46,14 @@ import torch.nn.functional as F
 from torch import nn
 
 MEAN_COLOUR = (117.0, 104.0, 123.0)   # CE's hole fill, 0..255
-BOTTLENECK = 4000
+BOTTLENECK = 4000                     # CE's code size at its 128 px input
+BOTTLENECK_SIZE = 128
+
+
+def default_bottleneck(image_size: int) -> int:
+    """The kit's code size at ``image_size`` px [INFERRED]: CE's 4000 units per 128**2 input pixels,
+    ``round(4000 * (image_size / 128) ** 2)`` (1000 at 64 px, 250 at 32 px)."""
+    return round(BOTTLENECK * (image_size / BOTTLENECK_SIZE) ** 2)
 
 
 def _stages(image_size: int) -> int:
@@ -86,24 +104,31 @@ class ContextEncoder(nn.Module):
     Parameters
     ----------
     image_size : S, a power of two >= 32 (128 in the CE paper).
+    bottleneck : size of the code; ``None`` = :func:`default_bottleneck` (4000 at 128 px, the same
+        units per input pixel at other sizes [INFERRED]).
 
     ``forward(x)``: ``x = generator_input(image, mask)``, ``(B, 4, S, S)``. Returns ``(B, 3, S, S)``:
     the mean-colour-filled input canvas with the predicted ``S/2 x S/2`` centre (tanh, [-1, 1]) pasted
     in, so :func:`inpainting.models.composite` works as for every other model.
     """
 
-    def __init__(self, image_size: int = 128):
+    def __init__(self, image_size: int = 128, bottleneck: int | None = None):
         super().__init__()
         n = _stages(image_size)
+        if bottleneck is None:
+            bottleneck = default_bottleneck(image_size)
+        if isinstance(bottleneck, bool) or not isinstance(bottleneck, int) or bottleneck < 1:
+            raise ValueError(f"Context Encoder bottleneck={bottleneck!r}: must be an integer >= 1")
         self.image_size = image_size
+        self.bottleneck = bottleneck
         enc = [64] * (n - 3) + [128, 256, 512]
         layers: list[nn.Module] = []
         c_in = 3
         for i, c in enumerate(enc):
             layers += _down(c_in, c, bn=i > 0)
             c_in = c
-        layers += [FullMapConv(512, BOTTLENECK, 4), nn.BatchNorm2d(BOTTLENECK), nn.LeakyReLU(0.2, True),
-                   PointDeconv(BOTTLENECK, 512, 4), nn.BatchNorm2d(512), nn.ReLU(True)]
+        layers += [FullMapConv(512, bottleneck, 4), nn.BatchNorm2d(bottleneck), nn.LeakyReLU(0.2, True),
+                   PointDeconv(bottleneck, 512, 4), nn.BatchNorm2d(512), nn.ReLU(True)]
         c_in = 512
         for c in ([256, 128, 64] + [64] * max(0, n - 5))[:n - 2]:
             layers += [nn.ConvTranspose2d(c_in, c, 4, 2, 1), nn.BatchNorm2d(c), nn.ReLU(True)]

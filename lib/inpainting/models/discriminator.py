@@ -20,6 +20,16 @@ Parameter counts at 128 px with ``norm="batch"`` [COMPUTED, docs/method.md §3.4
 local 12,698,112, head 2,049, total 31,953,409. Only conv bias *plus* affine BN on every conv gives
 the spec's numbers (no BN: 19,250,304 / 12,696,192; BN without conv bias: 19,251,776 / 12,697,152),
 so that is the convention used. The FC layers have biases and no normalisation.
+
+Width [INFERRED]: ``width`` (the profile's ``model.d_width``) multiplies every conv's channel count
+(rounded, at least 1) in both branches; the depth, the 5x5 kernels and the FC 1024 stay, so each FC's
+input (final map x channels) and hence its weight shrink linearly and the convs quadratically. The
+head (2048 -> 1) is unchanged. ``width=1`` is the design above (the paper profile). The demo and
+smoke profiles use 0.5 (32, 64, 128, 256 ... channels, the first author's prototype discriminator
+used 32 / 64 / 128 [PROTO]): at 64 px 7,633,665 parameters instead of 17,925,633, a joint step about
+x0.65 and a D-only step about x0.46 of the full width's in float32 on a 2-core CPU, and from the same
+warm start a hole PSNR of the full model within the spread between training seeds
+(docs/method.md §3.4).
 """
 from __future__ import annotations
 
@@ -27,6 +37,12 @@ import torch
 from torch import nn
 
 CHANNELS = (64, 128, 256, 512, 512, 512, 512)
+FC_UNITS = 1024
+
+
+def channels(n: int, width: float = 1.0) -> tuple[int, ...]:
+    """The channel counts of ``n`` stride-2 convs at channel-width multiplier ``width``."""
+    return tuple(max(1, round(c * width)) for c in CHANNELS[:n])
 
 
 def _n_convs(size: int) -> int:
@@ -39,19 +55,20 @@ def _n_convs(size: int) -> int:
 class Branch(nn.Module):
     """``n`` x [conv 5x5/2 (+BN) + LeakyReLU(0.2)] -> flatten -> FC 1024 -> LeakyReLU.
 
-    ``forward(x (B, 3, size, size)) -> (B, 1024)``.
+    ``width`` multiplies the conv channels (:func:`channels`). ``forward(x (B, 3, size, size)) ->
+    (B, 1024)``.
     """
 
-    def __init__(self, size: int, norm: str = "batch"):
+    def __init__(self, size: int, norm: str = "batch", width: float = 1.0):
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 3
-        for c in CHANNELS[:_n_convs(size)]:
+        for c in channels(_n_convs(size), width):
             layers += [nn.Conv2d(c_in, c, 5, 2, 2), *([nn.BatchNorm2d(c)] if norm == "batch" else []),
                        nn.LeakyReLU(0.2, inplace=True)]
             c_in, size = c, -(-size // 2)
         self.convs = nn.Sequential(*layers)
-        self.fc = nn.Linear(c_in * size * size, 1024)
+        self.fc = nn.Linear(c_in * size * size, FC_UNITS)
         self.act = nn.LeakyReLU(0.2, inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -108,20 +125,26 @@ class GlobalLocalDiscriminator(nn.Module):
     ----------
     image_size : S (square images); the local patch is ``S // 2``.
     norm : "batch" (BCE training) or "none" (WGAN-GP).
+    width : channel-width multiplier of both branches' convs, ``0 < width <= 4`` (``model.d_width``;
+        1 = GLCIC's 64 ... 512 channels).
 
     ``forward(image, mask)``: image ``(B, 3, S, S)`` in [-1, 1] (ground truth or composite), mask
     ``(B, 1, S, S)`` locating the local patch. Returns logits ``(B,)``.
     """
 
-    def __init__(self, image_size: int = 128, norm: str = "batch"):
+    def __init__(self, image_size: int = 128, norm: str = "batch", width: float = 1.0):
         super().__init__()
         if norm not in ("batch", "none"):
             raise ValueError(f"norm={norm!r}; valid: batch, none")
+        if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= 4:
+            raise ValueError(f"discriminator width={width!r}: must be a number in (0, 4] "
+                             "(model.d_width; 1 = full width)")
         self.image_size = image_size
         self.patch_size = image_size // 2
-        self.global_branch = Branch(image_size, norm)
-        self.local_branch = Branch(self.patch_size, norm)
-        self.head = nn.Linear(2048, 1)
+        self.width = float(width)
+        self.global_branch = Branch(image_size, norm, width)
+        self.local_branch = Branch(self.patch_size, norm, width)
+        self.head = nn.Linear(2 * FC_UNITS, 1)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         g = self.global_branch(image)

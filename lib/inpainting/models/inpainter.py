@@ -84,7 +84,8 @@ class Inpainter(nn.Module):
 
 
 def build_generator(name: str, image_size: int) -> nn.Module:
-    """Generator ``name`` for ``image_size`` px images (only the Context Encoder depends on it).
+    """Generator ``name`` for ``image_size`` px images (only the Context Encoder depends on it: its
+    code size is :func:`~inpainting.models.context_encoder.default_bottleneck`, 4000 at 128 px).
 
     ``forward(x (B, 4, H, W)) -> (B, 3, H, W)`` tanh. Unknown names raise ``ValueError``.
     """
@@ -105,8 +106,9 @@ def build_inpainter(model_cfg: ModelConfig, image_size: int) -> Inpainter:
 def build_discriminator(model_cfg: ModelConfig, image_size: int) -> nn.Module:
     """Discriminator for ``model_cfg``: ``forward(image, mask) -> logits (B,)``.
 
-    Global + local (:class:`GlobalLocalDiscriminator`) for lite / wide / glcic; CE's centre
-    discriminator for ``context_encoder``. BatchNorm for ``adversarial="bce"``, none for ``wgan-gp``.
+    Global + local (:class:`GlobalLocalDiscriminator`, channel width ``model_cfg.d_width``) for
+    lite / wide / glcic; CE's centre discriminator for ``context_encoder`` (CE's own widths:
+    ``d_width`` does not apply). BatchNorm for ``adversarial="bce"``, none for ``wgan-gp``.
     """
     if model_cfg.adversarial not in ("bce", "wgan-gp"):
         raise ValueError(f"unknown adversarial loss {model_cfg.adversarial!r}; valid: bce, wgan-gp")
@@ -115,4 +117,4 @@ def build_discriminator(model_cfg: ModelConfig, image_size: int) -> nn.Module:
         return ContextEncoderDiscriminator(image_size, norm)
     if model_cfg.generator not in GENERATORS:
         raise ValueError(f"unknown generator {model_cfg.generator!r}; valid: {', '.join(GENERATORS)}")
-    return GlobalLocalDiscriminator(image_size, norm)
+    return GlobalLocalDiscriminator(image_size, norm, model_cfg.d_width)
