@@ -94,7 +94,10 @@ def test_switched_off_terms_do_not_split_runs():
     no_per = {"loss.w_per": 0.0}
     assert key({**no_per, "loss.per_layers": ("relu5_1",)}) == key(no_per)
     no_adv = {"loss.w_adv": 0.0}
-    assert key({**no_adv, "train.lr_d": 1e-3, "model.adversarial": "bce"}) == key(no_adv)
+    assert key({**no_adv, "train.lr_d": 1e-3, "model.adversarial": "bce", "model.d_width": 1.0}) \
+        == key(no_adv)
+    ce = {"model.generator": "context_encoder"}   # its own discriminator has no width setting
+    assert key({**ce, "model.d_width": 1.0}) == key(ce)
     assert key({"model.adversarial": "bce", "loss.gp_weight": 1.0}) == \
         key({"model.adversarial": "bce"})
 

@@ -47,7 +47,7 @@ from typing import Any
 from .profiles import Profile
 from .runtime import precision, results_dir, select_device
 
-FORMAT = 2   # bump when the trainer computes something different for the same profile
+FORMAT = 3   # bump when the trainer computes something different for the same profile
 ROLES = ("faces", "facades", "photos")
 
 NEUTRAL_FIELDS: dict[str, str] = {
@@ -144,6 +144,8 @@ def _canonical_profile(profile: Profile, role: str) -> dict[str, Any]:
     if loss["w_per"] == 0:
         for field in ("per_network", "per_layers", "per_layer_weights", "per_distance"):
             loss.pop(field)
+    if loss["w_adv"] == 0 or model["generator"] == "context_encoder":
+        model.pop("d_width")   # no global+local discriminator is built
     if loss["w_adv"] == 0:
         model.pop("adversarial")
         loss.pop("gp_weight")
