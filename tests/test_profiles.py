@@ -160,8 +160,21 @@ def test_tests_never_see_the_users_environment(isolated_results):
     assert REPO_ROOT not in Path(isolated_results).parents
 
 
-def test_facades_baselines_are_checked():
-    assert get_profile("demo").experiments.facades_baselines == ("context_encoder",)
-    with pytest.raises(ValueError, match="experiments.facades_baselines"):
-        get_profile("demo", {"experiments.facades_baselines": ("glcic", "pix2pix")})
-    assert get_profile("demo", {"experiments.facades_baselines": []}).experiments.facades_baselines == ()
+def test_retrained_baselines_are_checked():
+    demo = get_profile("demo").experiments
+    assert demo.faces_baselines == demo.facades_baselines == ("context_encoder",)
+    assert get_profile("paper").experiments.faces_baselines == ("glcic", "context_encoder")
+    for role in ("faces", "facades"):
+        with pytest.raises(ValueError, match=f"experiments.{role}_baselines"):
+            get_profile("demo", {f"experiments.{role}_baselines": ("glcic", "pix2pix")})
+        assert getattr(get_profile("demo", {f"experiments.{role}_baselines": []}).experiments,
+                       f"{role}_baselines") == ()
+
+
+def test_threads_are_checked():
+    assert get_profile("demo").train.threads == get_profile("smoke").train.threads == 1
+    assert get_profile("paper").train.threads is None
+    for bad in (0, -1, 1.5, "two"):
+        with pytest.raises(ValueError, match="train.threads"):
+            get_profile("demo", {"train.threads": bad})
+    assert get_profile("demo", {"train.threads": None}).train.threads is None

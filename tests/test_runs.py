@@ -45,15 +45,16 @@ CHANGES = {
     "train.lr_g": 1e-3, "train.lr_d": 1e-3, "train.betas": (0.9, 0.99), "train.lr_decay": False,
     "train.log_every": 3, "train.sample_every": 3, "train.checkpoint_every": 3, "train.seed": 1,
     "train.device": "cpu", "train.amp": True, "train.init_generator": None,   # tested on its own
-    "train.num_workers": 2, "experiments.seeds": 3, "experiments.bootstrap": 500,
-    "experiments.confidence": 0.9, "experiments.facades_baselines": ("glcic",),
+    "train.num_workers": 2, "train.threads": 2, "experiments.seeds": 3,
+    "experiments.bootstrap": 500, "experiments.confidence": 0.9,
+    "experiments.faces_baselines": ("glcic",), "experiments.facades_baselines": ("glcic",),
     "allow_random_perceptual": False,
 }
 # Neutral for a faces run, each for the reason runs.NEUTRAL_FIELDS gives.
 NEUTRAL = {"faces.n_test", "masks.test_kinds", "masks.seed", "train.log_every",
            "train.sample_every", "train.checkpoint_every", "train.device", "train.num_workers",
-           "experiments.seeds", "experiments.bootstrap", "experiments.confidence",
-           "experiments.facades_baselines",
+           "train.threads", "experiments.seeds", "experiments.bootstrap", "experiments.confidence",
+           "experiments.faces_baselines", "experiments.facades_baselines",
            *(n for n in CHANGES if n.startswith(("facades.", "photos.")))}
 # Replaced in the identity by what they resolve to; tested one by one below.
 RESOLVED = {"train.amp", "train.init_generator", "loss.per_weights", "allow_random_perceptual"}
@@ -247,15 +248,19 @@ def test_glcic_fills_its_hole_with_the_training_mean_pixel():
     assert "generator.fill" in trainer.G.state_dict()   # saved with the weights
 
 
-def test_the_profile_chooses_the_baselines_retrained_on_facades():
+def test_the_profile_chooses_the_baselines_retrained_on_each_role():
     demo, paper = get_profile("demo"), get_profile("paper")
     def generators(profile, role):
         return {s.profile.model.generator for s in experiments.needed_runs(profile)
                 if s.role == role}
-    assert generators(demo, "facades") == {"lite", "context_encoder"}
-    assert generators(demo, "faces") == {"lite", "glcic", "context_encoder"}
-    assert generators(paper, "facades") == {"lite", "glcic", "context_encoder"}
+    assert generators(demo, "facades") == generators(demo, "faces") == {"lite", "context_encoder"}
+    assert generators(paper, "facades") == generators(paper, "faces") == \
+        {"lite", "glcic", "context_encoder"}
+    with_glcic = get_profile("demo", {"experiments.faces_baselines": ["glcic", "context_encoder"]})
+    assert generators(with_glcic, "faces") == {"lite", "glcic", "context_encoder"}
     kept = experiments.variants_for(demo, experiments.FACADES_VARIANTS, "facades")
     assert experiments.GLCIC not in kept and experiments.CONTEXT_ENCODER in kept
-    assert experiments.variants_for(demo, experiments.FACADES_VARIANTS, "faces") == \
+    assert experiments.variants_for(with_glcic, experiments.FACADES_VARIANTS, "faces") == \
+        experiments.FACADES_VARIANTS
+    assert experiments.variants_for(demo, experiments.FACADES_VARIANTS, "photos") == \
         experiments.FACADES_VARIANTS

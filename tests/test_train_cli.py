@@ -3,14 +3,17 @@ work, the run list for job arrays (every line trains the run it names), training
 the notebooks read, and a run held by another job. The 2-process runs are in test_distributed.py."""
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
 import sys
 
 import pytest
+import torch
 
 from inpainting import experiments
+from inpainting.models.loading import read_generator
 from inpainting.models.perceptual import OFFLINE_ENV
 from inpainting.profiles import get_profile
 from inpainting.runs import RunLock, is_finished, run_dir, run_key
@@ -46,10 +49,13 @@ def _offline(monkeypatch, tmp_path):
      "has no warm start"),
     (["--profile", "smoke", "--variant", "L_rec", "--overrides", '{"train.device": "tpu"}'],
      "train.device"),
-    (["--profile", "smoke"], "one of the arguments --variant --list --variants is required"),
+    (["--profile", "smoke"], "one of the arguments --variant --list --variants --all is required"),
     (["--profile", "smoke", "--variant", "L_rec", "--list"], "not allowed with argument"),
     (["--profile", "smoke", "--variant", "L_rec", "--notebook", "04_loss_ablation"],
      "--notebook only applies to --list"),
+    (["--profile", "smoke", "--variant", "L_rec", "--jobs", "2"], "--jobs only applies to --all"),
+    (["--profile", "smoke", "--all", "--jobs", "0"], "--jobs must be >= 1"),
+    (["--profile", "smoke", "--all", "--overrides", '{"train.threads": 0}'], "train.threads"),
 ])
 def test_bad_arguments_are_usage_errors_before_any_work(argv, message, capsys, tmp_path):
     with pytest.raises(SystemExit) as stop:
@@ -148,3 +154,38 @@ def test_listing_names_resolve_for_each_role_and_seed():
     for args, spec in listing(profile, ["06_evaluation"]):
         role, name, seed = args[1], args[3], int(args[5])
         assert run_key(resolve(profile, name, role, seed)) == run_key(spec)
+
+
+def test_all_trains_every_needed_run_side_by_side_as_a_notebook_would(capsys, tmp_path,
+                                                                     monkeypatch):
+    """``--all --jobs 2`` trains the runs of a notebook in two child processes, the warm start
+    first; with ``train.threads`` fixed (1 in smoke) each run is bit-identical to the same run
+    trained in this process (as a notebook trains it); a second call trains nothing."""
+    profile = get_profile("smoke", SHORT)
+    assert profile.train.threads == 1
+    argv = ["--profile", "smoke", "--overrides", json.dumps(SHORT), "--all", "--jobs", "2",
+            "--notebook", "04_loss_ablation"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    specs = [spec for _, spec in listing(profile, ["04_loss_ablation"])]
+    assert len(specs) == 5 and all(is_finished(run_dir(s)) for s in specs)
+    assert "5 to train, 2 at a time with 1 torch thread(s) each" in out
+    assert out.index("started faces: warm-start") < min(
+        out.index(f"started faces: {name}") for name in experiments.ABLATION_VARIANTS)
+    logs = sorted((tmp_path / "results" / "logs").glob("*.log"))
+    assert len(logs) == 5   # one per run, and each process trained its own run only (the variants
+    assert all(log.read_text().count("finished: ") == 1 for log in logs)   # waited for the warm start)
+    run_json = json.loads((tmp_path / "results" / "run.json").read_text())
+    assert {e["trained_by"][0] for e in run_json["runs"].values()} == {"inpainting.train --all"}
+    assert len(run_json["runs"]) == 5   # five processes updated run.json without losing one
+
+    assert main(argv) == 0
+    assert "0 to train" in capsys.readouterr().out
+
+    # the same run trained in this process, in another results folder
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path / "inline"))
+    inline = experiments.train_variant(profile, experiments.ABLATION_VARIANTS[experiments.FULL_MODEL])
+    child = run_dir(resolve(profile, experiments.FULL_MODEL))
+    sa = read_generator(inline.generator_path)["state_dict"]
+    sb = read_generator(child / inline.generator_path.name)["state_dict"]
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)

@@ -115,11 +115,11 @@ def train_variant(profile: Profile, overrides: Mapping, role: str = "faces", see
 
 
 def variants_for(profile: Profile, variants: Mapping[str, Mapping], role: str) -> dict:
-    """The ``variants`` a profile trains on ``role``: on facades, of the baselines only those in
-    ``experiments.facades_baselines``."""
-    if role != "facades":
+    """The ``variants`` a profile trains on ``role``: of the baselines only those in
+    ``experiments.<role>_baselines`` (faces, facades; every variant on other roles)."""
+    keep = getattr(profile.experiments, f"{role}_baselines", None)
+    if keep is None:
         return dict(variants)
-    keep = set(profile.experiments.facades_baselines)
     return {name: overrides for name, overrides in variants.items()
             if name not in BASELINE_VARIANTS or BASELINE_VARIANTS[name]["model.generator"] in keep}
 

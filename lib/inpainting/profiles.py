@@ -104,6 +104,12 @@ class TrainConfig:
     same numbers everywhere; it is only fast on CPUs with AVX512-BF16 or AMX); off = float32.
     ``num_workers``: DataLoader worker processes that decode batches ahead of the training step
     (0 = in the training process); batches are the same for any value.
+    ``threads``: torch's intra-op threads while the run trains (None: torch's default, one per
+    core). Float32 results depend on it by rounding (a different summation order), so the demo and
+    smoke profiles fix it to 1: a run then gives the same numbers in a notebook, on a laptop with any
+    number of cores, and when ``python -m inpainting.train --all`` trains several runs at once, one
+    per core (on this kit's 2-core machine two 1-thread runs side by side do ~1.5x the work of one
+    2-thread run, README "Speed").
     ``init_generator``: a ``generator.pt`` whose weights start G (the shared reconstruction warm start
     of the experiments, see ``inpainting.experiments``); ignored when resuming from a checkpoint."""
 
@@ -123,6 +129,7 @@ class TrainConfig:
     amp: bool = False
     init_generator: str | None = None
     num_workers: int = 0
+    threads: int | None = None
 
     @property
     def total_steps(self) -> int:
@@ -136,13 +143,18 @@ class ExperimentConfig:
     ``seeds``: every trained row of a table is trained with seeds ``train.seed + k`` for
     ``k < seeds``; tables give the spread across seeds beside the image-level interval.
     ``bootstrap``: resamples of the seeded bootstrap over test images behind every interval;
-    ``confidence``: the intervals' level. ``facades_baselines``: the baselines (generator names,
-    ``glcic`` / ``context_encoder``) retrained on the facades role; both on faces always."""
+    ``confidence``: the intervals' level. ``faces_baselines`` / ``facades_baselines``: the
+    baselines (generator names, ``glcic`` / ``context_encoder``) retrained on that dataset role
+    (:data:`BASELINE_GENERATORS`; both by default)."""
 
     seeds: int = 1
     bootstrap: int = 2000
     confidence: float = 0.95
+    faces_baselines: tuple[str, ...] = ("glcic", "context_encoder")
     facades_baselines: tuple[str, ...] = ("glcic", "context_encoder")
+
+
+BASELINE_GENERATORS = ("glcic", "context_encoder")
 
 
 @dataclass(frozen=True)
@@ -177,7 +189,7 @@ def _smoke() -> Profile:
         photos=DataConfig("photos", image_size=32, n_train=None, n_test=None),
         model=ModelConfig(d_width=0.5),   # as the demo (cheaper CI)
         train=TrainConfig(batch_size=4, steps_g=4, steps_d=2, steps_joint=4, log_every=2,
-                          sample_every=4, checkpoint_every=5),
+                          sample_every=4, checkpoint_every=5, threads=1),
     )
 
 
@@ -195,12 +207,18 @@ def _demo() -> Profile:
         model=ModelConfig(d_width=0.5),
         # A few minutes of CPU per run: the prototype's reconstruction-stage learning rate 1e-3
         # [PROTO] (D: 0.1x) and batch 8, in float32 on every machine (train.amp opts into bfloat16).
+        # One torch thread per run, so a run gives the same numbers on any machine and whether a
+        # notebook or `python -m inpainting.train --all` (several runs side by side) trains it.
         train=TrainConfig(batch_size=8, steps_g=400, steps_d=20, steps_joint=120, lr_g=1e-3,
-                          lr_d=1e-4, log_every=20, sample_every=100, checkpoint_every=200),
+                          lr_d=1e-4, log_every=20, sample_every=100, checkpoint_every=200,
+                          threads=1),
         # Within 30 min of a 2-core CPU in float32 [INFERRED, README "Speed"]: one training seed
-        # per row (stated in every table), and on facades only the Context Encoder is retrained
-        # (the baseline the Paris StreetView literature reports; GLCIC costs 9 min more).
-        experiments=ExperimentConfig(seeds=1, facades_baselines=("context_encoder",)),
+        # per row (stated in every table), and of the baselines only the Context Encoder is
+        # retrained (GLCIC's completion network takes 3.6x the lite generator's step: 10.4 of the
+        # 43 minutes the demo took with it; it is retrained in the paper profile, and here with
+        # {"experiments.faces_baselines": ["glcic", "context_encoder"]}).
+        experiments=ExperimentConfig(seeds=1, faces_baselines=("context_encoder",),
+                                     facades_baselines=("context_encoder",)),
     )
 
 
@@ -441,12 +459,14 @@ def validate(profile: Profile) -> None:
                                          or not t.init_generator):
         c.fail("train.init_generator", "must be None or the path of a generator.pt (a string)")
     c.int_at_least("train.num_workers", 0)
+    c.int_at_least("train.threads", 1, none="torch's default")
 
     c.int_at_least("experiments.seeds", 1)
     c.int_at_least("experiments.bootstrap", 100)
     c.number("experiments.confidence", 0, strict=True, high=1)
-    baselines = profile.experiments.facades_baselines
-    if not isinstance(baselines, tuple) or not set(baselines) <= {"glcic", "context_encoder"}:
-        c.fail("experiments.facades_baselines", "must be a tuple of baseline generators from "
-               "glcic, context_encoder (possibly empty)")
+    for role in ("faces", "facades"):
+        baselines = getattr(profile.experiments, f"{role}_baselines")
+        if not isinstance(baselines, tuple) or not set(baselines) <= set(BASELINE_GENERATORS):
+            c.fail(f"experiments.{role}_baselines", "must be a tuple of baseline generators from "
+                   f"{', '.join(BASELINE_GENERATORS)} (possibly empty)")
     c.boolean("allow_random_perceptual")

@@ -59,6 +59,8 @@ NEUTRAL_FIELDS: dict[str, str] = {
     "train.amp": "replaced by the precision it results in (float32 / bfloat16 / float16)",
     "train.init_generator": "replaced by the sha256 of the file it names (the identity, not the path)",
     "train.num_workers": "batches are a pure function of (seed, step) for any number of workers",
+    "train.threads": "how many cores compute a step; float32 sums come out in another order, a "
+                     "rounding-level change like the number of processes (recorded in run.json)",
     "masks.test_kinds": "the fixed test set only",
     "masks.seed": "the fixed test set and the sample figures only",
     "loss.per_weights": "replaced by the kind of weights actually loaded (imagenet / random / file hash)",
@@ -66,6 +68,7 @@ NEUTRAL_FIELDS: dict[str, str] = {
     "experiments.seeds": "how many runs a table row has, not what one run computes",
     "experiments.bootstrap": "how results are summarised",
     "experiments.confidence": "how results are summarised",
+    "experiments.faces_baselines": "which runs the experiments train, not what one run computes",
     "experiments.facades_baselines": "which runs the experiments train, not what one run computes",
     "<role>.n_test": "the test split only; the training split does not depend on it",
     "<other roles>.*": "a run trains on the data of its own role only",
@@ -135,7 +138,7 @@ def _canonical_profile(profile: Profile, role: str) -> dict[str, Any]:
     for name in ("name", "allow_random_perceptual", "experiments"):
         config.pop(name)
     for field in ("log_every", "sample_every", "checkpoint_every", "device", "amp",
-                  "init_generator", "num_workers"):
+                  "init_generator", "num_workers", "threads"):
         config["train"].pop(field)
     for field in ("test_kinds", "seed"):
         config["masks"].pop(field)

@@ -1,6 +1,7 @@
 """Where a run happens: device, seeds, results folders, atomic writes and ``run.json``."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -149,16 +150,36 @@ def update_run_json(profile_name: str, **fields: Any) -> dict:
     """Merge ``fields`` into ``results/<profile>/run.json`` (atomically) and return the result.
 
     Nested dicts are merged one level deep, so notebooks can each add their own entries
-    (for example ``warnings={"perceptual": "..."}``)."""
+    (for example ``warnings={"perceptual": "..."}``). Processes that update it at the same time
+    (runs trained side by side by ``python -m inpainting.train --all``) take turns: the read, merge
+    and write happen under an exclusive ``flock`` of ``run.json.lock`` (POSIX; elsewhere unlocked)."""
     path = results_dir(profile_name) / "run.json"
-    info = json.loads(path.read_text()) if path.exists() else {}
-    for key, value in fields.items():
-        if isinstance(value, dict) and isinstance(info.get(key), dict):
-            info[key].update(value)
-        else:
-            info[key] = value
-    atomic_write_text(path, json.dumps(info, indent=2, sort_keys=True, default=str))
+    with _exclusive(path.with_name(path.name + ".lock")):
+        info = json.loads(path.read_text()) if path.exists() else {}
+        for key, value in fields.items():
+            if isinstance(value, dict) and isinstance(info.get(key), dict):
+                info[key].update(value)
+            else:
+                info[key] = value
+        atomic_write_text(path, json.dumps(info, indent=2, sort_keys=True, default=str))
     return info
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path):
+    """An exclusive advisory lock on ``lock_path`` for the block (a no-op without ``fcntl``)."""
+    try:
+        import fcntl
+    except ImportError:   # Windows
+        yield
+        return
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def environment_info(device: torch.device | None = None) -> dict:

@@ -20,6 +20,15 @@ Every run the notebooks of a profile need, warm starts first, one per line, read
     python -m inpainting.train --profile paper --list > runs.txt
     eval "python -m inpainting.train $(sed -n "${SLURM_ARRAY_TASK_ID}p" runs.txt)"
 
+Every run the notebooks need, on this machine, several side by side (``./run_all.sh`` does this
+before the notebooks)::
+
+    python -m inpainting.train --profile demo --all [--jobs N]
+
+Each run is a child process with ``train.threads`` torch threads (default: as many runs at once as
+the CPU has cores for; one on a GPU); a variant waits for its warm start; output of each run goes to
+``results/<profile>/logs/``.
+
 ``--variant`` takes the row names of :mod:`inpainting.experiments` (``--variants`` prints them) or
 ``warm-start`` (the shared reconstruction warm start the kit's generators start from; a variant
 trains it first when it is missing). ``--overrides`` applies to the profile as a notebook's
@@ -31,16 +40,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
+import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from .experiments import NOTEBOOK_VARIANTS, WARM_STARTED, needed_runs, seeds, variant_spec
 from .profiles import PROFILES, Profile, get_profile
 from .runs import ROLES, RunLockedError, RunSpec, is_finished, run_key
-from .runtime import results_dir, select_device
+from .runtime import NOTEBOOK_ENV, results_dir, select_device
 
 WARM_START = "warm-start"
 LIST_CHOICES = ("all", "warm-starts", "variants")
@@ -133,6 +145,120 @@ def print_listing(profile_name: str, overrides: Mapping, profile: Profile,
     return 0
 
 
+ALL_TRAINED_BY = "inpainting.train --all"   # the "notebook" that trained a run of --all (run.json)
+
+
+def cpu_count() -> int:
+    """Cores this process may use (its CPU affinity where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def default_jobs(profile: Profile) -> int:
+    """Runs trained at once by ``--all``: one on a GPU (use torchrun or a job array for more); on
+    the CPU, the cores over ``train.threads`` (all cores for one run when it is None)."""
+    if select_device(profile.train.device).type != "cpu":
+        return 1
+    return max(1, cpu_count() // (profile.train.threads or cpu_count()))
+
+
+@dataclass
+class Job:
+    """One run of ``--all``: its command-line arguments, spec and (once started) child process."""
+
+    args: list[str]
+    spec: RunSpec
+    process: subprocess.Popen | None = None
+    log: Path | None = None
+    started: float = 0.0
+
+    @property
+    def name(self) -> str:
+        a = self.args
+        return f"{a[a.index('--role') + 1]}: {a[a.index('--variant') + 1]} (seed {a[a.index('--seed') + 1]})"
+
+    def ready(self) -> bool:
+        """Its warm start (if any) is finished."""
+        return self.spec.init is None or is_finished(run_folder(self.spec.init))
+
+
+def schedule_order(rows: list[tuple[list[str], RunSpec]]) -> list[tuple[list[str], RunSpec]]:
+    """Warm starts first (every variant waits for one), then the runs without a warm start (the
+    baselines, which train their own reconstruction stage: the longest runs, started early so
+    they do not finish last alone), then the variants in the notebooks' order."""
+    def rank(row):
+        args, spec = row
+        return 0 if _is_warm_start(args) else 1 if spec.init is None else 2
+    return sorted(rows, key=rank)   # stable
+
+
+def train_all(profile_name: str, overrides: Mapping, profile: Profile, jobs: int | None = None,
+              notebooks: Sequence[str] | None = None, log=print) -> int:
+    """Train every unfinished run the notebooks need, ``jobs`` child processes at a time (each
+    ``python -m inpainting.train ... --variant NAME`` with ``train.threads`` threads); 0 when all
+    finished, 1 when one failed (the others running are let finish; nothing new starts)."""
+    jobs = jobs or default_jobs(profile)
+    rows = listing(profile, notebooks)
+    pending = [Job(a, s) for a, s in schedule_order(rows) if not is_finished(run_folder(s))]
+    total, done_before = len(rows), len(rows) - len(pending)
+    threads = profile.train.threads or max(1, cpu_count() // jobs)
+    log(f"{total} runs needed by the notebooks of profile {profile_name}: {done_before} finished, "
+        f"{len(pending)} to train, {jobs} at a time with {threads} torch thread(s) each", flush=True)
+    if not pending:
+        return 0
+    logs = results_dir(profile.name, "logs")
+    head = [sys.executable, "-m", "inpainting.train", "--profile", profile_name] + \
+        (["--overrides", json.dumps(dict(overrides))] if overrides else [])
+    env = {**os.environ, NOTEBOOK_ENV: ALL_TRAINED_BY, "OMP_NUM_THREADS": str(threads),
+           "MKL_NUM_THREADS": str(threads)}
+    running: list[Job] = []
+    failed: list[Job] = []
+    start, finished, to_train = time.perf_counter(), 0, len(pending)
+    while pending or running:
+        for job in list(running):
+            code = job.process.poll()
+            if code is None:
+                continue
+            running.remove(job)
+            finished += 1
+            seconds = time.perf_counter() - job.started
+            if code == 0:
+                log(f"[{finished}/{to_train}] finished {job.name} in {seconds:.0f} s", flush=True)
+            else:
+                failed.append(job)
+                tail = job.log.read_text(errors="replace").splitlines()[-15:]
+                log(f"FAILED (exit {code}): {job.name}; its output: {job.log}\n    "
+                    + "\n    ".join(tail), flush=True)
+        blocked = not failed and pending and not any(j.ready() for j in pending) and not running
+        if blocked:   # a warm start that finished but left no finished run
+            failed += pending
+            log("FAILED: " + ", ".join(j.name for j in pending) + " wait for warm starts that "
+                "are not finished", flush=True)
+        if failed:
+            pending.clear()
+        while pending and len(running) < jobs:
+            job = next((j for j in pending if j.ready()), None)
+            if job is None:
+                break
+            pending.remove(job)
+            slug = "-".join(job.args[i + 1] for i, a in enumerate(job.args)
+                            if a in ("--role", "--variant", "--seed"))
+            job.log = logs / ("".join(c if c.isalnum() or c in "-_." else "_" for c in slug) + ".log")
+            job.started = time.perf_counter()
+            with open(job.log, "w") as out:
+                job.process = subprocess.Popen(head + job.args, stdout=out, stderr=subprocess.STDOUT,
+                                               env=env)
+            running.append(job)
+            log(f"started {job.name} (run {run_key(job.spec)}, output {job.log})", flush=True)
+        if running:
+            time.sleep(0.5)
+    log(f"{finished - len(failed)} of {finished} runs trained in "
+        f"{time.perf_counter() - start:.0f} s ({jobs} at a time)", flush=True)
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m inpainting.train", description=__doc__.split("\n")[0],
@@ -145,6 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--list", nargs="?", const="all", choices=LIST_CHOICES,
                       help="print every run the notebooks need, one per line (no training)")
     what.add_argument("--variants", action="store_true", help="print the variant names")
+    what.add_argument("--all", action="store_true",
+                      help="train every run the notebooks need, --jobs at a time (child processes)")
+    parser.add_argument("--jobs", type=int, help="with --all: runs at once (default: the cores "
+                        "over train.threads on a CPU, 1 on a GPU)")
     parser.add_argument("--role", default="faces", help=f"dataset role: {', '.join(ROLES)}")
     parser.add_argument("--seed", type=int, help="training seed (default: the profile's train.seed)")
     parser.add_argument("--overrides", default="{}",
@@ -167,8 +297,12 @@ def parse(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, dict, 
         parser.error(f"--overrides must be a JSON object of dotted names, got {args.overrides!r}")
     if args.seed is not None and args.seed < 0:
         parser.error(f"--seed must be >= 0, got {args.seed}")
-    if args.notebook and not args.list:
-        parser.error("--notebook only applies to --list")
+    if args.notebook and not (args.list or args.all):
+        parser.error("--notebook only applies to --list and --all")
+    if args.jobs is not None and not args.all:
+        parser.error("--jobs only applies to --all")
+    if args.jobs is not None and args.jobs < 1:
+        parser.error(f"--jobs must be >= 1, got {args.jobs}")
     try:
         profile = get_profile(args.profile, overrides)
         if args.variant is not None:
@@ -221,6 +355,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.list:
         return print_listing(args.profile, overrides, profile, args.notebook, args.list)
+    if args.all:
+        from .training.distributed import env_world
+        if env_world()[1] > 1:
+            raise SystemExit("--all starts its own processes: run it without torchrun")
+        return train_all(args.profile, overrides, profile, args.jobs, args.notebook)
     return train(args.spec, args.progress)
 
 

@@ -67,7 +67,7 @@ from ..runtime import (cpu_bf16_fast, device_name, precision, results_dir, selec
 from . import distributed, records
 from .records import HISTORY_COLUMNS, TrainResult
 from .schedule import Schedule
-from .stream import BatchStream
+from .stream import BatchStream, torch_threads
 
 N_SAMPLES = 8
 MEAN_PIXEL_IMAGES = 1000
@@ -475,7 +475,7 @@ class Trainer:
         ``out_dir``; a finished run returns its stored result at once (nothing is rebuilt)."""
         if self.dist.broadcast(is_finished(self.out_dir)):   # rank 0's view of the folder
             return self._reuse()
-        with self.dist.lock(self.out_dir, "training run"):
+        with self.dist.lock(self.out_dir, "training run"), torch_threads(self.profile.train.threads):
             return self._fit()
 
     def _fit(self) -> TrainResult:

@@ -37,17 +37,22 @@ EPOCH_STREAM = 10**6
 
 
 @contextlib.contextmanager
-def single_threaded():
-    """Run the block with one intra-op torch thread, then restore the count."""
+def torch_threads(n: int | None):
+    """Run the block with ``n`` intra-op torch threads (None: unchanged), then restore the count."""
     threads = torch.get_num_threads()
-    if threads == 1:
+    if n is None or n == threads:
         yield
         return
-    torch.set_num_threads(1)
+    torch.set_num_threads(n)
     try:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def single_threaded():
+    """Run the block with one intra-op torch thread, then restore the count."""
+    return torch_threads(1)
 
 
 class BatchStream(Dataset):

@@ -1,0 +1,135 @@
+"""The speed benchmarks: the parts of a step add up to the step and compute what it computes; the
+roofs table's FLOPs and rates are consistent; the command line refuses what it cannot do."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from inpainting import bench
+from inpainting.bench_parts import (SUM_ROW, STEP_ROW, WARM_START, decomposed_step, kind_trainer,
+                                    measure, resolve_variants, run_parts, select_kinds,
+                                    stage_steps, step_kinds, summary)
+from inpainting.bench_roofs import ConvRecorder, run_roofs
+from inpainting.experiments import CONTEXT_ENCODER, FULL_MODEL
+from inpainting.profiles import get_profile
+
+
+@pytest.fixture(scope="module")
+def smoke():
+    return get_profile("smoke", {"train.device": "cpu"})
+
+
+@pytest.fixture(scope="module")
+def kinds(smoke):
+    return step_kinds(smoke)
+
+
+def test_step_kinds_list_each_kind_once_warm_start_first(kinds):
+    labels = [k.label for k in kinds]
+    assert len(labels) == len(set(labels))
+    assert kinds[0].variants[0] == WARM_START and kinds[0].stage == "G"
+    # L_rec alone has no discriminator: its joint steps are the warm start's G steps
+    assert "L_rec" in kinds[0].variants
+    # one D-only step serves every lite variant with L_adv
+    d_kinds = [k for k in kinds if k.stage == "D" and FULL_MODEL in k.variants]
+    assert len(d_kinds) == 1 and "L_rec + L_adv" in d_kinds[0].variants
+    assert any(CONTEXT_ENCODER in k.variants for k in kinds)
+    assert {k.role for k in kinds} == {"faces"}
+
+
+def test_select_and_resolve_variants(kinds):
+    assert resolve_variants(["full", "CE", "warm"]) == [FULL_MODEL, CONTEXT_ENCODER, WARM_START]
+    with pytest.raises(ValueError, match="unknown variant.*valid"):
+        resolve_variants(["no such model"])
+    chosen = select_kinds(kinds, [FULL_MODEL], ["joint"])
+    assert chosen and all(k.stage == "joint" and FULL_MODEL in k.variants for k in chosen)
+
+
+def _params(trainer):
+    return [p.detach().clone() for m in (trainer.G, trainer.D) if m is not None
+            for p in m.parameters()]
+
+
+@pytest.mark.parametrize("stage", ["D", "joint"])
+def test_decomposed_step_updates_the_models_as_train_step_does(kinds, stage, tmp_path):
+    kind = next(k for k in kinds if k.stage == stage and FULL_MODEL in k.variants)
+    whole = kind_trainer(kind, tmp_path / "whole")
+    parts = kind_trainer(kind, tmp_path / "parts")
+    before = _params(whole)
+    assert all(torch.equal(a, b) for a, b in zip(before, _params(parts)))
+    step = stage_steps(whole, stage)[0]
+    whole.step = step
+    whole.train_step(whole.batch(step))
+    clock = decomposed_step(parts, step)
+    changed = 0
+    for a, b, c in zip(before, _params(whole), _params(parts)):
+        torch.testing.assert_close(c, b, rtol=1e-4, atol=1e-5)   # summation order only
+        changed += not torch.equal(a, b)
+    assert changed > 0
+    expected = {"data", "Adam D", "D global forward (D step)", "D local backward (D step)"}
+    if stage == "joint":
+        expected |= {"G backward", "Adam G", "perceptual forward (composite)",
+                     "D head + loss (G step)"}
+    else:
+        expected |= {"G forward (no_grad)"}
+    assert expected <= set(clock.parts)
+    assert sum(clock.parts.values()) == pytest.approx(clock.total)
+
+
+def test_parts_table_and_its_check(smoke, kinds):
+    chosen = select_kinds(kinds, [FULL_MODEL], ["joint"])
+    df = run_parts(smoke, chosen, reps=2, log=lambda m: None)
+    assert {SUM_ROW, STEP_ROW} <= set(df.part)
+    parts = df[~df.part.isin([SUM_ROW, STEP_ROW])]
+    assert parts.pct_of_step.sum() == pytest.approx(100.0)
+    assert (parts.ms_min <= parts.ms_median).all() and (parts.ms_median <= parts.ms_max).all()
+    table = summary(df)
+    assert len(table) == 1
+    shares = [c for c in table.columns if c.startswith("% ")]
+    assert table[shares].sum(axis=1).iloc[0] == pytest.approx(100.0)
+    assert table["check"].iloc[0] in ("ok", "off by more than 5 %")
+    # the check flags a sum far from the step
+    fake = df.copy()
+    fake.loc[fake.part == STEP_ROW, "ms_median"] *= 3
+    assert summary(fake)["check"].iloc[0].startswith("off by")
+
+
+def test_measure_alternates_on_successive_steps(kinds):
+    kind = next(k for k in kinds if k.stage == "G")
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        times = measure(kind_trainer(kind, tmp), "G", reps=3, warmup=0)
+    assert len(times.sums) == len(times.whole) == 3
+    assert all(len(v) == 3 for v in times.parts.values())
+    assert times.ratio > 0
+
+
+def test_conv_recorder_sees_forward_and_backward_convolutions():
+    conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+    with ConvRecorder() as rec:
+        conv(x).sum().backward()
+    ops = {str(spec[0]) for spec in rec.calls}
+    assert any("convolution_backward" in op for op in ops)
+    assert any(op.endswith("convolution.default") for op in ops)
+
+
+def test_roofs_table_is_consistent(smoke):
+    df, convs = run_roofs(smoke, [32], ["float32"], reps=1, conv_reps=1, log=lambda m: None)
+    row = df.iloc[0]
+    assert row.precision == "float32" and row["size"] == 32
+    assert 0 < row.conv_gflop <= row.step_gflop
+    assert row.gflop_per_s == pytest.approx(row.step_gflop / (row.step_ms_best / 1000))
+    assert row.pct_matmul_fp32 == pytest.approx(100 * row.gflop_per_s / row.matmul_fp32_gflops)
+    assert row.pct_conv_roof == pytest.approx(100 * row.gflop_per_s / row.conv_roof_gflops)
+    assert len(convs) > 0 and (convs.calls >= 1).all()
+
+
+@pytest.mark.parametrize("argv", [["--variants", "full"], ["--precisions", "float32"],
+                                  ["--profile", "demo"], ["--parts", "--sizes", "64", "128"],
+                                  ["--parts", "--variants", "nonsense"], ["--parts", "--roofs"],
+                                  ["--batch", "0"]])
+def test_command_line_usage_errors(argv):
+    with pytest.raises(SystemExit) as exc:
+        bench.parse_args(argv)
+    assert exc.value.code == 2
