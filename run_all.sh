@@ -121,20 +121,7 @@ runtime.update_run_json(p.name, profile=p.name, seed=p.train.seed, started=runti
 PYEOF
 
 status=ok
-# Train every run the notebooks need first, several side by side where the CPU has the cores
-# (python -m inpainting.train --all; one at a time on a GPU); the notebooks then find them finished.
-log "training the runs the notebooks need (profile $PROFILE; output of each run in $OUT/logs/)"
-t0=$(date +%s)
-if ! "$PY" -m inpainting.train --profile "$PROFILE" --all; then
-  log "FAILED: training (python -m inpainting.train --profile $PROFILE --all); see the lines above"
-  status="failed: training"
-fi
-secs=$(( $(date +%s) - t0 ))
-log "training done in ${secs}s"
-"$PY" -c "import sys; from inpainting import runtime; runtime.update_run_json(sys.argv[1], training_seconds=int(sys.argv[2]))" "$PROFILE" "$secs"
-
 for nb in notebooks/[0-9][0-9]_*.ipynb; do
-  [[ "$status" == ok ]] || break
   name=$(basename "$nb")
   dest="$OUT/notebooks/$name"
   log "running $name (profile $PROFILE)"

@@ -48,6 +48,7 @@ CHANGES = {
     "train.num_workers": 2, "train.threads": 2, "experiments.seeds": 3,
     "experiments.bootstrap": 500, "experiments.confidence": 0.9,
     "experiments.faces_baselines": ("glcic",), "experiments.facades_baselines": ("glcic",),
+    "experiments.perceptual_levels": ("relu5_1",),
     "allow_random_perceptual": False,
 }
 # Neutral for a faces run, each for the reason runs.NEUTRAL_FIELDS gives.
@@ -55,6 +56,7 @@ NEUTRAL = {"faces.n_test", "masks.test_kinds", "masks.seed", "train.log_every",
            "train.sample_every", "train.checkpoint_every", "train.device", "train.num_workers",
            "train.threads", "experiments.seeds", "experiments.bootstrap", "experiments.confidence",
            "experiments.faces_baselines", "experiments.facades_baselines",
+           "experiments.perceptual_levels",
            *(n for n in CHANGES if n.startswith(("facades.", "photos.")))}
 # Replaced in the identity by what they resolve to; tested one by one below.
 RESOLVED = {"train.amp", "train.init_generator", "loss.per_weights", "allow_random_perceptual"}
@@ -264,3 +266,21 @@ def test_the_profile_chooses_the_baselines_retrained_on_each_role():
         experiments.FACADES_VARIANTS
     assert experiments.variants_for(demo, experiments.FACADES_VARIANTS, "photos") == \
         experiments.FACADES_VARIANTS
+
+
+def test_the_profile_chooses_the_perceptual_levels_trained():
+    demo = get_profile("demo")
+    assert demo.experiments.perceptual_levels == ("relu1_1", "relu3_1", "relu5_1")
+    kept = experiments.variants_for(demo, experiments.PERCEPTUAL_LEVEL_VARIANTS, "faces")
+    assert list(kept) == ["relu1_1", "relu3_1", "relu5_1"]
+    rows = experiments.variants_for(demo, experiments.FACES_ALL_VARIANTS, "faces")
+    assert "per@relu2_1" not in rows and "per@relu5_1" in rows and experiments.FULL_MODEL in rows
+    assert "per@relu1_1..relu5_1 (equal weights)" not in rows and "L_rec + L_per" in rows
+    with_all = get_profile("demo", {"experiments.perceptual_levels": ["relu3_1", "all"]})
+    assert list(experiments.variants_for(with_all, experiments.PERCEPTUAL_LEVEL_VARIANTS,
+                                         "faces")) == ["relu3_1", "relu1_1..relu5_1 (equal weights)"]
+    every = get_profile("paper")
+    assert experiments.variants_for(every, experiments.PERCEPTUAL_LEVEL_VARIANTS, "faces") == \
+        experiments.PERCEPTUAL_LEVEL_VARIANTS
+    with pytest.raises(ValueError, match="experiments.perceptual_levels"):
+        get_profile("demo", {"experiments.perceptual_levels": ["relu6_1"]})

@@ -51,16 +51,3 @@ def test_without_a_finished_run_it_says_what_to_do(tmp_path, monkeypatch, capsys
     with pytest.raises(SystemExit) as exit_:
         timing.main(["--profile", "demo"])
     assert exit_.value.code == 2 and "run_all.sh" in capsys.readouterr().err
-
-
-def test_training_before_the_notebooks_has_its_own_row(results):
-    run = json.loads((results / "run.json").read_text())
-    run["training_seconds"] = 8
-    run["runs"]["runs/faces/lite-abc"]["trained_by"] = [timing.ALL_TRAINED_BY]
-    (results / "run.json").write_text(json.dumps(run))
-    notebooks = timing.timing("demo")["timing_notebooks"].set_index("notebook")
-    row = notebooks.loc[f"training ({timing.ALL_TRAINED_BY})"]
-    assert (row["runs_trained"], row["training_steps_s"]) == (1, 12.0)
-    assert "1.50x the wall time" in row["slowest_cells"]
-    assert notebooks.loc["03_training", "runs_trained"] == 0
-    assert notebooks.loc["total", "seconds"] == 33

@@ -159,11 +159,11 @@ def test_listing_names_resolve_for_each_role_and_seed():
 def test_all_trains_every_needed_run_side_by_side_as_a_notebook_would(capsys, tmp_path,
                                                                      monkeypatch):
     """``--all --jobs 2`` trains the runs of a notebook in two child processes, the warm start
-    first; with ``train.threads`` fixed (1 in smoke) each run is bit-identical to the same run
-    trained in this process (as a notebook trains it); a second call trains nothing."""
-    profile = get_profile("smoke", SHORT)
-    assert profile.train.threads == 1
-    argv = ["--profile", "smoke", "--overrides", json.dumps(SHORT), "--all", "--jobs", "2",
+    first; with ``train.threads`` fixed (here 1) each run is bit-identical to the same run trained
+    in this process (as a notebook trains it); a second call trains nothing."""
+    one = {**SHORT, "train.threads": 1}
+    profile = get_profile("smoke", one)
+    argv = ["--profile", "smoke", "--overrides", json.dumps(one), "--all", "--jobs", "2",
             "--notebook", "04_loss_ablation"]
     assert main(argv) == 0
     out = capsys.readouterr().out

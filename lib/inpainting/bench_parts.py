@@ -53,8 +53,8 @@ import pandas as pd
 import torch
 
 from . import losses
-from .experiments import (CONTEXT_ENCODER, FULL_MODEL, NOTEBOOK_VARIANTS, warm_start_profile,
-                          variant_spec)
+from .experiments import (CONTEXT_ENCODER, FULL_MODEL, NOTEBOOK_VARIANTS, variant_spec,
+                          variants_for, warm_start_profile)
 from .models.discriminator import local_patch
 from .models.generator import composite
 from .profiles import Profile, with_overrides
@@ -168,7 +168,7 @@ def step_kinds(profile: Profile, roles: Sequence[str] | None = None) -> list[Ste
         for role, variants in NOTEBOOK_VARIANTS[notebook]:
             if roles is not None and role not in roles:
                 continue
-            for name, overrides in variants.items():
+            for name, overrides in variants_for(profile, variants, role).items():
                 spec = variant_spec(profile, overrides, role)
                 key = (role, run_key(spec))
                 if key in names:

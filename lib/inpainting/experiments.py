@@ -116,12 +116,19 @@ def train_variant(profile: Profile, overrides: Mapping, role: str = "faces", see
 
 def variants_for(profile: Profile, variants: Mapping[str, Mapping], role: str) -> dict:
     """The ``variants`` a profile trains on ``role``: of the baselines only those in
-    ``experiments.<role>_baselines`` (faces, facades; every variant on other roles)."""
-    keep = getattr(profile.experiments, f"{role}_baselines", None)
-    if keep is None:
-        return dict(variants)
-    return {name: overrides for name, overrides in variants.items()
-            if name not in BASELINE_VARIANTS or BASELINE_VARIANTS[name]["model.generator"] in keep}
+    ``experiments.<role>_baselines`` (faces, facades; all on other roles), of the perceptual-level
+    rows only those in ``experiments.perceptual_levels`` (a VGG level, or ``"all"`` for several)."""
+    baselines = getattr(profile.experiments, f"{role}_baselines", None)
+    levels = profile.experiments.perceptual_levels
+
+    def kept(name: str, overrides: Mapping) -> bool:
+        if name in BASELINE_VARIANTS and baselines is not None:
+            return BASELINE_VARIANTS[name]["model.generator"] in baselines
+        layers = tuple(overrides.get("loss.per_layers", ()))
+        if not layers:
+            return True
+        return (layers[0] if len(layers) == 1 else "all") in levels
+    return {name: overrides for name, overrides in variants.items() if kept(name, overrides)}
 
 
 def train_variants(profile: Profile, variants: Mapping[str, Mapping], role: str = "faces") -> dict:

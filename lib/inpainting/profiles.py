@@ -105,11 +105,11 @@ class TrainConfig:
     ``num_workers``: DataLoader worker processes that decode batches ahead of the training step
     (0 = in the training process); batches are the same for any value.
     ``threads``: torch's intra-op threads while the run trains (None: torch's default, one per
-    core). Float32 results depend on it by rounding (a different summation order), so the demo and
-    smoke profiles fix it to 1: a run then gives the same numbers in a notebook, on a laptop with any
-    number of cores, and when ``python -m inpainting.train --all`` trains several runs at once, one
-    per core (on this kit's 2-core machine two 1-thread runs side by side do ~1.5x the work of one
-    2-thread run, README "Speed").
+    core). Float32 results depend on it by rounding (another summation order), so fixing it (e.g. 1)
+    makes a run give the same numbers on machines with different core counts, and lets
+    ``python -m inpainting.train --all`` train one run per core side by side. Not the default: on
+    this kit's 2-core machine one thread made a run 1.7-2x slower and two side by side gained only
+    1.08x over one run on both cores (README "Speed").
     ``init_generator``: a ``generator.pt`` whose weights start G (the shared reconstruction warm start
     of the experiments, see ``inpainting.experiments``); ignored when resuming from a checkpoint."""
 
@@ -145,13 +145,15 @@ class ExperimentConfig:
     ``bootstrap``: resamples of the seeded bootstrap over test images behind every interval;
     ``confidence``: the intervals' level. ``faces_baselines`` / ``facades_baselines``: the
     baselines (generator names, ``glcic`` / ``context_encoder``) retrained on that dataset role
-    (:data:`BASELINE_GENERATORS`; both by default)."""
+    (:data:`BASELINE_GENERATORS`; both by default). ``perceptual_levels``: the rows of T4
+    (notebook 05) that are trained: single VGG levels, and ``"all"`` for the row with all five."""
 
     seeds: int = 1
     bootstrap: int = 2000
     confidence: float = 0.95
     faces_baselines: tuple[str, ...] = ("glcic", "context_encoder")
     facades_baselines: tuple[str, ...] = ("glcic", "context_encoder")
+    perceptual_levels: tuple[str, ...] = (*VGG_LAYERS, "all")
 
 
 BASELINE_GENERATORS = ("glcic", "context_encoder")
@@ -189,7 +191,7 @@ def _smoke() -> Profile:
         photos=DataConfig("photos", image_size=32, n_train=None, n_test=None),
         model=ModelConfig(d_width=0.5),   # as the demo (cheaper CI)
         train=TrainConfig(batch_size=4, steps_g=4, steps_d=2, steps_joint=4, log_every=2,
-                          sample_every=4, checkpoint_every=5, threads=1),
+                          sample_every=4, checkpoint_every=5),
     )
 
 
@@ -207,18 +209,18 @@ def _demo() -> Profile:
         model=ModelConfig(d_width=0.5),
         # A few minutes of CPU per run: the prototype's reconstruction-stage learning rate 1e-3
         # [PROTO] (D: 0.1x) and batch 8, in float32 on every machine (train.amp opts into bfloat16).
-        # One torch thread per run, so a run gives the same numbers on any machine and whether a
-        # notebook or `python -m inpainting.train --all` (several runs side by side) trains it.
         train=TrainConfig(batch_size=8, steps_g=400, steps_d=20, steps_joint=120, lr_g=1e-3,
-                          lr_d=1e-4, log_every=20, sample_every=100, checkpoint_every=200,
-                          threads=1),
+                          lr_d=1e-4, log_every=20, sample_every=100, checkpoint_every=200),
         # Within 30 min of a 2-core CPU in float32 [INFERRED, README "Speed"]: one training seed
-        # per row (stated in every table), and of the baselines only the Context Encoder is
-        # retrained (GLCIC's completion network takes 3.6x the lite generator's step: 10.4 of the
-        # 43 minutes the demo took with it; it is retrained in the paper profile, and here with
-        # {"experiments.faces_baselines": ["glcic", "context_encoder"]}).
+        # per row (stated in every table); of the baselines only the Context Encoder is retrained
+        # (GLCIC's completion network takes 3.6x the lite generator's step: 10.4 of the 42.6
+        # minutes the demo took with it); T4 at relu1_1, relu3_1 and relu5_1 (relu2_1, relu4_1 and
+        # the five levels together cost 6.4 min more). The paper profile keeps everything; here
+        # {"experiments.faces_baselines": ["glcic", "context_encoder"], "experiments.perceptual_levels":
+        #  ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1", "all"]}.
         experiments=ExperimentConfig(seeds=1, faces_baselines=("context_encoder",),
-                                     facades_baselines=("context_encoder",)),
+                                     facades_baselines=("context_encoder",),
+                                     perceptual_levels=("relu1_1", "relu3_1", "relu5_1")),
     )
 
 
@@ -464,6 +466,10 @@ def validate(profile: Profile) -> None:
     c.int_at_least("experiments.seeds", 1)
     c.int_at_least("experiments.bootstrap", 100)
     c.number("experiments.confidence", 0, strict=True, high=1)
+    levels = profile.experiments.perceptual_levels
+    if not isinstance(levels, tuple) or not levels or not set(levels) <= {*VGG_LAYERS, "all"}:
+        c.fail("experiments.perceptual_levels", f"must be a non-empty tuple of rows from "
+               f"{', '.join(VGG_LAYERS)}, all")
     for role in ("faces", "facades"):
         baselines = getattr(profile.experiments, f"{role}_baselines")
         if not isinstance(baselines, tuple) or not set(baselines) <= set(BASELINE_GENERATORS):

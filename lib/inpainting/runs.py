@@ -70,6 +70,7 @@ NEUTRAL_FIELDS: dict[str, str] = {
     "experiments.confidence": "how results are summarised",
     "experiments.faces_baselines": "which runs the experiments train, not what one run computes",
     "experiments.facades_baselines": "which runs the experiments train, not what one run computes",
+    "experiments.perceptual_levels": "which runs the experiments train, not what one run computes",
     "<role>.n_test": "the test split only; the training split does not depend on it",
     "<other roles>.*": "a run trains on the data of its own role only",
 }

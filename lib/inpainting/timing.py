@@ -3,9 +3,7 @@
 ``python -m inpainting.timing [--profile demo]`` reads what a finished ``./run_all.sh <profile>``
 left under ``results/<profile>/`` and prints three tables (also written as CSV under ``tables/``):
 
-* ``timing_notebooks``: wall seconds of the training that ``./run_all.sh`` does before the notebooks
-  (``python -m inpainting.train --all``: several runs side by side, so their summed training time
-  can exceed the wall time) and of every notebook (``run.json``), split into training steps
+* ``timing_notebooks``: wall seconds of every notebook (``run.json``), split into training steps
   of the runs that notebook trained, and everything else (imports, building models and data,
   checkpoints and sample figures, evaluation, figures): the per-cell times papermill recorded in the
   executed notebook give its slowest cells;
@@ -26,7 +24,6 @@ from pathlib import Path
 import pandas as pd
 
 from .runtime import results_dir, save_table
-from .train import ALL_TRAINED_BY
 
 STAGES = ("G", "D", "joint")
 
@@ -77,16 +74,6 @@ def cell_times(notebook: Path, top: int = 3) -> tuple[float, str]:
 
 def notebook_table(root: Path, run: dict, runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    if run.get("training_seconds") is not None:   # ./run_all.sh trains the runs before the notebooks
-        seconds = run["training_seconds"]
-        trained = runs[runs["trained_by"].str.split(", ").apply(lambda n: ALL_TRAINED_BY in n)] \
-            if len(runs) else runs
-        summed = float(trained["seconds"].sum()) if len(trained) else 0.0
-        rows.append({"notebook": f"training ({ALL_TRAINED_BY})", "seconds": seconds,
-                     "minutes": round(seconds / 60, 2), "runs_trained": len(trained),
-                     "training_steps_s": round(summed, 1), "other_s": round(seconds - summed, 1),
-                     "slowest_cells": f"runs side by side: their summed training time is "
-                                      f"{summed / max(seconds, 1):.2f}x the wall time"})
     for name, seconds in (run.get("notebooks") or {}).items():
         stem = Path(name).stem
         trained = runs[runs["trained_by"].str.split(", ").apply(lambda names: stem in names)] \
