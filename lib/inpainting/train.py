@@ -20,14 +20,13 @@ Every run the notebooks of a profile need, warm starts first, one per line, read
     python -m inpainting.train --profile paper --list > runs.txt
     eval "python -m inpainting.train $(sed -n "${SLURM_ARRAY_TASK_ID}p" runs.txt)"
 
-Every run the notebooks need, on this machine, several side by side (``./run_all.sh`` does this
-before the notebooks)::
+Every run the notebooks need, on this machine, several side by side when ``train.threads`` is set::
 
-    python -m inpainting.train --profile demo --all [--jobs N]
+    python -m inpainting.train --profile demo --overrides '{"train.threads": 1}' --all [--jobs N]
 
-Each run is a child process with ``train.threads`` torch threads (default: as many runs at once as
-the CPU has cores for; one on a GPU); a variant waits for its warm start; output of each run goes to
-``results/<profile>/logs/``.
+Each run is a child process with ``train.threads`` torch threads; ``--jobs`` defaults to the cores
+over ``train.threads`` (one run at a time when it is unset, and on a GPU); a variant waits for its
+warm start; the output of each run goes to ``results/<profile>/logs/``.
 
 ``--variant`` takes the row names of :mod:`inpainting.experiments` (``--variants`` prints them) or
 ``warm-start`` (the shared reconstruction warm start the kit's generators start from; a variant
