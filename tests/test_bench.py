@@ -21,7 +21,7 @@ def smoke():
 
 @pytest.fixture(scope="module")
 def kinds(smoke):
-    return step_kinds(smoke)
+    return step_kinds(smoke, ["faces"])
 
 
 def test_step_kinds_list_each_kind_once_warm_start_first(kinds):

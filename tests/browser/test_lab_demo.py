@@ -58,12 +58,14 @@ def _smoke_copy(folder: Path) -> Path:
     return path
 
 
-def _wait_changed(grab, before, what: str, timeout: float = UPDATE_TIMEOUT_S):
-    """Poll ``grab()`` until it differs from ``before``; return the new value."""
+def _wait_changed(grab, before, what: str, timeout: float = UPDATE_TIMEOUT_S, every: bool = False):
+    """Poll ``grab()`` until it differs from ``before`` (``every``: each item of the list differs
+    from its old value, since the tiles are redrawn one after another); return the new value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         now = grab()
-        if now != before:
+        if (len(now) == len(before) and all(a != b for a, b in zip(now, before))) if every \
+                else now != before:
             return now
         time.sleep(0.25)
     pytest.fail(f"{what} did not change within {timeout} s")
@@ -148,7 +150,8 @@ def _drive(page, lab: LabServer, timings: dict[str, float]) -> None:
     page.mouse.move(x + step, y, steps=5)
     page.mouse.up()
     assert int(float(handle.get_attribute("aria-valuenow"))) == start + 1
-    after_tiles = _wait_changed(completions, before_tiles, "the completions after the slider moved")
+    after_tiles = _wait_changed(completions, before_tiles, "every completion after the slider moved",
+                                every=True)
     timings["slider -> new completions"] = time.monotonic() - t
     assert all(a != b for a, b in zip(after_tiles, before_tiles)), "every tile shows the new image"
     assert hole.inner_text() == before_hole, "a new image, the same hole"
@@ -164,7 +167,7 @@ def _drive(page, lab: LabServer, timings: dict[str, float]) -> None:
     page.mouse.up()
     new_hole = _wait_changed(hole.inner_text, before_hole, "the hole size after the stroke")
     timings["stroke -> new hole"] = time.monotonic() - t
-    _wait_changed(completions, after_tiles, "the completions after the stroke")
+    _wait_changed(completions, after_tiles, "every completion after the stroke", every=True)
     timings["stroke -> new completions"] = time.monotonic() - t
     assert int(new_hole.split()[1]) > int(before_hole.split()[1]), (before_hole, new_hole)
     assert canvas.screenshot() != after_canvas
