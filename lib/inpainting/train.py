@@ -194,17 +194,19 @@ def schedule_order(rows: list[tuple[list[str], RunSpec]]) -> list[tuple[list[str
 
 
 def train_all(profile_name: str, overrides: Mapping, profile: Profile, jobs: int | None = None,
-              notebooks: Sequence[str] | None = None, log=print) -> int:
+              notebooks: Sequence[str] | None = None) -> int:
     """Train every unfinished run the notebooks need, ``jobs`` child processes at a time (each
     ``python -m inpainting.train ... --variant NAME`` with ``train.threads`` threads); 0 when all
     finished, 1 when one failed (the others running are let finish; nothing new starts)."""
+    def log(line: str) -> None:
+        print(line)
     jobs = jobs or default_jobs(profile)
     rows = listing(profile, notebooks)
     pending = [Job(a, s) for a, s in schedule_order(rows) if not is_finished(run_folder(s))]
     total, done_before = len(rows), len(rows) - len(pending)
     threads = profile.train.threads or max(1, cpu_count() // jobs)
     log(f"{total} runs needed by the notebooks of profile {profile_name}: {done_before} finished, "
-        f"{len(pending)} to train, {jobs} at a time with {threads} torch thread(s) each", flush=True)
+        f"{len(pending)} to train, {jobs} at a time with {threads} torch thread(s) each")
     if not pending:
         return 0
     logs = results_dir(profile.name, "logs")
@@ -214,7 +216,7 @@ def train_all(profile_name: str, overrides: Mapping, profile: Profile, jobs: int
            "MKL_NUM_THREADS": str(threads)}
     running: list[Job] = []
     failed: list[Job] = []
-    start, finished, to_train = time.perf_counter(), 0, len(pending)
+    start, finished, trained, to_train = time.perf_counter(), 0, 0, len(pending)
     while pending or running:
         for job in list(running):
             code = job.process.poll()
@@ -224,17 +226,18 @@ def train_all(profile_name: str, overrides: Mapping, profile: Profile, jobs: int
             finished += 1
             seconds = time.perf_counter() - job.started
             if code == 0:
-                log(f"[{finished}/{to_train}] finished {job.name} in {seconds:.0f} s", flush=True)
+                trained += 1
+                log(f"[{finished}/{to_train}] finished {job.name} in {seconds:.0f} s")
             else:
                 failed.append(job)
                 tail = job.log.read_text(errors="replace").splitlines()[-15:]
                 log(f"FAILED (exit {code}): {job.name}; its output: {job.log}\n    "
-                    + "\n    ".join(tail), flush=True)
+                    + "\n    ".join(tail))
         blocked = not failed and pending and not any(j.ready() for j in pending) and not running
         if blocked:   # a warm start that finished but left no finished run
             failed += pending
             log("FAILED: " + ", ".join(j.name for j in pending) + " wait for warm starts that "
-                "are not finished", flush=True)
+                "are not finished")
         if failed:
             pending.clear()
         while pending and len(running) < jobs:
@@ -250,11 +253,11 @@ def train_all(profile_name: str, overrides: Mapping, profile: Profile, jobs: int
                 job.process = subprocess.Popen(head + job.args, stdout=out, stderr=subprocess.STDOUT,
                                                env=env)
             running.append(job)
-            log(f"started {job.name} (run {run_key(job.spec)}, output {job.log})", flush=True)
+            log(f"started {job.name} (run {run_key(job.spec)}, output {job.log})")
         if running:
             time.sleep(0.5)
-    log(f"{finished - len(failed)} of {finished} runs trained in "
-        f"{time.perf_counter() - start:.0f} s ({jobs} at a time)", flush=True)
+    log(f"{trained} of {to_train} runs trained in "
+        f"{time.perf_counter() - start:.0f} s ({jobs} at a time)")
     return 1 if failed else 0
 
 
