@@ -87,3 +87,22 @@ def make_odd_images(folder: Path, seed: int = 0) -> dict[str, Path]:
     paths["truncated"].write_bytes(data[:len(data) // 2])
     paths["not_image"].write_text("this is not an image\n")
     return paths
+
+
+# ------------------------------------------------------------------------- float tolerances
+TOLERANCE_LOG_ENV = "INPAINTING_TOLERANCE_LOG"
+
+
+def within(name: str, measured: float, tolerance: float) -> None:
+    """Assert ``measured < tolerance`` for a comparison of floats from two code paths, and, when
+    ``$INPAINTING_TOLERANCE_LOG`` names a file, append ``{"name", "measured", "tolerance"}`` to it
+    as one JSON line (how the closing notes' tables of largest differences per CPU setting are made:
+    run the float-comparison tests under each setting with the variable set)."""
+    import json
+    import os
+    log = os.environ.get(TOLERANCE_LOG_ENV)
+    if log:
+        with open(log, "a") as f:
+            f.write(json.dumps({"name": name, "measured": float(measured),
+                                "tolerance": tolerance}) + "\n")
+    assert measured < tolerance, f"{name}: {measured:.3e} (tolerance {tolerance:.1e})"

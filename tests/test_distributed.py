@@ -7,9 +7,10 @@ Tolerances, and why the match is not exact: BatchNorm is synchronised over the r
 (:class:`inpainting.training.distributed.ProcessGroupBatchNorm` on gloo) and the reconstruction loss
 is normalised by the global batch's hole area, so 2 processes compute the single-process step up to
 floating-point summation order (per-shard sums, the all-reduce, statistics combined from two
-shards). Measured from the same state, every stage's gradients (G, D, joint) agree to 5e-6 - 7e-6
-(relative L2 over a network's gradient); tolerance 1e-4; per-replica BatchNorm statistics (the
-contrast measured too) are 1.3 off. The perceptual term (random-weight VGG offline) amplifies those
+shards). Measured from the same state (relative L2 over a network's gradient), G's gradients agree
+to 3e-6 - 7e-6 (tolerance 1e-4) and D's, whose real and composite terms nearly cancel, to up to 4e-4
+(tolerance 1e-2; see GRAD_TOL); per-replica BatchNorm statistics (the contrast measured too) are
+1.3 off. The perceptual term (random-weight VGG offline) amplifies those
 last-bit differences to about 1e-3, as it does in one process when only the BatchNorm arithmetic is
 swapped; tolerance 1e-2. Weights after several steps are compared relative to how far training moved
 them: in its first steps Adam divides by the square root of a tiny second moment, so rounding-level
@@ -37,6 +38,7 @@ import pytest
 import torch
 
 from inpainting import experiments
+from fixtures import within
 from inpainting.checkpoint import load_latest
 from inpainting.models import build_inpainter, load_inpainter
 from inpainting.models.perceptual import OFFLINE_ENV
@@ -49,7 +51,15 @@ from inpainting.training import Schedule, Trainer
 pytestmark = pytest.mark.slow
 
 VARIANT = "L_rec"   # warm start (4 G steps) + 4 joint steps with L_rec only, in the smoke profile
-GRAD_TOL = 1e-4     # relative L2 difference of a network's gradient, 2 processes vs 1
+# Relative L2 difference of a network's gradient, 2 processes vs 1 (see the module docstring).
+# G: summation order only, and G's gradient is a sum of same-signed work over the batch (measured
+# 3e-6 - 7e-6 on AMD AVX2 and Intel AVX-512, 1 and 2 threads): 1e-4. D: the same rounding, but D's
+# gradient is the difference of its real-image and composite terms, which nearly cancel while D
+# and G are close to their initialisation, so the relative error of the sum is the terms' rounding
+# times ||terms|| / ||sum|| (measured up to 4e-4 on AMD AVX2 with 1-thread ranks against a
+# 2-thread reference): 1e-2. Both stay far below what a real defect gives (per-replica BatchNorm
+# statistics: 1.3; a wrong normaliser: 0.5 or more).
+GRAD_TOL = {"G": 1e-4, "D": 1e-2}
 TIMEOUT = 900
 
 # A rank of the training command, recording every file it creates, writes, renames or deletes
@@ -275,7 +285,9 @@ def test_logged_losses_are_those_of_the_global_batch(cli_run, monkeypatch):
     trainer = Trainer(spec.init.profile, "faces", progress=False)
     trainer.build()
     record = trainer.train_step()
-    assert logged.loc[0, "rec"] == pytest.approx(record["rec"], rel=1e-5)
+    # Rank sums of the hole-area-normalised loss, all-reduced, against one sum over the batch:
+    # the same terms summed in another order (float32 rounding, ~1e-7 relative per sum).
+    within("distributed: logged rec, 2 ranks vs 1", abs(logged.loc[0, "rec"] / record["rec"] - 1), 1e-5)
 
 
 def _latest_step(ckpt_dir: Path) -> int:
@@ -389,7 +401,9 @@ def test_batchnorm_over_gloo_matches_one_process(probe):
     bn = probe["out"]["bn"]
     assert bn.pop("type") == "ProcessGroupBatchNorm2d" and probe["out"]["backend"] == "gloo"
     for what, error in bn.items():
-        assert error < 2e-5, (what, error)   # measured <= 4e-6 (float32)
+        # Batch statistics combined from two shards' sums (all-reduce) against one pass over the
+        # whole batch: the same float32 sums in another order; inputs of scale ~3, so a few ulp.
+        within(f"distributed: BatchNorm {what}, 2 shards vs 1", error, 2e-5)
 
 
 def test_every_stage_computes_the_single_process_gradients(probe):
@@ -400,12 +414,14 @@ def test_every_stage_computes_the_single_process_gradients(probe):
         nets = {"G": {"G"}, "D": {"D"}, "joint": {"G", "D"}}[stage]
         assert {n for n, g in mine[step].items() if g} == nets, step
         for net in nets:
-            error = _relative(theirs[step][net], mine[step][net])
-            assert error < GRAD_TOL, f"step {step} ({stage}) {net}: {error:.2e}"
+            # Summation order only: per-shard sums, the all-reduce, BatchNorm statistics
+            # gathered from shards (module docstring); the relative L2 over a whole network.
+            within(f"distributed: gradient {stage} {net}, 2 processes vs 1",
+                   _relative(theirs[step][net], mine[step][net]), GRAD_TOL[net])
     # The tolerance separates: per-replica BatchNorm statistics change the gradients entirely
     # (measured 1.3).
     contrast = _relative(theirs[0]["G"], probe["out"]["grads_per_replica"]["G"])
-    assert contrast > 1000 * GRAD_TOL, contrast
+    assert contrast > 1000 * GRAD_TOL["G"], contrast
 
 
 def test_perceptual_stage_matches_within_its_sensitivity(probe):
@@ -414,7 +430,8 @@ def test_perceptual_stage_matches_within_its_sensitivity(probe):
     BatchNorm arithmetic is swapped (torch's kernel vs this layer's, one rank), so the difference is
     the loss's sensitivity to last-bit differences of the output, not the distribution."""
     mine, theirs = probe["out"]["grads"]["L_per"][0]["G"], probe["single"]["L_per"]["grads"][0]["G"]
-    assert _relative(theirs, mine) < 1e-2
+    # The random-weight VGG amplifies last-bit differences of G's output (docstring): 1e-2.
+    within("distributed: gradient with L_per, 2 processes vs 1", _relative(theirs, mine), 1e-2)
 
 
 def test_a_run_resumes_with_another_world_size(probe, monkeypatch):
@@ -434,13 +451,19 @@ def test_a_run_resumes_with_another_world_size(probe, monkeypatch):
         return torch.cat([d[k].flatten() for k in single["final"]])
 
     moved = (flat(single["final"]) - flat(single["start"])).norm()
-    assert ((flat(state["G"]) - flat(single["final"])).norm() / moved).item() < 1e-3   # 1e-5
+    # Two resumed steps (D, joint) whose gradients differ by summation order (D's up to GRAD_TOL["D"],
+    # above); Adam's first steps divide by a tiny second moment and amplify such differences, so
+    # the bound is relative to how far the weights moved (measured 1e-5 to 1.2e-3): 1e-2.
+    within("distributed: weights resumed with 2 processes vs 1, relative to the movement",
+           ((flat(state["G"]) - flat(single["final"])).norm() / moved).item(), 1e-2)
     log = pd.read_csv(folder / "log.csv").drop(columns="seconds")
     theirs = single["history"].drop(columns="seconds")
     pd.testing.assert_frame_equal(log.iloc[:RESUME_AT], theirs.iloc[:RESUME_AT],
                                   check_dtype=False)   # the 1-process rows, kept
-    assert log["d_loss"].iloc[RESUME_AT:].to_numpy() == pytest.approx(
-        theirs["d_loss"].iloc[RESUME_AT:].to_numpy(), rel=1e-3)
+    # D's losses after the resume, computed from those weights (same reason as above).
+    mine_d, theirs_d = log["d_loss"].iloc[RESUME_AT:].to_numpy(), theirs["d_loss"].iloc[RESUME_AT:].to_numpy()
+    within("distributed: d_loss resumed with 2 processes vs 1 (relative)",
+           float(abs(mine_d / theirs_d - 1).max()), 1e-2)
 
 
 # ------------------------------------------------------------------------------------- GPU
@@ -466,4 +489,6 @@ def test_two_gpus_nccl_mixed_precision(tmp_path, monkeypatch):
     monkeypatch.setenv(RESULTS_ENV, str(tmp_path / "one-gpu"))
     trainer = Trainer(spec.init.profile, "faces", progress=False)
     trainer.build()
-    assert logged.loc[0, "rec"] == pytest.approx(trainer.train_step()["rec"], rel=1e-2)
+    # float16 autocast on both sides, NCCL's reduction order against one GPU's: 1e-2 relative.
+    within("distributed: logged rec, 2 GPUs vs 1 (float16)",
+           abs(logged.loc[0, "rec"] / trainer.train_step()["rec"] - 1), 1e-2)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from fixtures import within
 from inpainting.inference import complete
 from inpainting.models import build_inpainter
 from inpainting.profiles import ModelConfig
@@ -56,7 +57,10 @@ def test_torch_input_and_training_mode_restored(model):
     assert out.min() >= -1 and out.max() <= 1
     single = complete(model, image[0], mask[0])
     assert single.shape == image[0].shape
-    assert torch.allclose(single, out[0], atol=1e-6)
+    # A batch of 3 against one image: oneDNN may block the convolutions differently by batch
+    # size, so the same sums can run in another order (a few float32 ulp of values in [-1, 1]).
+    within("inference: one image vs the same image in a batch of 3",
+           (single - out[0]).abs().max().item(), 1e-5)
 
 
 @pytest.mark.parametrize("mask, message", [

@@ -4,6 +4,7 @@ import io
 import pytest
 import torch
 
+from fixtures import within
 from inpainting.models import (ContextEncoder, ContextEncoderDiscriminator, GlobalLocalDiscriminator,
                                Inpainter, build_discriminator, build_generator, build_inpainter,
                                composite, generator_input, glcic_generator, lite_generator,
@@ -250,7 +251,11 @@ def test_state_dict_loads_with_map_location_cpu():
     dst.load_state_dict(torch.load(buf, map_location="cpu", weights_only=True))
     x, m = images(1, 32), centre_mask(1, 32)
     with torch.no_grad():
-        assert torch.allclose(src.eval()(x.to(device), m.to(device)).cpu(), dst.eval()(x, m), atol=1e-5)
+        ours, theirs = src.eval()(x.to(device), m.to(device)).cpu(), dst.eval()(x, m)
+    if device == "cpu":   # same weights, input and kernels in one process: exact
+        assert torch.equal(ours, theirs)
+    else:                 # cuDNN against the CPU's kernels: other algorithms and summation orders
+        within("models: GPU forward vs CPU forward after map_location", (ours - theirs).abs().max().item(), 1e-4)
     assert all(t.device.type == "cpu" for t in dst.state_dict().values())
 
 
@@ -260,11 +265,13 @@ def test_context_encoder_matrix_product_layers_equal_the_convolutions():
     conv, fast_conv = torch.nn.Conv2d(32, 10, 4), FullMapConv(32, 10, 4)
     fast_conv.load_state_dict(conv.state_dict())
     x = torch.randn(3, 32, 4, 4)
-    assert torch.allclose(conv(x), fast_conv(x), atol=1e-5)
+    # A matrix product against a convolution kernel: the same 512 products per output summed in
+    # another order (outputs of scale ~0.5: float32 rounding ~1e-6).
+    within("models: FullMapConv vs Conv2d", (conv(x) - fast_conv(x)).abs().max().item(), 1e-5)
     deconv, fast_deconv = torch.nn.ConvTranspose2d(10, 32, 4), PointDeconv(10, 32, 4)
     fast_deconv.load_state_dict(deconv.state_dict())
     z = torch.randn(3, 10, 1, 1)
-    assert torch.allclose(deconv(z), fast_deconv(z), atol=1e-5)
+    within("models: PointDeconv vs ConvTranspose2d", (deconv(z) - fast_deconv(z)).abs().max().item(), 1e-5)
     with pytest.raises(ValueError, match="expects a"):
         fast_conv(torch.randn(1, 32, 8, 8))
 

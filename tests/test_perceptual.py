@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from fixtures import within
 from inpainting.losses import perceptual_loss
 from inpainting.models import PerceptualNetwork, composite
 from inpainting.models import perceptual as perceptual_module
@@ -55,7 +56,10 @@ def test_input_normalisation(vgg):
     conv = vgg.features[0]
     x = torch.zeros(1, 3, 8, 8)
     expected = torch.relu(conv((0.5 - vgg.mean) / vgg.std * torch.ones_like(x)))
-    assert torch.allclose(vgg(x)["relu1_1"], expected, atol=1e-5)
+    # The network normalises (x + 1) / 2 itself; the test feeds the normalised constant: the
+    # same values up to rounding of the normalisation (1 ulp), then the same convolution.
+    within("perceptual: input normalisation inside vs outside the network",
+           (vgg(x)["relu1_1"] - expected).abs().max().item(), 1e-5)
 
 
 def test_random_init_is_seeded_and_leaves_global_rng_alone():

@@ -30,6 +30,8 @@ def _batches(loader):
 
 
 def _same(a, b):
+    # Exact: every sample is the same function of (seed, step, entry) whichever process computes
+    # it (its own RNG per entry, one intra-op thread), and batches are assembled by copying.
     assert len(a) == len(b)
     for (ia, ma), (ib, mb) in zip(a, b):
         assert torch.equal(ia, ib) and torch.equal(ma, mb)

@@ -214,6 +214,9 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
     assert _child(killed, slow=False, env=env).wait() == 0
     assert reference.wait() == 0
     a, b = load_latest(straight / "checkpoints"), load_latest(killed / "checkpoints")
+    # Exact: both runs are the same code on the same machine with the same thread count, and the
+    # resumed one restores every RNG, optimiser and scheduler state, so each step repeats the
+    # uninterrupted run's operations in the same order.
     for net in ("G", "D"):
         assert a[net].keys() == b[net].keys()
         for key in a[net]:

@@ -11,26 +11,29 @@ a joint step without a discriminator is a G step (``L_rec`` joint = the warm sta
 D-only step does not depend on the generator's losses (one D step serves every lite variant with
 L_adv). Each kind is listed once with every variant that takes it.
 
-*Parts.* :func:`decomposed_step` runs the same computation as
-:meth:`inpainting.training.Trainer.train_step` from outside the trainer, through its public
-attributes (``G``, ``D``, ``P``, ``opt_g``, ``opt_d``, schedulers, scalers, ``autocast()``), with a
-clock lap after each part. The backward pass is split exactly by the chain rule: the perceptual and
-adversarial terms of the G objective are evaluated on a detached copy of the composite and their
-input gradient is then pushed through G in one backward with L_rec; the outputs of D's global and
-local branches are detached before D's head likewise, so each branch's backward is timed alone.
-Gradients and updates equal those of ``train_step`` up to floating-point summation order
-(``tests/test_bench.py`` checks it). Parts: data (:meth:`Trainer.batch`, as ``fit`` reads a batch
-with ``train.num_workers = 0``), G forward / backward, D global / local branch forward / backward
-(the local patch crop included), D head + loss, the perceptual network on the real images (no grad),
-on the composite and its backward, Adam for G and D, and the rest (composite, losses, schedulers).
+*Parts.* :func:`decomposed_step` runs the trainer's own step,
+:meth:`inpainting.training.Trainer.train_step`, with hooks that mark a clock and compute nothing:
+forward pre/post hooks on G, on D's global branch, local branch and head (or the whole D where it
+has no branches) and on the perceptual network; gradient hooks on their outputs and inputs, which
+fire when the backward pass reaches them; and the optimisers' step pre/post hooks. Every moment of
+the step therefore belongs to exactly one part and the parts add up to the hooked step exactly; the
+models are updated exactly as by an unhooked step (``tests/test_bench.py`` checks bit-equality).
+Parts: data (:meth:`Trainer.batch`, as ``fit`` reads a batch with ``train.num_workers = 0``), G
+forward / backward, D global / local branch forward / backward (the local patch crop falls into
+"other"), D head + loss, the perceptual network on the real images (no grad), on the composite and
+its backward, Adam for G and D, and the rest (composite, losses, schedulers, bookkeeping). In a
+backward pass a part runs from the moment the gradient of a module's output is ready until the
+gradient of its input is ready or the next module's backward starts; D's parts are named by the
+update they belong to (``D step``: D's weights take gradients; ``G step``: they do not). With
+``wgan-gp`` the penalty's extra D passes are counted in D's parts.
 
 *Timing.* Per kind: one untimed warm-up, then ``reps`` repetitions, each a whole step (batch +
 ``train_step``) and a decomposed step of the same global step, in alternating order (so slow drift
 of the machine hits both alike). Wall-clock seconds; the medians, minima and maxima per part; each
 part's share of the sum of part medians; and the check that the parts add up to the whole step
 (median of per-repetition sums over the median whole step, flagged outside ``TOLERANCE``). The
-decomposition adds a few small operations (detach, one extra product in G's backward), so the sum
-runs a little above the step.
+hooks add a little Python time (and, on a GPU, a synchronisation at each mark), so the sum runs
+a little above the step.
 
 The models start from their initialisation (not from a warm start: speed does not depend on the
 weights, apart from rare denormal effects) and the perceptual network has random weights
@@ -39,12 +42,12 @@ demo: float32).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import statistics
 import tempfile
 import time
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -52,15 +55,12 @@ from typing import Iterable, Sequence
 import pandas as pd
 import torch
 
-from . import losses
 from .experiments import (CONTEXT_ENCODER, FULL_MODEL, NOTEBOOK_VARIANTS, variant_spec,
                           variants_for, warm_start_profile)
-from .models.discriminator import local_patch
-from .models.generator import composite
 from .profiles import Profile, with_overrides
 from .runs import run_key
 from .runtime import device_name
-from .training import Schedule, Trainer, frozen_batchnorm_statistics
+from .training import Schedule, Trainer
 
 WARM_START = "warm start"
 STAGES = ("G", "D", "joint")
@@ -79,7 +79,6 @@ GROUPS = {"data": "data",
           "D head + loss (D step)": "D head", "D head + loss (G step)": "D head",
           "D forward (D step)": "D whole", "D backward (D step)": "D whole",
           "D forward (G step)": "D whole", "D backward (G step)": "D whole",
-          "D gradient penalty": "D whole",
           "perceptual forward (real, no_grad)": "perceptual",
           "perceptual forward (composite)": "perceptual",
           "perceptual backward (to the composite)": "perceptual",
@@ -248,20 +247,33 @@ def stage_steps(trainer: Trainer, stage: str) -> range:
 
 
 # ------------------------------------------------------------------------------ decomposition
-class Clock:
-    """Laps of wall time, summed per part name (device synchronised before each reading)."""
+OTHER = "other (composite, losses, schedulers)"
 
-    def __init__(self, device: torch.device):
+
+class Clock:
+    """Wall time between marks, summed per part name (device synchronised at each mark).
+
+    The clock always runs one part: :meth:`mark` closes it (its time goes to its name) and starts
+    the next, so the parts add up to :attr:`total` exactly."""
+
+    def __init__(self, device: torch.device, first: str = "data"):
         self.device = device
         self.parts: dict[str, float] = {}
+        self.label = first
         sync(device)
         self.start = self.last = time.perf_counter()
 
-    def lap(self, part: str) -> None:
+    def mark(self, label: str) -> None:
+        if label == self.label:
+            return
         sync(self.device)
         now = time.perf_counter()
-        self.parts[part] = self.parts.get(part, 0.0) + now - self.last
-        self.last = now
+        self.parts[self.label] = self.parts.get(self.label, 0.0) + now - self.last
+        self.last, self.label = now, label
+
+    def stop(self) -> None:
+        self.mark("")
+        self.parts.pop("", None)
 
     @property
     def total(self) -> float:
@@ -272,135 +284,96 @@ def is_global_local(D) -> bool:
     return all(hasattr(D, a) for a in ("global_branch", "local_branch", "head", "patch_size"))
 
 
-def split_d_forward(D, image: torch.Tensor, mask: torch.Tensor, clock: Clock | None = None,
-                    tag: str = ""):
-    """``D(image, mask)`` of a global + local discriminator with each branch's output detached
-    before the head. Returns ``(logits, [(branch output, its detached leaf), ...])`` for the
-    global and local branch; the branches' backward is ``out.backward(leaf.grad)``."""
-    g = D.global_branch(image)
-    if clock:
-        clock.lap(f"D global forward ({tag})")
-    l = D.local_branch(local_patch(image, mask, D.patch_size))
-    if clock:
-        clock.lap(f"D local forward ({tag})")
-    gd, ld = g.detach().requires_grad_(), l.detach().requires_grad_()
-    return D.head(torch.cat([gd, ld], dim=1)).flatten(), [(g, gd), (l, ld)]
+def _tensors(x) -> list[torch.Tensor]:
+    if isinstance(x, torch.Tensor):
+        return [x]
+    if isinstance(x, dict):
+        x = list(x.values())
+    if isinstance(x, (list, tuple)):
+        return [t for item in x for t in _tensors(item)]
+    return []
 
 
-def _branch_backward(pieces: list[list[tuple]], clock: Clock, tag: str) -> None:
-    """Backward of the global, then the local branch, for every forward in ``pieces``."""
-    for k, branch in enumerate(("global", "local")):
-        outs = [p[k][0] for p in pieces]
-        grads = [p[k][1].grad for p in pieces]
-        torch.autograd.backward(outs, grads)
-        clock.lap(f"D {branch} backward ({tag})")
+def _on_grad(tensors, clock: Clock, label: str) -> None:
+    """Mark ``label`` when the gradient of any of ``tensors`` is computed in a backward pass."""
+    for x in tensors:
+        if x.requires_grad:
+            x.register_hook(lambda grad, label=label: clock.mark(label))
 
 
-def _d_update(t: Trainer, images, masks, fake, clock: Clock) -> None:
-    """Trainer.d_update, in parts."""
-    kind = t.profile.model.adversarial
-    t.D.requires_grad_(True)
-    split = is_global_local(t.D)
-    with t.autocast():
-        if split:
-            real_logits, real_pieces = split_d_forward(t.D, images, masks, clock, "D step")
-            fake_logits, fake_pieces = split_d_forward(t.D, fake, masks, clock, "D step")
-        else:
-            real_logits, fake_logits = t.D(images, masks), t.D(fake, masks)
-            clock.lap("D forward (D step)")
-        loss = losses.discriminator_loss(real_logits, fake_logits, kind)
-    t.opt_d.zero_grad(set_to_none=True)
-    t.scaler_d.scale(loss).backward()
-    clock.lap("D head + loss (D step)" if split else "D backward (D step)")
-    if split:
-        _branch_backward([real_pieces, fake_pieces], clock, "D step")
-    if kind == "wgan-gp":   # gradients add up, so the penalty's backward can come last
-        gp = t.profile.loss.gp_weight * losses.gradient_penalty(t.D, images, fake.float(), masks)
-        t.scaler_d.scale(gp).backward()
-        clock.lap("D gradient penalty")
-    t.scaler_d.step(t.opt_d)
-    t.scaler_d.update()
-    clock.lap("Adam D")
+def _watch(module: torch.nn.Module, clock: Clock, name, backward: str | None,
+           close_forward: bool = True) -> list:
+    """Forward and backward marks around ``module`` (hooks; the computation is not touched).
+
+    Forward: ``name(grad_enabled)`` from the module's start to its end (then :data:`OTHER`, unless
+    ``close_forward`` is False: the following loss belongs to the same part). Backward: the
+    part ``backward(tag)`` starts when the gradient of the module's output arrives and ends when the
+    gradient of its input is ready (or at the next mark)."""
+    tags = {}
+
+    def pre(mod, args):
+        tags["tag"] = name(mod)
+        clock.mark(tags["tag"][0])
+        _on_grad(_tensors(args), clock, OTHER)
+
+    def post(mod, args, out):
+        if close_forward:
+            clock.mark(OTHER)
+        if backward is not None:
+            _on_grad(_tensors(out), clock, tags["tag"][1])
+
+    return [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
 
 
-def _g_update(t: Trainer, images, masks, output, use_adv: bool, clock: Clock) -> None:
-    """Trainer.g_update, in parts."""
-    w = t.profile.loss
-    with t.autocast():
-        done = composite(images, output, masks)
-        head = w.w_rec * t.dist.global_ratio(
-            losses.reconstruction_loss(output, images, masks, w.rec_distance), masks.sum())
-    done_leaf = done.detach().requires_grad_()
-    clock.lap("losses, composite")
+def _d_tag(module) -> str:
+    """Which update a discriminator pass belongs to: its weights take gradients only in D's own."""
+    return "D step" if any(p.requires_grad for p in module.parameters()) else "G step"
+
+
+@contextlib.contextmanager
+def part_hooks(t: Trainer, clock: Clock):
+    """Inside the block every forward and backward pass of the trainer's G, D (global branch,
+    local branch, head) and perceptual network, and every optimiser step, marks ``clock``."""
+    handles = [*_watch(t.G, clock, lambda m: ("G forward" if torch.is_grad_enabled()
+                                              else "G forward (no_grad)", "G backward"), "G")]
     if t.P is not None:
-        with torch.no_grad(), t.autocast():
-            real_features = t.P(images)
-        clock.lap("perceptual forward (real, no_grad)")
-        with t.autocast():
-            per = w.w_per * losses.perceptual_loss(t.P(done_leaf), real_features,
-                                                   t.per_layer_weights, w.per_distance)
-        clock.lap("perceptual forward (composite)")
-        t.scaler_g.scale(per).backward()
-        clock.lap("perceptual backward (to the composite)")
-    if use_adv:
-        t.D.requires_grad_(False)   # gradients flow through D to G only
-        split = is_global_local(t.D)
-        with t.autocast():
-            if split:
-                logits, pieces = split_d_forward(t.D, done_leaf, masks, clock, "G step")
-            else:
-                logits = t.D(done_leaf, masks)
-                clock.lap("D forward (G step)")
-            adv = w.w_adv * losses.generator_adversarial_loss(logits, t.profile.model.adversarial)
-        t.scaler_g.scale(adv).backward()
-        clock.lap("D head + loss (G step)" if split else "D backward (G step)")
-        if split:
-            _branch_backward([pieces], clock, "G step")
-    t.opt_g.zero_grad(set_to_none=True)
-    total = t.scaler_g.scale(head)
-    if done_leaf.grad is not None:   # the tail's gradient, already scaled, joins L_rec's
-        total = total + (done * done_leaf.grad).sum()
-    total.backward()
-    clock.lap("G backward")
-    t.scaler_g.step(t.opt_g)
-    t.scaler_g.update()
-    clock.lap("Adam G")
+        handles += _watch(t.P, clock, lambda m: (
+            "perceptual forward (composite)" if torch.is_grad_enabled()
+            else "perceptual forward (real, no_grad)", "perceptual backward (to the composite)"),
+            "perceptual")
+    if t.D is not None:
+        if is_global_local(t.D):
+            for branch, module in (("global", t.D.global_branch), ("local", t.D.local_branch)):
+                handles += _watch(module, clock, lambda m, b=branch: (
+                    f"D {b} forward ({_d_tag(t.D)})", f"D {b} backward ({_d_tag(t.D)})"), branch)
+            handles += _watch(t.D.head, clock, lambda m: (f"D head + loss ({_d_tag(t.D)})",) * 2,
+                              "head", close_forward=False)
+        else:
+            handles += _watch(t.D, clock, lambda m: (f"D forward ({_d_tag(m)})",
+                                                     f"D backward ({_d_tag(m)})"), "D")
+    for opt, name in ((t.opt_g, "Adam G"), (t.opt_d, "Adam D")):
+        if opt is not None:
+            handles.append(opt.register_step_pre_hook(lambda o, a, k, n=name: clock.mark(n)))
+            handles.append(opt.register_step_post_hook(lambda o, a, k: clock.mark(OTHER)))
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
 
 
 def decomposed_step(t: Trainer, step: int) -> Clock:
-    """Global step ``step`` of built trainer ``t``, computed as ``t.train_step(t.batch(step))`` but
-    in timed parts (module doc). Updates the models, optimisers and schedulers like a real step;
-    ``t.step`` and ``t.history`` are left alone. Returns the :class:`Clock` (``.parts`` in s)."""
+    """Global step ``step`` of built trainer ``t``: ``t.train_step(t.batch(step))`` itself, timed in
+    parts by hooks (module doc). It is the trainer's own step, so it updates the models exactly as
+    an unhooked step does. Returns the stopped :class:`Clock` (``.parts`` in seconds)."""
     if t.dist.active:
         raise RuntimeError("the parts benchmark runs in one process (not under torchrun)")
-    clock = Clock(t.device)
-    images, masks = t.batch(step)
-    clock.lap("data")
-    stage = t.schedule.stage(step)
-    t.G.train()
-    if t.D is not None:
-        t.D.train()
-    if stage == "D":
-        with torch.no_grad(), t.autocast(), frozen_batchnorm_statistics(t.G):
-            fake = composite(images, t.G(images, masks), masks)
-        clock.lap("G forward (no_grad)")
-        _d_update(t, images, masks, fake, clock)
-    else:
-        with t.autocast():
-            output = t.G(images, masks)
-        clock.lap("G forward")
-        use_adv = stage == "joint" and t.D is not None
-        if use_adv:
-            fake = composite(images, output, masks).detach()
-            clock.lap("losses, composite")
-            _d_update(t, images, masks, fake, clock)
-        _g_update(t, images, masks, output, use_adv, clock)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)`")
-        for sched in (t.sched_g, t.sched_d):
-            if sched is not None:
-                sched.step()
-    clock.lap("schedulers")
+    clock = Clock(t.device, first="data")
+    batch = t.batch(step)
+    t.step = step
+    with part_hooks(t, clock):
+        t.train_step(batch)
+    clock.stop()
     return clock
 
 
