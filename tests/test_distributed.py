@@ -8,9 +8,9 @@ Tolerances, and why the match is not exact: BatchNorm is synchronised over the r
 is normalised by the global batch's hole area, so 2 processes compute the single-process step up to
 floating-point summation order (per-shard sums, the all-reduce, statistics combined from two
 shards). Measured from the same state (relative L2 over a network's gradient), G's gradients agree
-to 3e-6 - 7e-6 (tolerance 1e-4) and D's, whose real and composite terms nearly cancel, to up to 4e-4
-(tolerance 1e-2; see GRAD_TOL); per-replica BatchNorm statistics (the contrast measured too) are
-1.3 off. The perceptual term (random-weight VGG offline) amplifies those
+to 3e-6 - 1.1e-2 and D's to up to 4e-4 depending on the CPU kernels (tolerance 5e-2: see GRAD_TOL
+for the measurements and why rounding is amplified); per-replica BatchNorm statistics (the contrast
+measured too) are 1.3 off. The perceptual term (random-weight VGG offline) amplifies those
 last-bit differences to about 1e-3, as it does in one process when only the BatchNorm arithmetic is
 swapped; tolerance 1e-2. Weights after several steps are compared relative to how far training moved
 them: in its first steps Adam divides by the square root of a tiny second moment, so rounding-level
@@ -52,14 +52,15 @@ pytestmark = pytest.mark.slow
 
 VARIANT = "L_rec"   # warm start (4 G steps) + 4 joint steps with L_rec only, in the smoke profile
 # Relative L2 difference of a network's gradient, 2 processes vs 1 (see the module docstring).
-# G: summation order only, and G's gradient is a sum of same-signed work over the batch (measured
-# 3e-6 - 7e-6 on AMD AVX2 and Intel AVX-512, 1 and 2 threads): 1e-4. D: the same rounding, but D's
-# gradient is the difference of its real-image and composite terms, which nearly cancel while D
-# and G are close to their initialisation, so the relative error of the sum is the terms' rounding
-# times ||terms|| / ||sum|| (measured up to 4e-4 on AMD AVX2 with 1-thread ranks against a
-# 2-thread reference): 1e-2. Both stay far below what a real defect gives (per-replica BatchNorm
-# statistics: 1.3; a wrong normaliser: 0.5 or more).
-GRAD_TOL = {"G": 1e-4, "D": 1e-2}
+# What differs is float32 summation order only (per-shard sums, the all-reduce, BatchNorm statistics
+# from two shards, 1-thread ranks against a 2-thread reference), but the networks amplify it: near
+# initialisation BatchNorm divides by small batch deviations, and D's gradient is the difference of
+# its real and composite terms, which nearly cancel. Measured maxima (smoke, 32 px, float32, AMD
+# EPYC): G 3e-3 and D 4e-4 with the default kernels, G 1e-4 with ATEN_CPU_CAPABILITY=avx2, G 1.1e-2
+# with ATEN_CPU_CAPABILITY=default (no SIMD); 1 and 2 threads alike. Tolerance 5e-2: above every
+# setting, and still 25x below what a real defect gives (per-replica BatchNorm statistics: 1.3; a
+# wrong normaliser: 0.5 or more).
+GRAD_TOL = 5e-2
 TIMEOUT = 900
 
 # A rank of the training command, recording every file it creates, writes, renames or deletes
@@ -417,11 +418,11 @@ def test_every_stage_computes_the_single_process_gradients(probe):
             # Summation order only: per-shard sums, the all-reduce, BatchNorm statistics
             # gathered from shards (module docstring); the relative L2 over a whole network.
             within(f"distributed: gradient {stage} {net}, 2 processes vs 1",
-                   _relative(theirs[step][net], mine[step][net]), GRAD_TOL[net])
+                   _relative(theirs[step][net], mine[step][net]), GRAD_TOL)
     # The tolerance separates: per-replica BatchNorm statistics change the gradients entirely
     # (measured 1.3).
     contrast = _relative(theirs[0]["G"], probe["out"]["grads_per_replica"]["G"])
-    assert contrast > 1000 * GRAD_TOL["G"], contrast
+    assert contrast > 20 * GRAD_TOL, contrast
 
 
 def test_perceptual_stage_matches_within_its_sensitivity(probe):
@@ -430,8 +431,9 @@ def test_perceptual_stage_matches_within_its_sensitivity(probe):
     BatchNorm arithmetic is swapped (torch's kernel vs this layer's, one rank), so the difference is
     the loss's sensitivity to last-bit differences of the output, not the distribution."""
     mine, theirs = probe["out"]["grads"]["L_per"][0]["G"], probe["single"]["L_per"]["grads"][0]["G"]
-    # The random-weight VGG amplifies last-bit differences of G's output (docstring): 1e-2.
-    within("distributed: gradient with L_per, 2 processes vs 1", _relative(theirs, mine), 1e-2)
+    # The random-weight VGG amplifies last-bit differences of G's output (docstring); measured up
+    # to 1.3e-2 (no-SIMD kernels): GRAD_TOL.
+    within("distributed: gradient with L_per, 2 processes vs 1", _relative(theirs, mine), GRAD_TOL)
 
 
 def test_a_run_resumes_with_another_world_size(probe, monkeypatch):
@@ -451,7 +453,7 @@ def test_a_run_resumes_with_another_world_size(probe, monkeypatch):
         return torch.cat([d[k].flatten() for k in single["final"]])
 
     moved = (flat(single["final"]) - flat(single["start"])).norm()
-    # Two resumed steps (D, joint) whose gradients differ by summation order (D's up to GRAD_TOL["D"],
+    # Two resumed steps (D, joint) whose gradients differ by summation order (up to GRAD_TOL,
     # above); Adam's first steps divide by a tiny second moment and amplify such differences, so
     # the bound is relative to how far the weights moved (measured 1e-5 to 1.2e-3): 1e-2.
     within("distributed: weights resumed with 2 processes vs 1, relative to the movement",
