@@ -37,11 +37,11 @@ import pytest
 import torch
 
 from inpainting import experiments
-from inpainting.checkpoint import load_latest
+from inpainting.training.checkpoint import load_latest
 from inpainting.models import build_inpainter, load_inpainter
 from inpainting.models.perceptual import OFFLINE_ENV
 from inpainting.profiles import get_profile
-from inpainting.runs import RunSpec, is_finished, run_dir, run_key
+from inpainting.training.runs import RunSpec, is_finished, run_dir, run_key
 from inpainting.runtime import DEVICE_ENV, RESULTS_ENV
 from inpainting.train import resolve
 from inpainting.training import Schedule, Trainer

@@ -6,7 +6,7 @@ import pytest
 
 from inpainting.experiments import (ABLATION_VARIANTS, FULL_MODEL, PERCEPTUAL_LEVEL_VARIANTS,
                                     variant_spec)
-from inpainting.runs import RunSpec, run_key
+from inpainting.training.runs import RunSpec, run_key
 from inpainting.profiles import PROFILES, get_profile, override_names, with_overrides
 
 

@@ -11,11 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from inpainting import viz
-from inpainting.comparison import GREY_FILL, Comparison, grey_fill
+from inpainting.reporting import viz
+from inpainting.evaluation.comparison import GREY_FILL, Comparison, grey_fill
 from inpainting.experiments import literature_rows
 from inpainting.profiles import get_profile
-from inpainting.reporting import (Report, caveats, collect_provenance, format_intervals,
+from inpainting.reporting.report import (Report, caveats, collect_provenance, format_intervals,
                                   markdown_table, write_summary)
 
 

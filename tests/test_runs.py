@@ -1,4 +1,4 @@
-"""What a run is (inpainting.runs): every profile field either changes the run key or is neutral
+"""What a run is (inpainting.training.runs): every profile field either changes the run key or is neutral
 for a stated reason; warm starts are identified by their key; locks; damaged finished runs; the
 generator held fixed in the D-only stage; GLCIC's hole colour."""
 from __future__ import annotations
@@ -13,8 +13,9 @@ import warnings
 import pytest
 import torch
 
-from inpainting import experiments, runs
-from inpainting.checkpoint import CheckpointError
+from inpainting import experiments
+from inpainting.training import runs
+from inpainting.training.checkpoint import CheckpointError
 from inpainting.models import ModelFileError, load_inpainter
 from inpainting.models.perceptual import OFFLINE_ENV, cache_path
 from inpainting.profiles import get_profile, override_names, with_overrides
@@ -167,7 +168,7 @@ def test_a_new_warm_start_trains_a_new_run():
 
 HOLD = """
 import sys, time
-from inpainting.runs import RunLock
+from inpainting.training.runs import RunLock
 with RunLock(sys.argv[1]):
     print("locked", flush=True)
     time.sleep(60)

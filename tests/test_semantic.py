@@ -1,4 +1,4 @@
-"""inpainting.semantic: structure scores that trivial fills cannot fool, on real procedural images.
+"""inpainting.evaluation.semantic: structure scores that trivial fills cannot fool, on real procedural images.
 
 The adversarial fills (flat colours, a blurred truth, stripes at the true period, a grid at the
 wrong phase or window size, an eye without pupil or sclera, ...) must all score a miss on every
@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 import torch
 
-from inpainting import semantic
+from inpainting.evaluation.semantic import scores as semantic
 from inpainting.data.masks import FixedTestSet
 from inpainting.data.procedural import FacadeDataset, FaceDataset
-from inpainting.metrics import to_uint8
-from inpainting.semantic import (EYE_HIT_THRESHOLD, FACADE_COLUMNS, FACADE_FILLS, FACE_COLUMNS,
+from inpainting.evaluation.metrics import to_uint8
+from inpainting.evaluation.semantic.scores import (EYE_HIT_THRESHOLD, FACADE_COLUMNS, FACADE_FILLS, FACE_COLUMNS,
                                  FACE_FILLS, GRID_HIT_THRESHOLD, HIT_COLUMN, LOWER_IS_BETTER,
                                  PRIMARY_SCORE, apply_fill, block_mask, calibration,
                                  estimate_period, eye_mask, face_eye_consistency,

@@ -16,7 +16,7 @@ from inpainting import experiments
 from inpainting.models.loading import read_generator
 from inpainting.models.perceptual import OFFLINE_ENV
 from inpainting.profiles import get_profile
-from inpainting.runs import RunLock, is_finished, run_dir, run_key
+from inpainting.training.runs import RunLock, is_finished, run_dir, run_key
 from inpainting.runtime import DEVICE_ENV, RESULTS_ENV
 from inpainting.train import WARM_START, listing, main, parse, resolve, variant_table
 from inpainting.training import Trainer

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from inpainting import losses, training
-from inpainting.checkpoint import load_latest
+from inpainting.training.checkpoint import load_latest
 from inpainting.data import build_dataset
 from inpainting.data.masks import sample_masks
 from inpainting.models import load_inpainter

@@ -2,7 +2,7 @@
 
 A *variant* is a dict of profile overrides (``inpainting.profiles``). The notebooks train variants
 through :func:`train_variants` (every training seed) or :func:`train_variant` (one seed). Each run
-has one identity (:mod:`inpainting.runs`) and one folder under ``results/<profile>/runs/<role>/``,
+has one identity (:mod:`inpainting.training.runs`) and one folder under ``results/<profile>/runs/<role>/``,
 so a run shared by two notebooks (the full model is both the last ablation row and the relu3_1 row of
 the perceptual-level sweep) is trained once, an interrupted run resumes where it stopped, and a
 changed experiment (other steps, another warm start) is a new run, never an old one returned.
@@ -22,7 +22,7 @@ import json
 from typing import Mapping, Sequence
 
 from .profiles import VGG_LAYERS, Profile, with_overrides
-from .runs import RunSpec, run_key
+from .training.runs import RunSpec, run_key
 from .runtime import results_dir
 
 ABLATION_VARIANTS: dict[str, dict] = {  # docs/method.md §5.4 rows (a)-(d)
@@ -173,7 +173,7 @@ def semantic_test_set(profile: Profile, role: str = "faces", n: int | None = Non
     """The semantic test set (one eye hidden on faces, a block of windows on facades) of a
     procedural dataset role, or ``None`` for datasets without generating attributes."""
     from .data import build_dataset
-    from .semantic import make_semantic_test_set
+    from .evaluation.semantic.scores import make_semantic_test_set
     cfg = getattr(profile, role)
     if cfg.name not in ("faces", "facades"):
         return None

@@ -1,5 +1,5 @@
 """Train one named run of the experiments from the command line, into the run cache the notebooks
-read (``results/<profile>/runs/<role>/<generator>-<key>``, :mod:`inpainting.runs`), so a notebook run
+read (``results/<profile>/runs/<role>/<generator>-<key>``, :mod:`inpainting.training.runs`), so a notebook run
 afterwards finds it finished and trains nothing.
 
 One process (a CPU, or one GPU)::
@@ -50,7 +50,7 @@ from typing import Mapping, Sequence
 
 from .experiments import NOTEBOOK_VARIANTS, WARM_STARTED, needed_runs, seeds, variant_spec
 from .profiles import PROFILES, Profile, get_profile
-from .runs import ROLES, RunLockedError, RunSpec, is_finished, run_key
+from .training.runs import ROLES, RunLockedError, RunSpec, is_finished, run_key
 from .runtime import NOTEBOOK_ENV, results_dir, select_device
 
 WARM_START = "warm-start"
@@ -94,7 +94,7 @@ def resolve(profile: Profile, variant: str, role: str = "faces", seed: int | Non
 
 
 def run_folder(spec: RunSpec) -> Path:
-    """The folder :func:`inpainting.runs.run_dir` gives ``spec``, without creating it."""
+    """The folder :func:`inpainting.training.runs.run_dir` gives ``spec``, without creating it."""
     return results_dir(spec.profile.name) / "runs" / spec.role / \
         f"{spec.profile.model.generator}-{run_key(spec)}"
 

@@ -3,7 +3,7 @@
 Schedule: :mod:`inpainting.training.schedule` (G, then D only, then joint). Batches:
 :mod:`inpainting.training.stream` (a pure function of ``(seed, step)``). Files beside the
 checkpoints: :mod:`inpainting.training.records`. What "the same run" means:
-:mod:`inpainting.runs`.
+:mod:`inpainting.training.runs`.
 
 * stage ``"G"``: G with ``w_rec*L_rec`` (+ ``w_per*L_per`` on the composite);
 * stage ``"D"``: D only; real = ground truth, fake = the composite ``I*(1-M) + G(x)*M`` of a
@@ -30,7 +30,7 @@ alone writes (``is_main``). In one process every one of these calls does nothing
 Nothing is lost silently: a damaged checkpoint falls back to the newest intact one with a warning
 naming it, a run folder whose checkpoints are all damaged stops with an error that says what to
 delete, a finished run's generator file is checked before it is reused, and a run being trained by
-another process is refused (:class:`inpainting.runs.RunLock`).
+another process is refused (:class:`inpainting.training.runs.RunLock`).
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ import torch
 from torch import nn
 
 from .. import losses
-from ..checkpoint import (CheckpointError, list_checkpoints, load_latest, prune_checkpoints,
+from .checkpoint import (CheckpointError, list_checkpoints, load_latest, prune_checkpoints,
                           save_checkpoint)
 from ..data import build_dataset
 from ..data.masks import sample_masks
@@ -60,7 +60,7 @@ from ..models import (ModelFileError, PerceptualNetwork, build_discriminator, bu
                       read_generator, save_generator)
 from ..models.generator import composite
 from ..profiles import Profile
-from ..runs import (GENERATOR_FILE, IDENTITY_FILE, RunLock, RunSpec, identity_differences,
+from .runs import (GENERATOR_FILE, IDENTITY_FILE, RunLock, RunSpec, identity_differences,
                     is_finished, key_of, read_json, run_dir, run_identity)
 from ..runtime import (cpu_bf16_fast, device_name, precision, results_dir, select_device,
                        update_run_json, warn_loudly)
@@ -122,8 +122,8 @@ class Trainer:
     ----------
     profile : the run's :class:`~inpainting.profiles.Profile`.
     role : ``"faces"`` | ``"facades"`` | ``"photos"``: which dataset of the profile.
-    out_dir : run folder (default: :func:`inpainting.runs.run_dir`, named by the run's key).
-    init : the :class:`~inpainting.runs.RunSpec` of a finished run whose generator starts this one
+    out_dir : run folder (default: :func:`inpainting.training.runs.run_dir`, named by the run's key).
+    init : the :class:`~inpainting.training.runs.RunSpec` of a finished run whose generator starts this one
         (the experiments' shared warm start); it must have been trained first.
     progress : ``True`` (tqdm bar), ``False`` (a plain line every ``train.log_every`` steps) or
         ``"auto"`` (bar in a notebook, plain lines in a headless run).

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .runtime import results_dir, save_table
+from ..runtime import results_dir, save_table
 
 STAGES = ("G", "D", "joint")
 

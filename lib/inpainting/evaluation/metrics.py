@@ -4,7 +4,7 @@ docs/method.md §8.3).
 Protocol
 --------
 * Measure the **composited** output (known pixels pasted back: ``image * (1 - mask) + output * mask``)
-  against the ground truth. These functions do not composite; :mod:`inpainting.evaluation` does.
+  against the ground truth. These functions do not composite; :mod:`inpainting.evaluation.runner` does.
 * Both images are **RGB uint8 (H, W, 3)** after rounding ``(x + 1) * 127.5`` (:func:`to_uint8`).
 * Compute one value per image; a table reports the mean of the per-image values over the test set.
 * **PSNR**: ``10 * log10(255**2 / MSE)`` (data_range 255), MSE over all pixels and all 3 channels, or
@@ -22,7 +22,7 @@ Two rules the literature leaves open
   images get exactly 100 dB, never ``inf``, so a table's mean stays finite. The floor is below the
   smallest non-zero MSE of any uint8 image with fewer than 153,788 values (e.g. 226x226 RGB). At the
   kit's image sizes every non-identical pair therefore gets the exact, uncapped PSNR, and the cap is
-  monotone. :func:`inpainting.evaluation.evaluate` counts the identical images (``n_identical``), so
+  monotone. :func:`inpainting.evaluation.runner.evaluate` counts the identical images (``n_identical``), so
   a reader can see how many capped values a mean contains.
 * **Hole SSIM** is the whole-image SSIM formula applied to the crop of the hole's **bounding box**
   (the 64x64 square for a centre hole). skimage needs a crop side of at least the 11-pixel window
@@ -43,7 +43,7 @@ import pandas as pd
 import torch
 from skimage.metrics import structural_similarity
 
-from .data import masks
+from ..data import masks
 
 DATA_RANGE = 255
 PSNR_CAP_DB = 100.0
@@ -124,10 +124,10 @@ def _check_pair(gt: np.ndarray, out: np.ndarray) -> None:
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
             raise ValueError(f"{name} must be a NumPy uint8 (H, W, 3) image (canonical protocol); got "
                              f"{type(image).__name__} {getattr(image, 'dtype', '')}; convert with "
-                             "inpainting.metrics.to_uint8")
+                             "inpainting.evaluation.metrics.to_uint8")
         if image.ndim != 3 or image.shape[-1] != 3:
             raise ValueError(f"{name} must have shape (H, W, 3), got {image.shape}; for a (3, H, W) tensor "
-                             "use inpainting.metrics.to_uint8")
+                             "use inpainting.evaluation.metrics.to_uint8")
     if gt.shape != out.shape:
         raise ValueError(f"gt and out shapes differ: {gt.shape} vs {out.shape}")
 

@@ -4,7 +4,7 @@ strokes), and see every trained model's completion beside the ground truth with 
 Two layers, so that the logic is tested without a browser:
 
 * :class:`Demo`: the state (dataset role, image index, rectangle, strokes) and what follows from
-  it: the mask, each model's completion, the hole PSNR/SSIM (:mod:`inpainting.metrics`, the
+  it: the mask, each model's completion, the hole PSNR/SSIM (:mod:`inpainting.evaluation.metrics`, the
   canonical protocol), a figure. No widgets.
 * :class:`DemoUI`: ipywidgets sliders, an ipycanvas drawing surface and one image per model, wired
   to a :class:`Demo`. Headless (papermill) the notebook drives the same callbacks with fixed values
@@ -31,10 +31,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import build_dataset
-from .data.masks import _thick_segment
-from .metrics import psnr, ssim, to_uint8
-from .profiles import Profile, with_overrides
+from ..data import build_dataset
+from ..data.masks import _thick_segment
+from ..evaluation.metrics import psnr, ssim, to_uint8
+from ..profiles import Profile, with_overrides
 
 ROLES = ("faces", "facades", "photos")
 # The role whose models complete a role's images: the photos have no training split in the kit.
@@ -70,7 +70,7 @@ class FoundModel:
     def model(self):
         """The :class:`~inpainting.models.Inpainter`, loaded on first use."""
         if self._model is None:
-            from .models import load_inpainter
+            from ..models import load_inpainter
             self._model = load_inpainter(self.generator_path)
         return self._model
 
@@ -84,7 +84,7 @@ def tiny_overrides(profile: Profile) -> dict:
 
 def _known_specs(profile: Profile, role: str) -> list[tuple[str, Any]]:
     """(name, RunSpec) of the runs the notebooks and the demo train for ``role`` (first seed)."""
-    from .experiments import ABLATION_VARIANTS, FULL_MODEL, NOTEBOOK_VARIANTS, variant_spec
+    from ..experiments import ABLATION_VARIANTS, FULL_MODEL, NOTEBOOK_VARIANTS, variant_spec
     named: list[tuple[str, Any]] = []
     for notebook, entries in NOTEBOOK_VARIANTS.items():
         for variant_role, variants in entries:
@@ -115,9 +115,9 @@ def find_models(profile: Profile, role: str = "faces") -> list[FoundModel]:
     """Every finished training run of ``profile`` on ``MODEL_ROLE[role]``, each once: the
     notebooks' variants first (their table names), then the demo's tiny run, the warm starts and
     any other finished run in ``results/<profile>/runs/<role>/``. Nothing is trained or loaded."""
-    from .runs import is_finished, read_json
-    from .runtime import results_dir
-    from .training.records import read_result
+    from ..training.runs import is_finished, read_json
+    from ..runtime import results_dir
+    from ..training.records import read_result
     trained_on = MODEL_ROLE[role]
     runs_root = results_dir(profile.name, "runs", trained_on)
     found: dict[Path, FoundModel] = {}
@@ -139,7 +139,7 @@ def find_models(profile: Profile, role: str = "faces") -> list[FoundModel]:
 
 def missing_message(profile: Profile, role: str) -> str:
     """What to do when :func:`find_models` finds nothing for ``role``."""
-    from .runtime import results_dir
+    from ..runtime import results_dir
     trained_on = MODEL_ROLE[role]
     notebook, what = TRAINING_NOTEBOOKS[trained_on]
     steps = "/".join(str(v) for v in tiny_overrides(profile).values())
@@ -151,7 +151,7 @@ def missing_message(profile: Profile, role: str) -> str:
 
 def train_tiny(profile: Profile, role: str = "faces", progress: bool | str = "auto"):
     """Train (or reuse) the demo's quick run: the full model with :func:`tiny_overrides`."""
-    from .experiments import ABLATION_VARIANTS, FULL_MODEL, train_spec, variant_spec
+    from ..experiments import ABLATION_VARIANTS, FULL_MODEL, train_spec, variant_spec
     overrides = {**ABLATION_VARIANTS[FULL_MODEL], **tiny_overrides(profile)}
     return train_spec(variant_spec(profile, overrides, MODEL_ROLE[role]), progress=progress)
 
@@ -287,9 +287,9 @@ class Demo:
 
     def columns(self) -> list[Column]:
         """Biharmonic inpainting and every found model on the current image and hole, each with
-        the hole PSNR/SSIM against the ground truth (canonical protocol, :mod:`inpainting.metrics`)."""
-        from .evaluation import biharmonic_method
-        from .inference import complete
+        the hole PSNR/SSIM against the ground truth (canonical protocol, :mod:`inpainting.evaluation.metrics`)."""
+        from ..evaluation.runner import biharmonic_method
+        from ..inference import complete
         image, mask = self.image(), self.mask()
         truth = self.ground_truth()
         if not mask.any():

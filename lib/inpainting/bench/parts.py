@@ -52,15 +52,15 @@ from typing import Iterable, Sequence
 import pandas as pd
 import torch
 
-from . import losses
-from .experiments import (CONTEXT_ENCODER, FULL_MODEL, NOTEBOOK_VARIANTS, variant_spec,
+from .. import losses
+from ..experiments import (CONTEXT_ENCODER, FULL_MODEL, NOTEBOOK_VARIANTS, variant_spec,
                           variants_for, warm_start_profile)
-from .models.discriminator import local_patch
-from .models.generator import composite
-from .profiles import Profile, with_overrides
-from .runs import run_key
-from .runtime import device_name
-from .training import Schedule, Trainer, frozen_batchnorm_statistics
+from ..models.discriminator import local_patch
+from ..models.generator import composite
+from ..profiles import Profile, with_overrides
+from ..training.runs import run_key
+from ..runtime import device_name
+from ..training import Schedule, Trainer, frozen_batchnorm_statistics
 
 WARM_START = "warm start"
 STAGES = ("G", "D", "joint")

@@ -35,8 +35,8 @@ from pathlib import Path
 
 import nbformat
 
-# Not imported from .runtime, which loads torch: making copies takes 1 s instead of 10+ s this way.
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# Not imported from ..runtime, which loads torch: making copies takes 1 s instead of 10+ s this way.
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"

@@ -1,14 +1,14 @@
 """Side-by-side comparison of completion methods on one dataset role, for notebooks 04-06.
 
 :func:`compare` evaluates methods on the profile's fixed test set with the canonical metrics
-(:mod:`inpainting.evaluation`) and, on the procedural datasets, on the semantic test set
-(:mod:`inpainting.semantic`: one eye hidden on faces, a block of windows hidden on facades). A
+(:mod:`inpainting.evaluation.runner`) and, on the procedural datasets, on the semantic test set
+(:mod:`inpainting.evaluation.semantic`: one eye hidden on faces, a block of windows hidden on facades). A
 method is a trained run (``TrainResult``), a list of trained runs (one per training seed, as
 ``experiments.train_variants`` returns them), an ``Inpainter`` or a plain callable. Every
 comparison also holds the reference row ``masked input (grey hole)``: the input itself, hole left
 at mid-grey, the floor any method must beat.
 
-Statistics (:mod:`inpainting.stats`) [this kit's choices]
+Statistics (:mod:`inpainting.evaluation.stats`) [this kit's choices]
 ----------------------------------------------------------
 * **Seeds.** Every seed's model is evaluated on the same test images. The per-image value of a
   method is the mean over its seeds; the spread of the per-seed means (sd, min, max) is reported
@@ -31,10 +31,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import semantic, stats, viz
-from .evaluation import completions, evaluate, supported_kinds
+from .semantic import scores as semantic
+from . import stats
+from ..reporting import viz
+from .runner import completions, evaluate, supported_kinds
 from .metrics import METRIC_COLUMNS, to_uint8
-from .profiles import Profile
+from ..profiles import Profile
 
 GREY_FILL = "masked input (grey hole)"
 SPREAD_STATS = ("sd", "min", "max")
@@ -67,7 +69,7 @@ def as_method(candidate, device=None):
     """A ``TrainResult`` (anything with ``generator_path``) becomes its loaded ``Inpainter``;
     ``Inpainter`` objects and callables are returned unchanged."""
     if hasattr(candidate, "generator_path"):
-        from .models import load_inpainter
+        from ..models import load_inpainter
         return load_inpainter(candidate.generator_path, device or "auto")
     return candidate
 
@@ -83,7 +85,7 @@ def _members(name: str, value) -> list:
 
 def lower_is_better(column: str) -> bool:
     """Direction of a metric or semantic score: error-like columns are better when lower
-    (:data:`inpainting.semantic.LOWER_IS_BETTER` for the semantic scores)."""
+    (:data:`inpainting.evaluation.semantic.LOWER_IS_BETTER` for the semantic scores)."""
     column = column.removeprefix(SEMANTIC_PREFIX)
     if column in METRIC_COLUMNS:
         return column in LOWER_IS_BETTER
@@ -91,14 +93,14 @@ def lower_is_better(column: str) -> bool:
 
 
 def primary_score(dataset_name: str, columns: Sequence[str]) -> str | None:
-    """The semantic score the findings compare (:data:`inpainting.semantic.PRIMARY_SCORE`), when
+    """The semantic score the findings compare (:data:`inpainting.evaluation.semantic.PRIMARY_SCORE`), when
     it is among ``columns``."""
     declared = semantic.PRIMARY_SCORE.get(dataset_name)
     return declared if declared in columns else None
 
 
 def hit_column(dataset_name: str, columns: Sequence[str]) -> str | None:
-    """The semantic hit column (:data:`inpainting.semantic.HIT_COLUMN`), when among ``columns``."""
+    """The semantic hit column (:data:`inpainting.evaluation.semantic.HIT_COLUMN`), when among ``columns``."""
     declared = semantic.HIT_COLUMN.get(dataset_name)
     return declared if declared in columns else None
 
@@ -133,13 +135,13 @@ class Comparison:
     @property
     def provenance(self) -> list[dict]:
         """The provenance of every training run behind this comparison (every seed of every row);
-        :class:`inpainting.reporting.Report` derives the caveats of an output from it."""
+        :class:`inpainting.reporting.report.Report` derives the caveats of an output from it."""
         return [p for provs in self.runs.values() for p in provs]
 
     @property
     def semantic_columns(self) -> list[str]:
         """The semantic scores in the table (without the ``semantic_`` prefix): the primary score
-        and the hit column of :mod:`inpainting.semantic`. ``self.semantic`` holds every score per
+        and the hit column of :mod:`inpainting.evaluation.semantic`. ``self.semantic`` holds every score per
         image."""
         if self.semantic is None or not len(self.semantic):
             return []
@@ -412,7 +414,7 @@ def compare(methods: Mapping[str, object], profile: Profile, role: str = "faces"
     Comparison
         Models of multi-seed rows other than the first are released after evaluation.
     """
-    from .experiments import fixed_test_set, semantic_test_set
+    from ..experiments import fixed_test_set, semantic_test_set
     if not methods:
         raise ValueError("methods is empty; pass e.g. {'full': train_variants(...)['full']}")
     if GREY_FILL in methods:
@@ -422,7 +424,7 @@ def compare(methods: Mapping[str, object], profile: Profile, role: str = "faces"
     dataset_name = getattr(profile, role).name
     semantic_set = semantic_test_set(profile, role, semantic_n)
     if semantic_set is not None:
-        from .semantic import semantic_scores
+        from .semantic.scores import semantic_scores
     members = {GREY_FILL: [grey_fill], **{name: _members(name, v) for name, v in methods.items()}}
     shown, runs, params, frames, semantic_frames = {}, {}, {}, [], []
     for name, models in members.items():

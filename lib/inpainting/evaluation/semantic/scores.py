@@ -157,8 +157,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data.masks import FixedTestSet
-from .metrics import to_uint8
+from ...data.masks import FixedTestSet
+from ..metrics import to_uint8
 
 EYES = ("left", "right")
 DATASETS = ("faces", "facades")
@@ -967,7 +967,7 @@ def fill_iris_disc(image: np.ndarray, attributes: dict, mask: np.ndarray) -> np.
 def fill_wrong_iris_colour(image: np.ndarray, attributes: dict, mask: np.ndarray) -> np.ndarray:
     """Faces: the rendered eye with the iris colour of the palette entry farthest from the true
     one: right structure, wrong colour (the colour term's job)."""
-    from .data.procedural import IRIS_RGB
+    from ...data.procedural import IRIS_RGB
     truth = np.asarray(attributes["iris_rgb"])
     other = IRIS_RGB[int(np.argmax(np.abs(IRIS_RGB - truth).mean(axis=1)))]
     return _eye_fill(image, attributes, mask, iris_rgb=list(other))
@@ -1168,7 +1168,7 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m inpainting.semantic [--n N] [--sizes 32,64,128] [--seed 0] [--blur-sweep]``:
     print the calibration tables (procedural test split, semantic test set seed 1234)."""
     import argparse
-    from .data.procedural import FacadeDataset, FaceDataset
+    from ...data.procedural import FacadeDataset, FaceDataset
     parser = argparse.ArgumentParser(prog="python -m inpainting.semantic", description=main.__doc__)
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--sizes", default="32,64,128")

@@ -44,8 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .profiles import Profile
-from .runtime import precision, results_dir, select_device
+from ..profiles import Profile
+from ..runtime import precision, results_dir, select_device
 
 FORMAT = 3   # bump when the trainer computes something different for the same profile
 ROLES = ("faces", "facades", "photos")
@@ -112,7 +112,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 def perceptual_weights_kind(profile: Profile) -> str:
     """``imagenet``, ``random`` or ``sha256:<hash>`` of a weights file: what the perceptual
     network of ``profile`` loads (an ImageNet download is attempted once, as the network would)."""
-    from .models import perceptual
+    from ..models import perceptual
     loss = profile.loss
     if loss.per_weights == "random":
         return "random"

@@ -44,11 +44,11 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from .bench_parts import (RANDOM_VGG, load_average, machine, size_overrides, stage_steps, sync)
-from .experiments import FULL_MODEL, variant_spec
-from .profiles import Profile, with_overrides
-from .runtime import cpu_bf16_fast
-from .training import Trainer
+from .parts import (RANDOM_VGG, load_average, machine, size_overrides, stage_steps, sync)
+from ..experiments import FULL_MODEL, variant_spec
+from ..profiles import Profile, with_overrides
+from ..runtime import cpu_bf16_fast
+from ..training import Trainer
 
 PRECISIONS = ("float32", "bfloat16")
 CONV_OPS = (torch.ops.aten.convolution.default, torch.ops.aten.convolution_backward.default)
