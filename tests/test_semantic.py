@@ -15,15 +15,18 @@ import pandas as pd
 import pytest
 import torch
 
-from inpainting.evaluation.semantic import scores as semantic
 from inpainting.data.masks import FixedTestSet
 from inpainting.data.procedural import FacadeDataset, FaceDataset
+from inpainting.data.semantic_holes import block_mask, eye_mask, make_semantic_test_set
 from inpainting.evaluation.metrics import to_uint8
-from inpainting.evaluation.semantic.scores import (EYE_HIT_THRESHOLD, FACADE_COLUMNS, FACADE_FILLS, FACE_COLUMNS,
-                                 FACE_FILLS, GRID_HIT_THRESHOLD, HIT_COLUMN, LOWER_IS_BETTER,
-                                 PRIMARY_SCORE, apply_fill, block_mask, calibration,
-                                 estimate_period, eye_mask, face_eye_consistency,
-                                 facade_grid_consistency, make_semantic_test_set, semantic_scores)
+from inpainting.evaluation.semantic import calibration as semantic
+from inpainting.evaluation.semantic.calibration import FACADE_FILLS, FACE_FILLS, apply_fill, calibration
+from inpainting.evaluation.semantic.scores import (EYE_HIT_THRESHOLD, FACADE_COLUMNS, FACE_COLUMNS,
+                                                   GRID_HIT_THRESHOLD, HIT_COLUMN,
+                                                   IRIS_COLOUR_THRESHOLD, LOWER_IS_BETTER,
+                                                   PRIMARY_SCORE, estimate_period,
+                                                   face_eye_consistency, facade_grid_consistency,
+                                                   semantic_scores)
 
 N = 20
 SIZES = (64, 128)
@@ -99,7 +102,7 @@ def test_components_identify_the_defect(test_sets, size):
     no_sclera = _scores("faces", faces, semantic.fill_iris_disc)
     assert (no_sclera["sclera_error"] > EYE_HIT_THRESHOLD).all()
     colour = _scores("faces", faces, semantic.fill_wrong_iris_colour)
-    assert (colour["iris_colour_error"] > semantic.IRIS_COLOUR_THRESHOLD).all()
+    assert (colour["iris_colour_error"] > IRIS_COLOUR_THRESHOLD).all()
     facades = test_sets[("facades", size)]
     truth = _scores("facades", facades, semantic.fill_truth)
     assert (truth[["phase_error_x", "phase_error_y"]] < 0.05).all().all()

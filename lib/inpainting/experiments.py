@@ -173,7 +173,7 @@ def semantic_test_set(profile: Profile, role: str = "faces", n: int | None = Non
     """The semantic test set (one eye hidden on faces, a block of windows on facades) of a
     procedural dataset role, or ``None`` for datasets without generating attributes."""
     from .data import build_dataset
-    from .evaluation.semantic.scores import make_semantic_test_set
+    from .data.semantic_holes import make_semantic_test_set
     cfg = getattr(profile, role)
     if cfg.name not in ("faces", "facades"):
         return None
