@@ -14,7 +14,7 @@ import inpainting.models
 from inpainting.evaluation import stats
 from inpainting.evaluation.comparison import (GREY_FILL, TABLE_COLUMNS, compare, interval_columns,
                                    spread_columns)
-from inpainting.experiments import fixed_test_set, semantic_test_set
+from inpainting.data.test_sets import fixed_test_set, semantic_test_set
 from inpainting.evaluation.metrics import METRIC_COLUMNS
 from inpainting.profiles import get_profile
 

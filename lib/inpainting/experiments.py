@@ -16,14 +16,10 @@ they run the same three-stage schedule from scratch with the same step counts.
 """
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 from typing import Mapping, Sequence
 
 from .profiles import VGG_LAYERS, Profile, with_overrides
 from .training.runs import RunSpec, run_key
-from .runtime import results_dir
 
 ABLATION_VARIANTS: dict[str, dict] = {  # docs/method.md §5.4 rows (a)-(d)
     "L_rec": {"loss.w_adv": 0.0, "loss.w_per": 0.0},
@@ -149,37 +145,6 @@ def needed_runs(profile: Profile, notebooks: Sequence[str] | None = None) -> lis
                     specs.setdefault(run_key(spec), spec)
     warm = {run_key(s.init): s.init for s in specs.values() if s.init is not None}
     return list(warm.values()) + [s for k, s in specs.items() if k not in warm]
-
-
-def fixed_test_set(profile: Profile, role: str = "faces"):
-    """The fixed (image, mask) test set of a dataset role, built once from the profile's seeds and
-    cached under ``results/<profile>/test_sets/`` so every model sees identical inputs."""
-    from .data import build_dataset
-    from .data.masks import FixedTestSet, make_test_set
-    cfg = getattr(profile, role)
-    key = hashlib.sha256(json.dumps([dataclasses.asdict(cfg), dataclasses.asdict(profile.masks)],
-                                    sort_keys=True, default=str).encode()).hexdigest()[:10]
-    path = results_dir(profile.name, "test_sets") / f"{role}-{key}.pt"
-    if path.exists():
-        return FixedTestSet.load(path)
-    dataset = build_dataset(cfg, "test")
-    n = min(cfg.n_test or len(dataset), len(dataset))
-    test_set = make_test_set(dataset, profile.masks, n, profile.masks.seed)
-    test_set.save(path)
-    return test_set
-
-
-def semantic_test_set(profile: Profile, role: str = "faces", n: int | None = None):
-    """The semantic test set (one eye hidden on faces, a block of windows on facades) of a
-    procedural dataset role, or ``None`` for datasets without generating attributes."""
-    from .data import build_dataset
-    from .data.semantic_holes import make_semantic_test_set
-    cfg = getattr(profile, role)
-    if cfg.name not in ("faces", "facades"):
-        return None
-    dataset = build_dataset(cfg, "test")
-    return make_semantic_test_set(dataset, min(n or cfg.n_test or len(dataset), len(dataset)),
-                                  profile.masks.seed)
 
 
 LITERATURE_CE_PARIS = {  # docs/method.md §8.2 [BASELINE-SRC]; convention not verified

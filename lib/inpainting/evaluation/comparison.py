@@ -414,7 +414,7 @@ def compare(methods: Mapping[str, object], profile: Profile, role: str = "faces"
     Comparison
         Models of multi-seed rows other than the first are released after evaluation.
     """
-    from ..experiments import fixed_test_set, semantic_test_set
+    from ..data.test_sets import fixed_test_set, semantic_test_set
     if not methods:
         raise ValueError("methods is empty; pass e.g. {'full': train_variants(...)['full']}")
     if GREY_FILL in methods:
