@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from inpainting.teaching import demo as D
-from inpainting.teaching.demo import BIHARMONIC, Demo, DemoUI, FoundModel, find_models, missing_message
+from inpainting.experiments import FoundModel
+from inpainting.teaching.demo import BIHARMONIC, Demo, find_models, missing_message
+from inpainting.teaching.demo_ui import DemoUI
 from inpainting.experiments import ABLATION_VARIANTS, FULL_MODEL, variant_spec
 from inpainting.evaluation.metrics import psnr, ssim, to_uint8
 from inpainting.models import build_inpainter, save_generator

@@ -16,10 +16,13 @@ they run the same three-stage schedule from scratch with the same step counts.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 from .profiles import VGG_LAYERS, Profile, with_overrides
-from .training.runs import RunSpec, run_key
+from .runtime import results_dir
+from .training.runs import GENERATOR_FILE, IDENTITY_FILE, RunSpec, is_finished, read_json, run_key
 
 ABLATION_VARIANTS: dict[str, dict] = {  # docs/method.md §5.4 rows (a)-(d)
     "L_rec": {"loss.w_adv": 0.0, "loss.w_per": 0.0},
@@ -145,6 +148,81 @@ def needed_runs(profile: Profile, notebooks: Sequence[str] | None = None) -> lis
                     specs.setdefault(run_key(spec), spec)
     warm = {run_key(s.init): s.init for s in specs.values() if s.init is not None}
     return list(warm.values()) + [s for k, s in specs.items() if k not in warm]
+
+
+# ------------------------------------------------------------------------------ finished runs
+@dataclass
+class FoundModel:
+    """One finished training run: its label, the role it was trained on, its folder."""
+
+    name: str
+    role: str                      # the role it was trained on
+    run_dir: Path
+    result: Any = None             # its TrainResult (inpainting.training), read from the run folder
+    _model: Any = field(default=None, repr=False)
+
+    @property
+    def generator_path(self) -> Path:
+        return self.run_dir / GENERATOR_FILE
+
+    def model(self):
+        """The :class:`~inpainting.models.Inpainter`, loaded on first use."""
+        if self._model is None:
+            from .models import load_inpainter
+            self._model = load_inpainter(self.generator_path)
+        return self._model
+
+
+def known_runs(profile: Profile, role: str,
+               extra: Sequence[tuple[str, RunSpec]] = ()) -> list[tuple[str, RunSpec]]:
+    """(name, RunSpec) of the runs the notebooks train for ``role`` (first seed, their table
+    names), then ``extra``, then the warm starts they start from."""
+    named: list[tuple[str, RunSpec]] = []
+    for entries in NOTEBOOK_VARIANTS.values():
+        for variant_role, variants in entries:
+            if variant_role == role:
+                named += [(name, variant_spec(profile, overrides, role))
+                          for name, overrides in variants.items()]
+    named += list(extra)
+    warm = [(f"warm start of {spec.profile.model.generator} (L_rec only, stage G)", spec.init)
+            for _, spec in named if spec.init is not None]
+    return named + warm
+
+
+def describe_run(identity: dict, folder: Path) -> str:
+    """A label for a finished run the notebooks do not name, from its stored identity."""
+    prof = identity.get("profile", {})
+    model, loss, train = prof.get("model", {}), prof.get("loss", {}), prof.get("train", {})
+    terms = ["L_rec"]
+    if loss.get("w_adv", 0):
+        terms.append("L_adv")
+    if loss.get("w_per", 0):
+        terms.append(f"L_per@{'+'.join(loss.get('per_layers') or [])}")
+    steps = "/".join(str(train.get(k, 0)) for k in ("steps_g", "steps_d", "steps_joint"))
+    return f"{model.get('generator', '?')}: {' + '.join(terms)}, steps {steps} ({folder.name})"
+
+
+def find_runs(profile: Profile, role: str,
+              extra: Sequence[tuple[str, RunSpec]] = ()) -> list[FoundModel]:
+    """Every finished training run of ``profile`` on ``role``, each once: the notebooks' variants
+    first (their table names), then ``extra`` (name, RunSpec), the warm starts and any other
+    finished run in ``results/<profile>/runs/<role>/`` (labelled by :func:`describe_run`). Nothing
+    is trained or loaded."""
+    from .training.records import read_result
+    runs_root = results_dir(profile.name, "runs", role)
+    found: dict[Path, FoundModel] = {}
+    for name, spec in known_runs(profile, role, extra):
+        folder = runs_root / f"{spec.profile.model.generator}-{spec.key}"
+        if folder not in found and is_finished(folder):
+            found[folder] = FoundModel(name, role, folder)
+    for folder in sorted(p for p in runs_root.iterdir() if p.is_dir()):
+        if folder not in found and is_finished(folder):
+            identity = read_json(folder / IDENTITY_FILE) or {}
+            found[folder] = FoundModel(describe_run(identity, folder), role, folder)
+    models = list(found.values())
+    for m in models:
+        m.result = read_result(m.run_dir, m.generator_path)
+    return models
 
 
 LITERATURE_CE_PARIS = {  # docs/method.md §8.2 [BASELINE-SRC]; convention not verified
