@@ -22,7 +22,8 @@ from typing import Any, Mapping, Sequence
 
 from .profiles import VGG_LAYERS, Profile, with_overrides
 from .runtime import results_dir
-from .training.runs import GENERATOR_FILE, IDENTITY_FILE, RunSpec, is_finished, read_json, run_key
+from .training.runs import (GENERATOR_FILE, IDENTITY_FILE, RunSpec, is_finished, read_json, run_folder,
+                            run_key)
 
 ABLATION_VARIANTS: dict[str, dict] = {  # docs/method.md §5.4 rows (a)-(d)
     "L_rec": {"loss.w_adv": 0.0, "loss.w_per": 0.0},
@@ -212,7 +213,7 @@ def find_runs(profile: Profile, role: str,
     runs_root = results_dir(profile.name, "runs", role)
     found: dict[Path, FoundModel] = {}
     for name, spec in known_runs(profile, role, extra):
-        folder = runs_root / f"{spec.profile.model.generator}-{spec.key}"
+        folder = run_folder(spec)
         if folder not in found and is_finished(folder):
             found[folder] = FoundModel(name, role, folder)
     for folder in sorted(p for p in runs_root.iterdir() if p.is_dir()):

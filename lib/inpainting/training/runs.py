@@ -191,10 +191,21 @@ def run_key(spec: RunSpec) -> str:
     return key_of(run_identity(spec))
 
 
+def run_name(spec: RunSpec) -> str:
+    """``<generator>-<key>``: the name of the run's folder."""
+    return f"{spec.profile.model.generator}-{run_key(spec)}"
+
+
+def run_folder(spec: RunSpec) -> Path:
+    """``results/<profile>/runs/<role>/<generator>-<key>``, without creating it."""
+    return results_dir(spec.profile.name) / "runs" / spec.role / run_name(spec)
+
+
 def run_dir(spec: RunSpec) -> Path:
-    """``results/<profile>/runs/<role>/<generator>-<key>`` (created)."""
-    return results_dir(spec.profile.name, "runs", spec.role,
-                       f"{spec.profile.model.generator}-{run_key(spec)}")
+    """:func:`run_folder`, created."""
+    folder = run_folder(spec)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
