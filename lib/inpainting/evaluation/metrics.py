@@ -44,79 +44,14 @@ import torch
 from skimage.metrics import structural_similarity
 
 from ..data import masks
+from ..data.images import RANGE_TOLERANCE, to_uint8
 
 DATA_RANGE = 255
 PSNR_CAP_DB = 100.0
 PSNR_MSE_FLOOR = DATA_RANGE**2 * 10.0 ** (-PSNR_CAP_DB / 10.0)
 SSIM_SIGMA = 1.5
 SSIM_MIN_SIDE = 2 * int(3.5 * SSIM_SIGMA + 0.5) + 1  # skimage's Gaussian window: 11
-RANGE_TOLERANCE = 1e-6
 METRIC_COLUMNS = ("psnr", "ssim", "psnr_hole", "ssim_hole", "l1_hole_pct", "l2_hole_pct")
-
-
-def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:
-    """Convert model-space images to metric-space uint8.
-
-    Parameters
-    ----------
-    images : torch.Tensor or numpy.ndarray
-        A float tensor ``(B, 3, H, W)`` or ``(3, H, W)`` with values in [-1, 1]. Values up to
-        ``RANGE_TOLERANCE`` outside the range are clipped. A NumPy ``uint8`` array ``(B, H, W, 3)``
-        or ``(H, W, 3)`` is already in metric space and is returned unchanged.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``uint8`` of shape ``(B, H, W, 3)`` or ``(H, W, 3)``: ``rint((x + 1) * 127.5)``, computed in
-        float64. Halves round to even.
-
-    Raises
-    ------
-    ValueError
-        If the values are NaN/inf or outside [-1, 1], with the likely cause (e.g. [0, 255] data).
-        The shape is not channel-first RGB.
-    TypeError
-        If the input is neither a torch tensor nor a NumPy uint8 array.
-
-    Notes
-    -----
-    Data in [0, 1] lies inside [-1, 1] and cannot be detected here. It comes out too bright. Convert
-    with ``x * 2 - 1`` first.
-    """
-    if isinstance(images, np.ndarray):
-        if images.dtype != np.uint8:
-            raise TypeError(f"NumPy input must be uint8 (H, W, 3) or (B, H, W, 3) metric-space images, "
-                            f"got dtype {images.dtype}; pass float data as a torch tensor (B, 3, H, W) "
-                            "in [-1, 1] instead")
-        if images.ndim not in (3, 4) or images.shape[-1] != 3:
-            raise ValueError(f"uint8 images must have shape (H, W, 3) or (B, H, W, 3), got {images.shape}")
-        return images
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"expected a torch tensor (B, 3, H, W) in [-1, 1] or a NumPy uint8 array, "
-                        f"got {type(images).__name__}")
-    if not images.is_floating_point():
-        raise TypeError(f"tensor images must be floating point in [-1, 1], got dtype {images.dtype}; "
-                        "uint8 [0, 255] data: use x.float() / 127.5 - 1")
-    if images.ndim not in (3, 4) or images.shape[-3] != 3:
-        raise ValueError(f"tensor images must have shape (3, H, W) or (B, 3, H, W), got {tuple(images.shape)}"
-                         + ("; it looks channel-last, use x.permute(0, 3, 1, 2)" if images.shape[-1] == 3
-                            else ""))
-    x = images.detach().to("cpu", torch.float64).numpy()
-    if not np.isfinite(x).all():
-        raise ValueError(f"images contain {int((~np.isfinite(x)).sum())} NaN/inf values; expected finite "
-                         "values in [-1, 1] (a diverged model or a division by zero upstream?)")
-    lo, hi = float(x.min()), float(x.max())
-    if lo < -1 - RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
-        if lo >= 0 and hi > 1.5:
-            cause = "looks like [0, 255] data; convert with x / 127.5 - 1"
-        elif lo >= 0:
-            cause = "looks like un-normalised non-negative data; map it to [-1, 1] first"
-        else:
-            cause = "a model output without a final tanh, or a missing clamp(-1, 1)?"
-        raise ValueError(f"images must be in [-1, 1] (model space, docs/CONVENTIONS.md), got values in "
-                         f"[{lo:.4g}, {hi:.4g}]: {cause}")
-    x = np.rint((np.clip(x, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
-    return np.moveaxis(x, -3, -1)
 
 
 def _check_pair(gt: np.ndarray, out: np.ndarray) -> None:

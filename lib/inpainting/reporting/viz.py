@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..evaluation.metrics import to_uint8
+from ..data.images import to_uint8
 
 HOLE_SHADE = np.array([255, 255, 255], dtype=np.uint8)
 

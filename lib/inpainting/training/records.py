@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 
 from .runs import IDENTITY_FILE, RECORD_FILE, read_json
-from ..evaluation.metrics import to_uint8
+from ..data.images import to_uint8
 from ..runtime import (NOTEBOOK_ENV, atomic_write, atomic_write_text, results_dir, save_table,
                        update_run_json)
 
