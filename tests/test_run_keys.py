@@ -37,8 +37,11 @@ def _flat(obj, prefix=""):
 
 
 def _differences(profile, base) -> dict:
+    """Dotted fields in which ``profile`` differs from ``base`` (``overrides``, the recipe a profile
+    carries since issue 16, is left out: it lists these same differences)."""
     a, b = _flat(profile), _flat(base)
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in a.items() if v != b[k]}
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in a.items()
+            if k != "overrides" and v != b[k]}
 
 
 def current_keys() -> dict:

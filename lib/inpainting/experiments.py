@@ -95,11 +95,16 @@ def variant_spec(profile: Profile, overrides: Mapping, role: str = "faces",
 
 
 def train_spec(spec: RunSpec, progress: bool | str = "auto"):
-    """Train (or reuse / resume) the run ``spec`` and, first, the warm start it starts from."""
+    """Train (or reuse / resume) the run ``spec`` and, first, the warm start it starts from. The
+    ImageNet VGG weights are fetched first when the run needs them and they are missing
+    (:func:`inpainting.models.perceptual.fetch_weights`), before the run's key names them."""
+    from .models.perceptual import fetch_weights
     from .training import Trainer
+    if spec.profile.loss.w_per > 0:
+        fetch_weights(spec.profile.loss.per_network, spec.profile.loss.per_weights)
     if spec.init is not None:
         train_spec(spec.init, progress)
-    return Trainer(spec.profile, spec.role, init=spec.init, progress=progress).fit()
+    return Trainer(spec, progress=progress).fit()
 
 
 def train_warm_start(profile: Profile, role: str = "faces", seed: int | None = None):

@@ -42,9 +42,10 @@ import json
 import shlex
 import sys
 import time
-from typing import Mapping, Sequence
+from typing import Sequence
 
 from .experiments import NOTEBOOK_VARIANTS, WARM_STARTED, needed_runs, seeds, variant_spec
+from .models.perceptual import fetch_weights
 from .profiles import PROFILES, Profile, get_profile
 from .runtime import NOTEBOOK_ENV, results_dir, select_device
 from .training.jobs import Job, cpu_count, default_jobs, run_jobs, schedule_order
@@ -117,11 +118,17 @@ def _is_warm_start(args: list[str]) -> bool:
     return args[args.index("--variant") + 1] == WARM_START
 
 
-def print_listing(profile_name: str, overrides: Mapping, profile: Profile,
-                  notebooks: Sequence[str] | None, which: str) -> int:
+def profile_args(profile: Profile) -> list[str]:
+    """``--profile NAME [--overrides JSON]``: the command-line arguments that make ``profile``
+    again (its preset and the overrides it carries)."""
+    return ["--profile", profile.name] + \
+        (["--overrides", json.dumps(dict(profile.overrides))] if profile.overrides else [])
+
+
+def print_listing(profile: Profile, notebooks: Sequence[str] | None, which: str) -> int:
     rows = [(a, s) for a, s in listing(profile, notebooks)
             if which == "all" or (which == "warm-starts") == _is_warm_start(a)]
-    head = ["--profile", profile_name] + (["--overrides", json.dumps(dict(overrides))] if overrides else [])
+    head = profile_args(profile)
     base = results_dir(profile.name)
     for args, spec in rows:
         folder = run_folder(spec)
@@ -147,7 +154,7 @@ def _job(args: list[str], spec: RunSpec) -> Job:
     return Job(args, spec, name, is_warm_start=_is_warm_start(args))
 
 
-def train_all(profile_name: str, overrides: Mapping, profile: Profile, jobs: int | None = None,
+def train_all(profile: Profile, jobs: int | None = None,
               notebooks: Sequence[str] | None = None) -> int:
     """Train every unfinished run the notebooks need, ``jobs`` child processes at a time (each
     ``python -m inpainting.train ... --variant NAME`` with ``train.threads`` threads,
@@ -155,17 +162,18 @@ def train_all(profile_name: str, overrides: Mapping, profile: Profile, jobs: int
     def log(line: str) -> None:
         print(line)
     jobs = jobs or default_jobs(profile)
+    if profile.loss.w_per > 0:   # before the keys name the weights (the variants only switch L_per off)
+        fetch_weights(profile.loss.per_network, profile.loss.per_weights)
     rows = listing(profile, notebooks)
     pending = [job for job in schedule_order([_job(a, s) for a, s in rows])
                if not is_finished(run_folder(job.spec))]
     total, done_before = len(rows), len(rows) - len(pending)
     threads = profile.train.threads or max(1, cpu_count() // jobs)
-    log(f"{total} runs needed by the notebooks of profile {profile_name}: {done_before} finished, "
+    log(f"{total} runs needed by the notebooks of profile {profile.name}: {done_before} finished, "
         f"{len(pending)} to train, {jobs} at a time with {threads} torch thread(s) each")
     if not pending:
         return 0
-    head = [sys.executable, "-m", "inpainting.train", "--profile", profile_name] + \
-        (["--overrides", json.dumps(dict(overrides))] if overrides else [])
+    head = [sys.executable, "-m", "inpainting.train", *profile_args(profile)]
     env = {NOTEBOOK_ENV: ALL_TRAINED_BY, "OMP_NUM_THREADS": str(threads),
            "MKL_NUM_THREADS": str(threads)}
     return run_jobs(pending, head, results_dir(profile.name, "logs"), jobs, env, log)
@@ -197,8 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, dict, Profile]:
-    """Arguments, overrides and profile; any problem exits with status 2 (argparse's usage error)."""
+def parse(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, Profile]:
+    """Arguments and the profile (which carries its overrides); any problem exits with status 2
+    (argparse's usage error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -230,7 +239,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, dict, 
         select_device(profile.train.device)
     except (ValueError, RuntimeError) as exc:   # profiles and RunSpec raise ValueError
         parser.error(str(exc))
-    return args, overrides, profile
+    return args, profile
 
 
 def train(spec: RunSpec, progress: bool) -> int:
@@ -240,7 +249,9 @@ def train(spec: RunSpec, progress: bool) -> int:
     ctx = distributed.setup(select_device(spec.profile.train.device))
     try:
         if ctx.is_main:
-            key = run_key(spec)   # resolves the perceptual weights (a download) once, on rank 0
+            if spec.profile.loss.w_per > 0:   # a download, once, on rank 0, before any key
+                fetch_weights(spec.profile.loss.per_network, spec.profile.loss.per_weights)
+            key = run_key(spec)
             print(f"run {key} ({spec.role}, {spec.profile.model.generator}, seed "
                   f"{spec.profile.train.seed}) with {ctx.world_size} process(es)"
                   + (f" ({ctx.backend})" if ctx.active else ""), flush=True)
@@ -261,17 +272,17 @@ def train(spec: RunSpec, progress: bool) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args, overrides, profile = parse(argv)
+    args, profile = parse(argv)
     if args.variants:
         print("\n".join([WARM_START, *variant_table()]))
         return 0
     if args.list:
-        return print_listing(args.profile, overrides, profile, args.notebook, args.list)
+        return print_listing(profile, args.notebook, args.list)
     if args.all:
         from .training.distributed import env_world
         if env_world()[1] > 1:
             raise SystemExit("--all starts its own processes: run it without torchrun")
-        return train_all(args.profile, overrides, profile, args.jobs, args.notebook)
+        return train_all(profile, args.jobs, args.notebook)
     return train(args.spec, args.progress)
 
 

@@ -58,7 +58,7 @@ from ..experiments import (CONTEXT_ENCODER, FULL_MODEL, NOTEBOOK_VARIANTS, varia
 from ..models.discriminator import local_patch
 from ..models.generator import composite
 from ..profiles import Profile, with_overrides
-from ..training.runs import run_key
+from ..training.runs import RunSpec, run_key
 from ..runtime import device_name
 from ..training import Schedule, Trainer, frozen_batchnorm_statistics
 
@@ -232,7 +232,7 @@ def select_kinds(kinds: list[StepKind], variants: Sequence[str] | None = None,
 def kind_trainer(kind: StepKind, out_dir: str | os.PathLike, overrides: dict | None = None) -> Trainer:
     """A built :class:`Trainer` for ``kind`` (random perceptual weights, ``progress=False``)."""
     profile = with_overrides(kind.profile, {**RANDOM_VGG, **(overrides or {})})
-    trainer = Trainer(profile, kind.role, out_dir, progress=False)
+    trainer = Trainer(RunSpec(profile, kind.role), out_dir, progress=False)
     trainer.build()
     return trainer
 
@@ -332,12 +332,12 @@ def _g_update(t: Trainer, images, masks, output, use_adv: bool, clock: Clock) ->
             losses.reconstruction_loss(output, images, masks, w.rec_distance), masks.sum())
     done_leaf = done.detach().requires_grad_()
     clock.lap("losses, composite")
-    if t.P is not None:
+    if t.perceptual is not None:
         with torch.no_grad(), t.autocast():
-            real_features = t.P(images)
+            real_features = t.perceptual(images)
         clock.lap("perceptual forward (real, no_grad)")
         with t.autocast():
-            per = w.w_per * losses.perceptual_loss(t.P(done_leaf), real_features,
+            per = w.w_per * losses.perceptual_loss(t.perceptual(done_leaf), real_features,
                                                    t.per_layer_weights, w.per_distance)
         clock.lap("perceptual forward (composite)")
         t.scaler_g.scale(per).backward()

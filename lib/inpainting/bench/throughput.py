@@ -43,7 +43,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ..models import build_inpainter, composite, generator_input
 from ..profiles import ModelConfig, get_profile, with_overrides
 from ..runtime import results_dir, save_table, select_device
-from ..training import BatchStream, Trainer
+from ..training import BatchStream, RunSpec, Trainer
 
 GENERATORS = ("lite", "glcic")
 INFER_SIZE = 128
@@ -116,7 +116,7 @@ def make_trainer(generator: str, size: int, batch: int, stage: str, device: str,
                  "train.steps_joint": 10**6 if stage == "joint" else 0}
     if stage == "G":
         overrides.update({"loss.w_adv": 0.0, "loss.w_per": 0.0})
-    trainer = Trainer(get_profile("smoke", overrides), "faces", out_dir, progress=False)
+    trainer = Trainer(RunSpec(get_profile("smoke", overrides), "faces"), out_dir, progress=False)
     trainer.build()
     trainer.fixed_batch = trainer.batch(0)
     return trainer
