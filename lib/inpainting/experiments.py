@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .profiles import VGG_LAYERS, Profile, with_overrides
-from .runtime import results_dir
 from .training.runs import (GENERATOR_FILE, IDENTITY_FILE, RunSpec, is_finished, read_json, run_folder,
-                            run_key)
+                            run_key, runs_folder)
 
 ABLATION_VARIANTS: dict[str, dict] = {  # docs/method.md §5.4 rows (a)-(d)
     "L_rec": {"loss.w_adv": 0.0, "loss.w_per": 0.0},
@@ -215,7 +214,7 @@ def find_runs(profile: Profile, role: str,
     finished run in ``results/<profile>/runs/<role>/`` (labelled by :func:`describe_run`). Nothing
     is trained or loaded."""
     from .training.records import read_result
-    runs_root = results_dir(profile.name, "runs", role)
+    runs_root = runs_folder(profile, role)
     found: dict[Path, FoundModel] = {}
     for name, spec in known_runs(profile, role, extra):
         folder = run_folder(spec)

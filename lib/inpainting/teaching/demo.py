@@ -32,8 +32,8 @@ from ..data import build_dataset
 from ..data.masks import _thick_segment
 from ..evaluation.metrics import psnr, ssim, to_uint8
 from ..experiments import FoundModel
-from ..profiles import Profile
-from ..training.runs import ROLES
+from ..profiles import ROLES, Profile
+from ..training.runs import runs_folder
 
 # The role whose models complete a role's images: the photos have no training split in the kit.
 MODEL_ROLE = {"faces": "faces", "facades": "facades", "photos": "faces"}
@@ -74,11 +74,10 @@ def find_models(profile: Profile, role: str = "faces") -> list[FoundModel]:
 
 def missing_message(profile: Profile, role: str) -> str:
     """What to do when :func:`find_models` finds nothing for ``role``."""
-    from ..runtime import results_dir
     trained_on = MODEL_ROLE[role]
     notebook, what = TRAINING_NOTEBOOKS[trained_on]
     steps = "/".join(str(v) for v in tiny_overrides(profile).values())
-    return (f"No trained {trained_on} model in {results_dir(profile.name, 'runs', trained_on)} yet. "
+    return (f"No trained {trained_on} model in {runs_folder(profile, trained_on)} yet. "
             f"Run notebooks/{notebook} with profile '{profile.name}' ({what}), then re-run this "
             f"notebook; or press 'Quick tiny training' to train the full model with "
             f"{steps} steps (stages G/D/joint) now: enough to see the pipeline, not to judge it.")

@@ -53,6 +53,7 @@ from ..profiles import NEUTRAL, ROLES, Profile, neutral_fields
 from ..runtime import file_sha256, precision, results_dir, select_device
 
 FORMAT = 3   # bump when the trainer computes something different for the same profile
+RUNS = "runs"   # results/<profile>/runs/<role>/<generator>-<key>
 
 # Every field declared neutral in inpainting.profiles (with its reason), and the one rule by role.
 NEUTRAL_FIELDS: dict[str, str] = {
@@ -172,9 +173,14 @@ def run_name(spec: RunSpec) -> str:
     return f"{spec.profile.model.generator}-{run_key(spec)}"
 
 
+def runs_folder(profile: Profile, role: str) -> Path:
+    """``results/<profile>/runs/<role>``: the folder of every run of ``role`` (created)."""
+    return results_dir(profile.name, RUNS, role)
+
+
 def run_folder(spec: RunSpec) -> Path:
     """``results/<profile>/runs/<role>/<generator>-<key>``, without creating it."""
-    return results_dir(spec.profile.name) / "runs" / spec.role / run_name(spec)
+    return results_dir(spec.profile.name) / RUNS / spec.role / run_name(spec)
 
 
 def run_dir(spec: RunSpec) -> Path:
