@@ -23,7 +23,7 @@ from inpainting.evaluation.semantic import calibration as semantic
 from inpainting.evaluation.semantic.calibration import FACADE_FILLS, FACE_FILLS, apply_fill, calibration
 from inpainting.evaluation.semantic.scores import (EYE_HIT_THRESHOLD, FACADE_COLUMNS, FACE_COLUMNS,
                                                    GRID_HIT_THRESHOLD, HIT_COLUMN,
-                                                   IRIS_COLOUR_THRESHOLD, LOWER_IS_BETTER,
+                                                   IRIS_COLOUR_THRESHOLD, ERROR_COLUMNS,
                                                    PRIMARY_SCORE, estimate_period,
                                                    face_eye_consistency, facade_grid_consistency,
                                                    semantic_scores)
@@ -163,7 +163,7 @@ def test_public_names_and_columns(test_sets):
                    and pd.api.types.is_numeric_dtype(scores[c]) and scores[c].dtype != bool]
         assert numeric[0] == PRIMARY_SCORE[name]
         assert scores[HIT_COLUMN[name]].dtype == bool
-        assert {c for c in numeric if c in LOWER_IS_BETTER} == set(numeric) - {"grid_corr", "grid_contrast"}
+        assert {c for c in numeric if c in ERROR_COLUMNS} == set(numeric) - {"grid_corr", "grid_contrast"}
 
 
 def test_calibration_table_and_custom_fills(test_sets):

@@ -52,6 +52,7 @@ PSNR_MSE_FLOOR = DATA_RANGE**2 * 10.0 ** (-PSNR_CAP_DB / 10.0)
 SSIM_SIGMA = 1.5
 SSIM_MIN_SIDE = 2 * int(3.5 * SSIM_SIGMA + 0.5) + 1  # skimage's Gaussian window: 11
 METRIC_COLUMNS = ("psnr", "ssim", "psnr_hole", "ssim_hole", "l1_hole_pct", "l2_hole_pct")
+LOWER_IS_BETTER = frozenset({"l1_hole_pct", "l2_hole_pct"})   # the error metrics; the rest: higher
 
 
 def _check_pair(gt: np.ndarray, out: np.ndarray) -> None:

@@ -7,7 +7,7 @@ the hole should show and scores the *structure* of a completion against it, not 
 period. Every score is a continuous error (lower is better, 0 = perfect), a boolean hit whose
 threshold was chosen from the calibration
 (:mod:`inpainting.evaluation.semantic.calibration`), and per-component values that say why.
-``PRIMARY_SCORE[dataset]`` names the error, ``HIT_COLUMN[dataset]`` the hit, ``LOWER_IS_BETTER``
+``PRIMARY_SCORE[dataset]`` names the error, ``HIT_COLUMN[dataset]`` the hit, ``ERROR_COLUMNS``
 every error-like column. The two scores replace the earlier iris-colour and x-period scores, which
 a flat patch of the iris colour and plain vertical stripes at the true period fooled (issue 7).
 
@@ -112,7 +112,7 @@ FACADE_COLUMNS = ("grid_error", "grid_hit", "grid_2d_error", "grid_row_error", "
                   "grid_contrast", "phase_error_x", "phase_error_y", "window_size_error",
                   "period_error_x", "period_error_y")
 # every numeric score except grid_corr and grid_contrast (higher is better, 1 = expected)
-LOWER_IS_BETTER = frozenset(c for c in FACE_COLUMNS + FACADE_COLUMNS
+ERROR_COLUMNS = frozenset(c for c in FACE_COLUMNS + FACADE_COLUMNS
                             if "_error" in c)
 
 
