@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from inpainting.architecture import (architecture_figure, count_parameters, generator_layers,
+from inpainting.teaching.architecture import (architecture_figure, count_parameters, generator_layers,
                                      gradient_receptive_field, layer_shapes, receptive_field_table)
 from inpainting.models import PerceptualNetwork, build_discriminator, build_generator
 from inpainting.profiles import ModelConfig

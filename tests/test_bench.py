@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from inpainting import bench
-from inpainting.bench_parts import (SUM_ROW, STEP_ROW, WARM_START, decomposed_step, kind_trainer,
+from inpainting.bench import throughput as bench
+from inpainting.bench.parts import (SUM_ROW, STEP_ROW, WARM_START, decomposed_step, kind_trainer,
                                     measure, resolve_variants, run_parts, select_kinds,
                                     stage_steps, step_kinds, summary)
-from inpainting.bench_roofs import ConvRecorder, run_roofs
+from inpainting.bench.roofs import ConvRecorder, run_roofs
 from inpainting.experiments import CONTEXT_ENCODER, FULL_MODEL
 from inpainting.profiles import get_profile
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from inpainting import checkpoint
+from inpainting.training import checkpoint
 from inpainting.runtime import atomic_write
 
 

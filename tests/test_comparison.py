@@ -1,4 +1,4 @@
-"""Tests of inpainting.comparison on the smoke profile's real (procedural) test sets, with cheap
+"""Tests of inpainting.evaluation.comparison on the smoke profile's real (procedural) test sets, with cheap
 methods: intervals on every metric, seeds averaged per image with their spread reported, findings
 that state only what the paired bootstrap supports, and training runs loaded and traced."""
 import math
@@ -11,11 +11,11 @@ import pytest
 import torch
 
 import inpainting.models
-from inpainting import stats
-from inpainting.comparison import (GREY_FILL, TABLE_COLUMNS, compare, interval_columns,
+from inpainting.evaluation import stats
+from inpainting.evaluation.comparison import (GREY_FILL, TABLE_COLUMNS, compare, interval_columns,
                                    spread_columns)
-from inpainting.experiments import fixed_test_set, semantic_test_set
-from inpainting.metrics import METRIC_COLUMNS
+from inpainting.data.test_sets import fixed_test_set, semantic_test_set
+from inpainting.evaluation.metrics import METRIC_COLUMNS
 from inpainting.profiles import get_profile
 
 
@@ -197,7 +197,7 @@ def test_train_results_are_loaded_and_their_provenance_kept(profile, monkeypatch
 
 
 def test_semantic_columns_follow_the_semantic_module(profile):
-    import inpainting.semantic as semantic
+    import inpainting.evaluation.semantic.scores as semantic
     result = compare({"grey copy": grey}, profile, "facades", progress=False)
     primary = result.semantic_columns[0]
     assert result.semantic_columns == [semantic.PRIMARY_SCORE["facades"],
@@ -208,7 +208,7 @@ def test_semantic_columns_follow_the_semantic_module(profile):
 
 def test_real_train_results_load_through_models_and_carry_their_provenance(profile, tmp_path):
     from inpainting.models import build_inpainter, save_generator
-    from inpainting.reporting import caveats
+    from inpainting.reporting.report import caveats
     from inpainting.training import TrainResult
     from inpainting.training.records import provenance
 

@@ -1,4 +1,4 @@
-"""The interactive demo of notebook 07 (``inpainting.demo``): state, models found, metrics, widgets."""
+"""The interactive demo of notebook 07 (``inpainting.teaching.demo``): state, models found, metrics, widgets."""
 import json
 import math
 from pathlib import Path
@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from inpainting import demo as D
-from inpainting.demo import BIHARMONIC, Demo, DemoUI, FoundModel, find_models, missing_message
+from inpainting.teaching import demo as D
+from inpainting.experiments import FoundModel
+from inpainting.teaching.demo import BIHARMONIC, Demo, find_models, missing_message
+from inpainting.teaching.demo_ui import DemoUI
 from inpainting.experiments import ABLATION_VARIANTS, FULL_MODEL, variant_spec
-from inpainting.metrics import psnr, ssim, to_uint8
+from inpainting.evaluation.metrics import psnr, ssim, to_uint8
 from inpainting.models import build_inpainter, save_generator
 from inpainting.profiles import ModelConfig, get_profile
 from inpainting.runtime import results_dir
@@ -245,5 +247,5 @@ def test_notebook_07_teaches_and_stays_thin():
     grade_ids = [c.metadata["nbgrader"]["grade_id"] for c in solutions + checks]
     assert len(set(grade_ids)) == len(grade_ids)
     code = [c.source for c in nb.cells if c.cell_type == "code"]
-    assert all(len(src.splitlines()) <= 20 for src in code), "logic lives in inpainting.demo"
+    assert all(len(src.splitlines()) <= 20 for src in code), "logic lives in inpainting.teaching.demo"
     assert any("DemoUI(demo)" in src for src in code) and any("ui.stroke(" in src for src in code)

@@ -39,11 +39,11 @@ import torch
 
 from inpainting import experiments
 from fixtures import within
-from inpainting.checkpoint import load_latest
+from inpainting.training.checkpoint import load_latest
 from inpainting.models import build_inpainter, load_inpainter
 from inpainting.models.perceptual import OFFLINE_ENV
 from inpainting.profiles import get_profile
-from inpainting.runs import RunSpec, is_finished, run_dir, run_key
+from inpainting.training.runs import RunSpec, is_finished, run_dir, run_key
 from inpainting.runtime import DEVICE_ENV, RESULTS_ENV
 from inpainting.train import resolve
 from inpainting.training import Schedule, Trainer
@@ -115,7 +115,7 @@ PROBE = r"""
 import json, sys, torch
 from torch import nn
 from inpainting.profiles import get_profile
-from inpainting.training import Trainer, distributed
+from inpainting.training import RunSpec, Trainer, distributed
 ref = torch.load(sys.argv[1], weights_only=False)
 ctx = distributed.setup(torch.device("cpu"))
 out = {"world_size": ctx.world_size, "backend": ctx.backend}
@@ -161,7 +161,7 @@ def step_grads(trainer, state):
 out["grads"], out["grads_per_replica"] = {}, {}
 for case, data in ref["cases"].items():
     profile = get_profile("smoke", data["overrides"])
-    trainer = Trainer(profile, "faces", ref["scratch"] + "/" + case, progress=False)
+    trainer = Trainer(RunSpec(profile, "faces"), ref["scratch"] + "/" + case, progress=False)
     trainer.build()
     trainer._distribute()
     out["grads"][case] = [step_grads(trainer, state) for state in data["states"]]
@@ -169,7 +169,7 @@ for case, data in ref["cases"].items():
 # 3. contrast: the first step with per-replica BatchNorm statistics
 data = ref["cases"]["no L_per"]
 distributed.synchronise_batchnorm, keep = (lambda module: module), distributed.synchronise_batchnorm
-contrast = Trainer(get_profile("smoke", data["overrides"]), "faces", ref["scratch"] + "/contrast",
+contrast = Trainer(RunSpec(get_profile("smoke", data["overrides"]), "faces"), ref["scratch"] + "/contrast",
                    progress=False)
 contrast.build()
 contrast._distribute()
@@ -178,7 +178,7 @@ distributed.synchronise_batchnorm = keep
 
 # 4. the run the test left at step ref["resume_at"] with 1 process, finished with 2
 profile = get_profile("smoke", data["overrides"])
-out["resumed"] = str(Trainer(profile, "faces", progress=False).fit().out_dir)
+out["resumed"] = str(Trainer(RunSpec(profile, "faces"), progress=False).fit().out_dir)
 if ctx.is_main:
     torch.save(out, ref["scratch"] + "/probe.pt")
 distributed.teardown()
@@ -283,7 +283,7 @@ def test_logged_losses_are_those_of_the_global_batch(cli_run, monkeypatch):
     spec = spec_in(cli_run["results"], monkeypatch)
     logged = pd.read_csv(run_dir(spec.init) / "log.csv")
     monkeypatch.setenv(RESULTS_ENV, str(cli_run["results"].parent / "one-process"))
-    trainer = Trainer(spec.init.profile, "faces", progress=False)
+    trainer = Trainer(RunSpec(spec.init.profile, "faces"), progress=False)
     trainer.build()
     record = trainer.train_step()
     # Rank sums of the hole-area-normalised loss, all-reduced, against one sum over the batch:
@@ -343,7 +343,7 @@ RESUME_AT = 2
 def _single_process(profile, steps: int, save_at: int | None = None) -> dict:
     """States before, and gradients of, each of the first ``steps`` steps in this process; the
     run folder left at step ``save_at``; the weights there and at the end; the history."""
-    trainer = Trainer(profile, "faces", progress=False)
+    trainer = Trainer(RunSpec(profile, "faces"), progress=False)
     trainer.build()
     run = {"states": [], "grads": []}
     nets = {name: net for name, net in (("G", trainer.G), ("D", trainer.D)) if net is not None}
@@ -489,7 +489,7 @@ def test_two_gpus_nccl_mixed_precision(tmp_path, monkeypatch):
     assert list(blob["state_dict"]) == list(build_inpainter(spec.profile.model, 32).state_dict())
     logged = pd.read_csv(run_dir(spec.init) / "log.csv")
     monkeypatch.setenv(RESULTS_ENV, str(tmp_path / "one-gpu"))
-    trainer = Trainer(spec.init.profile, "faces", progress=False)
+    trainer = Trainer(RunSpec(spec.init.profile, "faces"), progress=False)
     trainer.build()
     # float16 autocast on both sides, NCCL's reduction order against one GPU's: 1e-2 relative.
     within("distributed: logged rec, 2 GPUs vs 1 (float16)",

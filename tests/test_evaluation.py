@@ -1,4 +1,4 @@
-"""Tests of inpainting.evaluation on a tiny stand-in for ``inpainting.data.masks.FixedTestSet``."""
+"""Tests of inpainting.evaluation.runner on a tiny stand-in for ``inpainting.data.masks.FixedTestSet``."""
 import math
 from dataclasses import dataclass
 
@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from inpainting.evaluation import (PER_IMAGE_COLUMNS, SUMMARY_COLUMNS, biharmonic_method, completions,
+from inpainting.evaluation.runner import (PER_IMAGE_COLUMNS, SUMMARY_COLUMNS, biharmonic_method, completions,
                                    evaluate)
-from inpainting.metrics import METRIC_COLUMNS, PSNR_CAP_DB, batch_metrics, image_metrics, to_uint8
+from inpainting.evaluation.metrics import METRIC_COLUMNS, PSNR_CAP_DB, batch_metrics, image_metrics, to_uint8
 
 SIZE = 32
 

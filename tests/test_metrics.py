@@ -1,4 +1,4 @@
-"""Tests of inpainting.metrics: agreement with scikit-image, the protocol identities, the edge rules."""
+"""Tests of inpainting.evaluation.metrics: agreement with scikit-image, the protocol identities, the edge rules."""
 import math
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from inpainting.metrics import (METRIC_COLUMNS, PSNR_CAP_DB, SSIM_MIN_SIDE, batch_metrics, ce_l1_l2,
+from inpainting.evaluation.metrics import (METRIC_COLUMNS, PSNR_CAP_DB, SSIM_MIN_SIDE, batch_metrics, ce_l1_l2,
                                 hole_bbox, image_metrics, psnr, ssim, to_uint8)
 
 WANG = dict(channel_axis=-1, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)

@@ -4,8 +4,8 @@ from queue import Empty
 
 import pytest
 
-from inpainting import notebook_runner
-from inpainting.notebook_runner import KitKernelClient, KitKernelManager, PolledChannel
+from inpainting.teaching import notebook_runner
+from inpainting.teaching.notebook_runner import KitKernelClient, KitKernelManager, PolledChannel
 
 
 class MissedWakeUpSocket:

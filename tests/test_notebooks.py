@@ -9,8 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from inpainting.notebook_runner import KERNEL_NAME as KERNEL, run_notebook
-from inpainting.student import BEGIN_SOLUTION, END_SOLUTION
+from inpainting.teaching.notebook_runner import KERNEL_NAME as KERNEL, run_notebook
+from inpainting.teaching.student import BEGIN_SOLUTION, END_SOLUTION
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

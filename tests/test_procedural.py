@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from inpainting.data.procedural import FacadeDataset, FaceDataset, render_face
-from inpainting.semantic import estimate_period
+from inpainting.evaluation.semantic.scores import estimate_period
 
 CLASSES = [FaceDataset, FacadeDataset]
 FACE_KEYS = {"iris_rgb", "eye_left_center", "eye_right_center", "eye_radius", "skin_rgb", "hair_rgb",

@@ -6,8 +6,9 @@ import pytest
 
 from inpainting.experiments import (ABLATION_VARIANTS, FULL_MODEL, PERCEPTUAL_LEVEL_VARIANTS,
                                     variant_spec)
-from inpainting.runs import RunSpec, run_key
-from inpainting.profiles import PROFILES, get_profile, override_names, with_overrides
+from inpainting.training.runs import RunSpec, run_key
+from inpainting.profiles import (PROFILES, Profile, get_profile, neutral_fields, override_names,
+                                 with_overrides)
 
 
 @pytest.mark.parametrize("name", list(PROFILES))
@@ -178,3 +179,30 @@ def test_threads_are_checked():
         with pytest.raises(ValueError, match="train.threads"):
             get_profile("demo", {"train.threads": bad})
     assert get_profile("demo", {"train.threads": None}).train.threads is None
+
+
+def test_a_profile_carries_its_recipe():
+    p = get_profile("demo", {"train.batch_size": 4, "masks.train_kinds": ["centre"],
+                             "masks.train_probs": [1.0]})
+    q = with_overrides(p, {"train.batch_size": 2, "loss.w_per": 0.5})
+    assert get_profile("demo").overrides == () and q.name == "demo"
+    assert dict(q.overrides) == {"train.batch_size": 2, "masks.train_kinds": ("centre",),
+                                 "masks.train_probs": (1.0,), "loss.w_per": 0.5}
+    again = Profile.from_recipe(q.name, q.overrides)
+    assert dataclasses.asdict(again) == dataclasses.asdict(q)
+    assert again == q == with_overrides(get_profile("demo"), {"train.batch_size": 2, "loss.w_per": 0.5,
+                                                              "masks.train_kinds": ("centre",),
+                                                              "masks.train_probs": (1.0,)})
+
+
+def test_neutral_fields_are_declared_with_a_reason_and_are_not_parameters_of_identity():
+    declared = neutral_fields()
+    assert {"name", "overrides", "train.log_every", "train.threads", "faces.n_test", "masks.seed",
+            "experiments.seeds", "loss.per_weights", "allow_random_perceptual"} <= set(declared)
+    assert "loss.w_per" not in declared and "faces.image_size" not in declared
+    assert all(isinstance(r, str) and r.strip() for r in declared.values())
+    from inpainting.training.runs import NEUTRAL_FIELDS, run_identity
+    assert {k: v for k, v in NEUTRAL_FIELDS.items() if "<" not in k} == declared
+    identity = run_identity(RunSpec(get_profile("smoke"), "faces"))["profile"]
+    assert "experiments" not in identity and "n_test" not in identity["faces"]
+    assert "log_every" not in identity["train"] and "batch_size" in identity["train"]

@@ -11,11 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from inpainting import viz
-from inpainting.comparison import GREY_FILL, Comparison, grey_fill
+from inpainting.reporting import viz
+from inpainting.evaluation.comparison import GREY_FILL, Comparison, grey_fill
 from inpainting.experiments import literature_rows
 from inpainting.profiles import get_profile
-from inpainting.reporting import (Report, caveats, collect_provenance, format_intervals,
+from inpainting.reporting.report import (Report, caveats, collect_provenance, format_intervals,
                                   markdown_table, write_summary)
 
 
@@ -93,8 +93,7 @@ def prov(run, dataset="faces", seed=0, precision="float32", fallback=False, per=
 def comparison_of(runs: dict, dataset="faces"):
     """A Comparison carrying only what Report reads (rows -> provenance, dataset, settings)."""
     return Comparison(role=dataset, dataset_name=dataset, test_set=None, methods={},
-                      per_image=pd.DataFrame(), summary=pd.DataFrame(), semantic_set=None,
-                      semantic=None, runs={k: [r.provenance for r in v] for k, v in runs.items()})
+                      per_image=pd.DataFrame(), summary=pd.DataFrame(), runs={k: [r.provenance for r in v] for k, v in runs.items()})
 
 
 def test_fallback_runs_are_named_loudly_with_their_count():

@@ -1,4 +1,4 @@
-"""What a run is (inpainting.runs): every profile field either changes the run key or is neutral
+"""What a run is (inpainting.training.runs): every profile field either changes the run key or is neutral
 for a stated reason; warm starts are identified by their key; locks; damaged finished runs; the
 generator held fixed in the D-only stage; GLCIC's hole colour."""
 from __future__ import annotations
@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from fixtures import within
-from inpainting import experiments, runs
-from inpainting.checkpoint import CheckpointError
+from inpainting import experiments
+from inpainting.training import runs
+from inpainting.training.checkpoint import CheckpointError
 from inpainting.models import ModelFileError, load_inpainter
 from inpainting.models.perceptual import OFFLINE_ENV, cache_path
 from inpainting.profiles import get_profile, override_names, with_overrides
@@ -168,7 +169,7 @@ def test_a_new_warm_start_trains_a_new_run():
 
 HOLD = """
 import sys, time
-from inpainting.runs import RunLock
+from inpainting.training.runs import RunLock
 with RunLock(sys.argv[1]):
     print("locked", flush=True)
     time.sleep(60)
@@ -183,21 +184,21 @@ def test_a_run_in_use_is_refused_naming_the_process(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(runs.RunLockedError, match=str(holder.pid)):
-            Trainer(profile, "faces", progress=False).fit()
+            Trainer(runs.RunSpec(profile, "faces"), progress=False).fit()
     finally:
         holder.kill()
         holder.wait()
-    Trainer(profile, "faces", progress=False).fit()   # the lock died with its process
+    Trainer(runs.RunSpec(profile, "faces"), progress=False).fit()   # the lock died with its process
 
 
 def test_damaged_generator_of_a_finished_run_is_restored_not_retrained():
     profile = get_profile("smoke", TINY)
-    done = Trainer(profile, "faces", progress=False).fit()
+    done = Trainer(runs.RunSpec(profile, "faces"), progress=False).fit()
     good = load_inpainter(done.generator_path, "cpu").state_dict()
     data = done.generator_path.read_bytes()
     done.generator_path.write_bytes(data[: len(data) // 2])
     with pytest.warns(UserWarning, match="written again from the run's final checkpoint"):
-        again = Trainer(profile, "faces", progress=False).fit()
+        again = Trainer(runs.RunSpec(profile, "faces"), progress=False).fit()
     assert len(again.history) == len(done.history)          # no step was trained again
     for name, value in load_inpainter(again.generator_path, "cpu").state_dict().items():
         assert torch.equal(value, good[name]), name
@@ -206,13 +207,13 @@ def test_damaged_generator_of_a_finished_run_is_restored_not_retrained():
         path.unlink()
     done.generator_path.write_bytes(data[: len(data) // 3])
     with pytest.raises(ModelFileError, match="delete"):
-        Trainer(profile, "faces", progress=False).fit()
+        Trainer(runs.RunSpec(profile, "faces"), progress=False).fit()
     assert done.generator_path.stat().st_size == len(data) // 3   # nothing overwritten
 
 
 def test_a_run_whose_checkpoints_are_all_damaged_stops_instead_of_restarting():
     profile = get_profile("smoke", {**TINY, "train.steps_joint": 3})
-    trainer = Trainer(profile, "faces", progress=False)
+    trainer = Trainer(runs.RunSpec(profile, "faces"), progress=False)
     ckpt = trainer.ckpt_dir
     ckpt.mkdir(parents=True)
     (ckpt / "step_00000002.pt").write_bytes(b"not a checkpoint")
@@ -225,7 +226,7 @@ def test_a_run_whose_checkpoints_are_all_damaged_stops_instead_of_restarting():
 def test_generator_batchnorm_statistics_do_not_move_in_the_d_only_stage():
     profile = get_profile("smoke", {"train.steps_g": 0, "train.steps_d": 3, "train.steps_joint": 1,
                                     "loss.w_per": 0.0})
-    trainer = Trainer(profile, "faces", progress=False)
+    trainer = Trainer(runs.RunSpec(profile, "faces"), progress=False)
     trainer.build()
     before = {k: v.clone() for k, v in trainer.G.state_dict().items()}
     d_before = [p.detach().clone() for p in trainer.D.parameters()]
@@ -242,7 +243,7 @@ def test_generator_batchnorm_statistics_do_not_move_in_the_d_only_stage():
 
 def test_glcic_fills_its_hole_with_the_training_mean_pixel():
     profile = get_profile("smoke", {"model.generator": "glcic", "loss.w_per": 0.0})
-    trainer = Trainer(profile, "faces", progress=False)
+    trainer = Trainer(runs.RunSpec(profile, "faces"), progress=False)
     trainer.build()
     assert torch.count_nonzero(trainer.G.generator.fill) == 0
     trainer._start_generator()
@@ -287,3 +288,28 @@ def test_the_profile_chooses_the_perceptual_levels_trained():
         experiments.PERCEPTUAL_LEVEL_VARIANTS
     with pytest.raises(ValueError, match="experiments.perceptual_levels"):
         get_profile("demo", {"experiments.perceptual_levels": ["relu6_1"]})
+
+
+def test_a_key_never_downloads_and_training_fetches_the_weights_first(tmp_path, monkeypatch):
+    from inpainting.models import perceptual
+    monkeypatch.delenv(OFFLINE_ENV)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    calls = []
+    monkeypatch.setattr(perceptual, "_download", lambda network: calls.append(network) or (None, "x"))
+    spec = runs.RunSpec(get_profile("smoke", BASE), "faces")
+    assert spec.perceptual_weights == "random" and spec.key and calls == []   # local files only
+    perceptual.fetch_weights("vgg19", "imagenet")
+    assert calls == ["vgg19"]
+    perceptual.fetch_weights("vgg19", "random")
+    assert calls == ["vgg19"]
+
+
+def test_weights_that_appear_after_the_key_stop_the_trainer(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    spec = runs.RunSpec(get_profile("smoke", BASE), "faces")
+    assert spec.perceptual_weights == "random"
+    cache_path("vgg19").parent.mkdir(parents=True)
+    cache_path("vgg19").write_bytes(b"not read")
+    trainer = Trainer(spec, progress=False)
+    with pytest.raises(RuntimeError, match="perceptual weights changed after this run's key"):
+        trainer.build()

@@ -1,4 +1,4 @@
-"""inpainting.semantic: structure scores that trivial fills cannot fool, on real procedural images.
+"""inpainting.evaluation.semantic: structure scores that trivial fills cannot fool, on real procedural images.
 
 The adversarial fills (flat colours, a blurred truth, stripes at the true period, a grid at the
 wrong phase or window size, an eye without pupil or sclera, ...) must all score a miss on every
@@ -15,15 +15,18 @@ import pandas as pd
 import pytest
 import torch
 
-from inpainting import semantic
 from inpainting.data.masks import FixedTestSet
 from inpainting.data.procedural import FacadeDataset, FaceDataset
-from inpainting.metrics import to_uint8
-from inpainting.semantic import (EYE_HIT_THRESHOLD, FACADE_COLUMNS, FACADE_FILLS, FACE_COLUMNS,
-                                 FACE_FILLS, GRID_HIT_THRESHOLD, HIT_COLUMN, LOWER_IS_BETTER,
-                                 PRIMARY_SCORE, apply_fill, block_mask, calibration,
-                                 estimate_period, eye_mask, face_eye_consistency,
-                                 facade_grid_consistency, make_semantic_test_set, semantic_scores)
+from inpainting.data.semantic_holes import block_mask, eye_mask, make_semantic_test_set
+from inpainting.evaluation.metrics import to_uint8
+from inpainting.evaluation.semantic import calibration as semantic
+from inpainting.evaluation.semantic.calibration import FACADE_FILLS, FACE_FILLS, apply_fill, calibration
+from inpainting.evaluation.semantic.scores import (EYE_HIT_THRESHOLD, FACADE_COLUMNS, FACE_COLUMNS,
+                                                   GRID_HIT_THRESHOLD, HIT_COLUMN,
+                                                   IRIS_COLOUR_THRESHOLD, ERROR_COLUMNS,
+                                                   PRIMARY_SCORE, estimate_period,
+                                                   face_eye_consistency, facade_grid_consistency,
+                                                   semantic_scores)
 
 N = 20
 SIZES = (64, 128)
@@ -99,7 +102,7 @@ def test_components_identify_the_defect(test_sets, size):
     no_sclera = _scores("faces", faces, semantic.fill_iris_disc)
     assert (no_sclera["sclera_error"] > EYE_HIT_THRESHOLD).all()
     colour = _scores("faces", faces, semantic.fill_wrong_iris_colour)
-    assert (colour["iris_colour_error"] > semantic.IRIS_COLOUR_THRESHOLD).all()
+    assert (colour["iris_colour_error"] > IRIS_COLOUR_THRESHOLD).all()
     facades = test_sets[("facades", size)]
     truth = _scores("facades", facades, semantic.fill_truth)
     assert (truth[["phase_error_x", "phase_error_y"]] < 0.05).all().all()
@@ -160,7 +163,7 @@ def test_public_names_and_columns(test_sets):
                    and pd.api.types.is_numeric_dtype(scores[c]) and scores[c].dtype != bool]
         assert numeric[0] == PRIMARY_SCORE[name]
         assert scores[HIT_COLUMN[name]].dtype == bool
-        assert {c for c in numeric if c in LOWER_IS_BETTER} == set(numeric) - {"grid_corr", "grid_contrast"}
+        assert {c for c in numeric if c in ERROR_COLUMNS} == set(numeric) - {"grid_corr", "grid_contrast"}
 
 
 def test_calibration_table_and_custom_fills(test_sets):

@@ -1,12 +1,12 @@
-"""Tests of inpainting.stats: coverage, paired differences, determinism and the edge cases."""
+"""Tests of inpainting.evaluation.stats: coverage, paired differences, determinism and the edge cases."""
 import math
 
 import numpy as np
 import pytest
 import scipy.stats
 
-from inpainting import stats
-from inpainting.stats import (SMALL_N, Interval, bonferroni, bootstrap_mean, difference_statement,
+from inpainting.evaluation import stats
+from inpainting.evaluation.stats import (SMALL_N, Interval, bonferroni, bootstrap_mean, difference_statement,
                               paired_difference, seed_spread, small_n_warning)
 
 

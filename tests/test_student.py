@@ -1,4 +1,4 @@
-"""Student copies (``inpainting.student``): solutions gone, everything else identical to the source."""
+"""Student copies (``inpainting.teaching.student``): solutions gone, everything else identical to the source."""
 import subprocess
 import sys
 from pathlib import Path
@@ -6,8 +6,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from inpainting import student
-from inpainting.student import (CODE_STUB, TEXT_STUB, SolutionMarkupError, is_solution_cell,
+from inpainting.teaching import student
+from inpainting.teaching.student import (CODE_STUB, TEXT_STUB, SolutionMarkupError, is_solution_cell,
                                 stale_copies, student_cell, student_notebook, write_student_copies)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,10 +1,10 @@
-"""inpainting.timing: the per-notebook / per-run / per-stage time tables of a finished run."""
+"""inpainting.reporting.timing: the per-notebook / per-run / per-stage time tables of a finished run."""
 import json
 
 import pandas as pd
 import pytest
 
-from inpainting import timing
+from inpainting.reporting import timing
 from inpainting.runtime import RESULTS_ENV
 
 

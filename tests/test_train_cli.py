@@ -16,7 +16,7 @@ from inpainting import experiments
 from inpainting.models.loading import read_generator
 from inpainting.models.perceptual import OFFLINE_ENV
 from inpainting.profiles import get_profile
-from inpainting.runs import RunLock, is_finished, run_dir, run_key
+from inpainting.training.runs import RunLock, is_finished, run_dir, run_key
 from inpainting.runtime import DEVICE_ENV, RESULTS_ENV
 from inpainting.train import WARM_START, listing, main, parse, resolve, variant_table
 from inpainting.training import Trainer
@@ -106,7 +106,7 @@ def test_list_prints_every_needed_run_once_as_arguments_that_train_it(capsys):
     assert kinds == sorted(kinds, reverse=True) and sum(kinds) == 4   # 2 roles x 2 seeds, first
     for line, spec in zip(lines, needed):
         args, comment = line.split("  # ")
-        parsed, _, _ = parse(shlex.split(args))   # what a job-array task would run
+        parsed, _ = parse(shlex.split(args))   # what a job-array task would run
         assert run_key(parsed.spec) == run_key(spec) == comment.split()[1]
         assert comment.endswith("(to train)") and f"runs/{spec.role}/" in comment
 

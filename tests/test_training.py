@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from inpainting import losses, training
-from inpainting.checkpoint import load_latest
+from inpainting.training.checkpoint import load_latest
 from inpainting.data import build_dataset
 from inpainting.data.masks import sample_masks
 from inpainting.models import load_inpainter
@@ -45,14 +45,14 @@ def finished(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(RESULTS_ENV, str(base / "results"))
         mp.setenv(OFFLINE_ENV, "1")
-        result = training.Trainer(tiny(), "faces", base / "out", progress=False).fit()
+        result = training.Trainer(training.RunSpec(tiny(), "faces"), base / "out", progress=False).fit()
     return result
 
 
 def test_reconstruction_loss_goes_down_on_held_out_images():
     profile = tiny(train__steps_g=30, train__steps_d=0, train__steps_joint=0, loss__w_adv=0.0,
                    loss__w_per=0.0, train__lr_g=1e-3)
-    trainer = training.Trainer(profile, "faces", os.environ[RESULTS_ENV] + "/g", progress=False)
+    trainer = training.Trainer(training.RunSpec(profile, "faces"), os.environ[RESULTS_ENV] + "/g", progress=False)
     trainer.build()
     test = build_dataset(profile.faces, "test")   # never seen in training (another split)
     images = torch.stack([test[i] for i in range(len(test))])
@@ -73,7 +73,7 @@ def test_reconstruction_loss_goes_down_on_held_out_images():
 
 def test_no_adversarial_weight_skips_stage_d():
     profile = tiny(loss__w_adv=0.0, loss__w_per=0.0)
-    trainer = training.Trainer(profile, "faces", os.environ[RESULTS_ENV] + "/noadv", progress=False)
+    trainer = training.Trainer(training.RunSpec(profile, "faces"), os.environ[RESULTS_ENV] + "/noadv", progress=False)
     result = trainer.fit()
     assert trainer.D is None
     assert list(result.history["stage"]) == ["G"] * 3 + ["joint"] * 3
@@ -123,14 +123,14 @@ def test_checkpoint_and_output_contents(finished):
 
 
 def test_finished_run_returns_stored_result(finished, capsys):
-    again = training.Trainer(tiny(train__log_every=5), "faces", finished.out_dir, progress=False).fit()
+    again = training.Trainer(training.RunSpec(tiny(train__log_every=5), "faces"), finished.out_dir, progress=False).fit()
     assert "step" not in capsys.readouterr().out   # no training step ran
     pd.testing.assert_frame_equal(again.history, finished.history)
     assert again.seconds == finished.seconds
 
 
 def test_changed_configuration_is_refused(finished):
-    trainer = training.Trainer(tiny(train__lr_g=1e-3, loss__w_adv=4e-4), "faces", finished.out_dir)
+    trainer = training.Trainer(training.RunSpec(tiny(train__lr_g=1e-3, loss__w_adv=4e-4), "faces"), finished.out_dir)
     with pytest.raises(ValueError, match="train.lr_g") as err:
         trainer.fit()
     assert "loss.w_adv" in str(err.value) and "new out_dir" in str(err.value)
@@ -139,7 +139,7 @@ def test_changed_configuration_is_refused(finished):
 def test_longer_joint_stage_is_a_new_run_not_an_extension(finished):
     """The learning rate decays over the second half of the joint stage, so extending a finished
     run would not equal a straight run of the new length: it is refused in the same folder."""
-    longer = training.Trainer(tiny(train__steps_joint=6), "faces", finished.out_dir, progress=False)
+    longer = training.Trainer(training.RunSpec(tiny(train__steps_joint=6), "faces"), finished.out_dir, progress=False)
     with pytest.raises(ValueError, match="train.steps_joint"):
         longer.fit()
     assert longer.key != finished.key
@@ -183,7 +183,7 @@ if slow:  # give the parent time to kill us between checkpoints
         time.sleep(0.4)
         return save(*args, **kwargs)
     loop.save_checkpoint = slow_save
-training.Trainer(get_profile("smoke", overrides), "faces", out, progress=False).fit()
+training.Trainer(training.RunSpec(get_profile("smoke", overrides), "faces"), out, progress=False).fit()
 """
 
 

@@ -2,7 +2,7 @@
 
 A *variant* is a dict of profile overrides (``inpainting.profiles``). The notebooks train variants
 through :func:`train_variants` (every training seed) or :func:`train_variant` (one seed). Each run
-has one identity (:mod:`inpainting.runs`) and one folder under ``results/<profile>/runs/<role>/``,
+has one identity (:mod:`inpainting.training.runs`) and one folder under ``results/<profile>/runs/<role>/``,
 so a run shared by two notebooks (the full model is both the last ablation row and the relu3_1 row of
 the perceptual-level sweep) is trained once, an interrupted run resumes where it stopped, and a
 changed experiment (other steps, another warm start) is a new run, never an old one returned.
@@ -16,14 +16,13 @@ they run the same three-stage schedule from scratch with the same step counts.
 """
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
-from typing import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 from .profiles import VGG_LAYERS, Profile, with_overrides
-from .runs import RunSpec, run_key
-from .runtime import results_dir
+from .training.runs import (GENERATOR_FILE, IDENTITY_FILE, RunSpec, is_finished, read_json, run_folder,
+                            run_key, runs_folder)
 
 ABLATION_VARIANTS: dict[str, dict] = {  # docs/method.md §5.4 rows (a)-(d)
     "L_rec": {"loss.w_adv": 0.0, "loss.w_per": 0.0},
@@ -95,11 +94,16 @@ def variant_spec(profile: Profile, overrides: Mapping, role: str = "faces",
 
 
 def train_spec(spec: RunSpec, progress: bool | str = "auto"):
-    """Train (or reuse / resume) the run ``spec`` and, first, the warm start it starts from."""
+    """Train (or reuse / resume) the run ``spec`` and, first, the warm start it starts from. The
+    ImageNet VGG weights are fetched first when the run needs them and they are missing
+    (:func:`inpainting.models.perceptual.fetch_weights`), before the run's key names them."""
+    from .models.perceptual import fetch_weights
     from .training import Trainer
+    if spec.profile.loss.w_per > 0:
+        fetch_weights(spec.profile.loss.per_network, spec.profile.loss.per_weights)
     if spec.init is not None:
         train_spec(spec.init, progress)
-    return Trainer(spec.profile, spec.role, init=spec.init, progress=progress).fit()
+    return Trainer(spec, progress=progress).fit()
 
 
 def train_warm_start(profile: Profile, role: str = "faces", seed: int | None = None):
@@ -151,35 +155,79 @@ def needed_runs(profile: Profile, notebooks: Sequence[str] | None = None) -> lis
     return list(warm.values()) + [s for k, s in specs.items() if k not in warm]
 
 
-def fixed_test_set(profile: Profile, role: str = "faces"):
-    """The fixed (image, mask) test set of a dataset role, built once from the profile's seeds and
-    cached under ``results/<profile>/test_sets/`` so every model sees identical inputs."""
-    from .data import build_dataset
-    from .data.masks import FixedTestSet, make_test_set
-    cfg = getattr(profile, role)
-    key = hashlib.sha256(json.dumps([dataclasses.asdict(cfg), dataclasses.asdict(profile.masks)],
-                                    sort_keys=True, default=str).encode()).hexdigest()[:10]
-    path = results_dir(profile.name, "test_sets") / f"{role}-{key}.pt"
-    if path.exists():
-        return FixedTestSet.load(path)
-    dataset = build_dataset(cfg, "test")
-    n = min(cfg.n_test or len(dataset), len(dataset))
-    test_set = make_test_set(dataset, profile.masks, n, profile.masks.seed)
-    test_set.save(path)
-    return test_set
+# ------------------------------------------------------------------------------ finished runs
+@dataclass
+class FoundModel:
+    """One finished training run: its label, the role it was trained on, its folder."""
+
+    name: str
+    role: str                      # the role it was trained on
+    run_dir: Path
+    result: Any = None             # its TrainResult (inpainting.training), read from the run folder
+    _model: Any = field(default=None, repr=False)
+
+    @property
+    def generator_path(self) -> Path:
+        return self.run_dir / GENERATOR_FILE
+
+    def model(self):
+        """The :class:`~inpainting.models.Inpainter`, loaded on first use."""
+        if self._model is None:
+            from .models import load_inpainter
+            self._model = load_inpainter(self.generator_path)
+        return self._model
 
 
-def semantic_test_set(profile: Profile, role: str = "faces", n: int | None = None):
-    """The semantic test set (one eye hidden on faces, a block of windows on facades) of a
-    procedural dataset role, or ``None`` for datasets without generating attributes."""
-    from .data import build_dataset
-    from .semantic import make_semantic_test_set
-    cfg = getattr(profile, role)
-    if cfg.name not in ("faces", "facades"):
-        return None
-    dataset = build_dataset(cfg, "test")
-    return make_semantic_test_set(dataset, min(n or cfg.n_test or len(dataset), len(dataset)),
-                                  profile.masks.seed)
+def known_runs(profile: Profile, role: str,
+               extra: Sequence[tuple[str, RunSpec]] = ()) -> list[tuple[str, RunSpec]]:
+    """(name, RunSpec) of the runs the notebooks train for ``role`` (first seed, their table
+    names), then ``extra``, then the warm starts they start from."""
+    named: list[tuple[str, RunSpec]] = []
+    for entries in NOTEBOOK_VARIANTS.values():
+        for variant_role, variants in entries:
+            if variant_role == role:
+                named += [(name, variant_spec(profile, overrides, role))
+                          for name, overrides in variants.items()]
+    named += list(extra)
+    warm = [(f"warm start of {spec.profile.model.generator} (L_rec only, stage G)", spec.init)
+            for _, spec in named if spec.init is not None]
+    return named + warm
+
+
+def describe_run(identity: dict, folder: Path) -> str:
+    """A label for a finished run the notebooks do not name, from its stored identity."""
+    prof = identity.get("profile", {})
+    model, loss, train = prof.get("model", {}), prof.get("loss", {}), prof.get("train", {})
+    terms = ["L_rec"]
+    if loss.get("w_adv", 0):
+        terms.append("L_adv")
+    if loss.get("w_per", 0):
+        terms.append(f"L_per@{'+'.join(loss.get('per_layers') or [])}")
+    steps = "/".join(str(train.get(k, 0)) for k in ("steps_g", "steps_d", "steps_joint"))
+    return f"{model.get('generator', '?')}: {' + '.join(terms)}, steps {steps} ({folder.name})"
+
+
+def find_runs(profile: Profile, role: str,
+              extra: Sequence[tuple[str, RunSpec]] = ()) -> list[FoundModel]:
+    """Every finished training run of ``profile`` on ``role``, each once: the notebooks' variants
+    first (their table names), then ``extra`` (name, RunSpec), the warm starts and any other
+    finished run in ``results/<profile>/runs/<role>/`` (labelled by :func:`describe_run`). Nothing
+    is trained or loaded."""
+    from .training.records import read_result
+    runs_root = runs_folder(profile, role)
+    found: dict[Path, FoundModel] = {}
+    for name, spec in known_runs(profile, role, extra):
+        folder = run_folder(spec)
+        if folder not in found and is_finished(folder):
+            found[folder] = FoundModel(name, role, folder)
+    for folder in sorted(p for p in runs_root.iterdir() if p.is_dir()):
+        if folder not in found and is_finished(folder):
+            identity = read_json(folder / IDENTITY_FILE) or {}
+            found[folder] = FoundModel(describe_run(identity, folder), role, folder)
+    models = list(found.values())
+    for m in models:
+        m.result = read_result(m.run_dir, m.generator_path)
+    return models
 
 
 LITERATURE_CE_PARIS = {  # docs/method.md §8.2 [BASELINE-SRC]; convention not verified

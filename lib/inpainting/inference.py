@@ -93,10 +93,7 @@ def _check_model(model) -> None:
 
 
 def _load(path, device: torch.device) -> Inpainter:
-    try:
-        from .models import load_inpainter
-    except ImportError:  # before the loader moved out of the trainer
-        from .training import load_inpainter
+    from .models import load_inpainter
     try:
         return load_inpainter(path, device)
     except (FileNotFoundError, RuntimeError) as err:

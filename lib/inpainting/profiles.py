@@ -13,7 +13,8 @@ import dataclasses
 import math
 import os
 import re
-from dataclasses import dataclass, field
+import typing
+from dataclasses import MISSING, dataclass, field
 from typing import Any, Mapping
 
 PROFILE_ENV = "INPAINTING_PROFILE"
@@ -21,6 +22,31 @@ DATASETS = ("faces", "facades", "photos", "celeba", "paris", "folder")
 MASK_KINDS = ("centre", "squares", "rects", "strokes")
 GENERATORS = ("lite", "wide", "glcic", "context_encoder")
 VGG_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+ROLES = ("faces", "facades", "photos")   # the dataset roles of a profile (its DataConfig fields)
+
+NEUTRAL = "neutral"   # field metadata key: why the field cannot change what a training run computes
+_WHICH_RUNS = "which runs the experiments train, not what one run computes"
+
+
+def neutral(default: Any, reason: str, compare: bool = True):
+    """A field that does not change what one training run computes, with the ``reason``: the run's
+    identity leaves it out, or replaces it by what it resolves to
+    (:func:`inpainting.training.runs.run_identity`)."""
+    return field(default=default, compare=compare, metadata={NEUTRAL: reason})
+
+
+def neutral_fields(cls: type | None = None, prefix: str = "") -> dict[str, str]:
+    """``{dotted field name: reason}`` of every field of ``cls`` (default :class:`Profile`) declared
+    with :func:`neutral`, nested configurations included."""
+    cls = Profile if cls is None else cls
+    hints = typing.get_type_hints(cls)
+    out: dict[str, str] = {}
+    for f in dataclasses.fields(cls):
+        if NEUTRAL in f.metadata:
+            out[prefix + f.name] = f.metadata[NEUTRAL]
+        elif dataclasses.is_dataclass(hints[f.name]):
+            out.update(neutral_fields(hints[f.name], f"{prefix}{f.name}."))
+    return out
 
 
 @dataclass(frozen=True)
@@ -37,7 +63,7 @@ class DataConfig:
     root: str | None = None
     image_size: int = 64
     n_train: int | None = 2000
-    n_test: int | None = 64
+    n_test: int | None = neutral(64, "the test split only; the training split does not depend on it")
     seed: int = 0
     celeba_split: str = "proto"
 
@@ -49,8 +75,8 @@ class MaskConfig:
 
     train_kinds: tuple[str, ...] = ("centre", "squares")
     train_probs: tuple[float, ...] = (0.5, 0.5)
-    test_kinds: tuple[str, ...] = ("centre", "squares")
-    seed: int = 1234
+    test_kinds: tuple[str, ...] = neutral(("centre", "squares"), "the fixed test set only")
+    seed: int = neutral(1234, "the fixed test set and the sample figures only")
 
 
 @dataclass(frozen=True)
@@ -90,7 +116,8 @@ class LossConfig:
     per_layers: tuple[str, ...] = ("relu3_1",)
     per_layer_weights: tuple[float, ...] | None = None   # None: 1/len(per_layers) each (mean over layers)
     per_distance: str = "relative"
-    per_weights: str = "imagenet"
+    per_weights: str = neutral("imagenet", "replaced by the kind of weights actually loaded (imagenet / "
+                                           "random / file hash)")
     gp_weight: float = 10.0
 
 
@@ -121,15 +148,23 @@ class TrainConfig:
     lr_d: float = 2e-5
     betas: tuple[float, float] = (0.5, 0.999)
     lr_decay: bool = True
-    log_every: int = 10
-    sample_every: int = 100
-    checkpoint_every: int = 100
+    log_every: int = neutral(10, "how often a progress line is printed")
+    sample_every: int = neutral(100, "when sample figures are drawn; drawing them uses no random "
+                                     "state of the run")
+    checkpoint_every: int = neutral(100, "when the state is saved; resuming from any checkpoint is "
+                                         "exact")
     seed: int = 0
-    device: str = "auto"
-    amp: bool = False
-    init_generator: str | None = None
-    num_workers: int = 0
-    threads: int | None = None
+    device: str = neutral("auto", "where the run computes, not what; the precision it computes in "
+                                  "is in the key")
+    amp: bool = neutral(False, "replaced by the precision it results in (float32 / bfloat16 / "
+                               "float16)")
+    init_generator: str | None = neutral(None, "replaced by the sha256 of the file it names (the "
+                                               "identity, not the path)")
+    num_workers: int = neutral(0, "batches are a pure function of (seed, step) for any number of "
+                                  "workers")
+    threads: int | None = neutral(None, "how many cores compute a step; float32 sums come out in "
+                                        "another order, a rounding-level change like the number of "
+                                        "processes (recorded in run.json)")
 
     @property
     def total_steps(self) -> int:
@@ -148,12 +183,12 @@ class ExperimentConfig:
     (:data:`BASELINE_GENERATORS`; both by default). ``perceptual_levels``: the rows of T4
     (notebook 05) that are trained: single VGG levels, and ``"all"`` for the row with all five."""
 
-    seeds: int = 1
-    bootstrap: int = 2000
-    confidence: float = 0.95
-    faces_baselines: tuple[str, ...] = ("glcic", "context_encoder")
-    facades_baselines: tuple[str, ...] = ("glcic", "context_encoder")
-    perceptual_levels: tuple[str, ...] = (*VGG_LAYERS, "all")
+    seeds: int = neutral(1, "how many runs a table row has, not what one run computes")
+    bootstrap: int = neutral(2000, "how results are summarised")
+    confidence: float = neutral(0.95, "how results are summarised")
+    faces_baselines: tuple[str, ...] = neutral(("glcic", "context_encoder"), _WHICH_RUNS)
+    facades_baselines: tuple[str, ...] = neutral(("glcic", "context_encoder"), _WHICH_RUNS)
+    perceptual_levels: tuple[str, ...] = neutral((*VGG_LAYERS, "all"), _WHICH_RUNS)
 
 
 BASELINE_GENERATORS = ("glcic", "context_encoder")
@@ -163,9 +198,16 @@ BASELINE_GENERATORS = ("glcic", "context_encoder")
 class Profile:
     """Everything one run of the kit needs. ``faces`` plays CelebA's role, ``facades`` Paris
     StreetView's. ``allow_random_perceptual``: without cached ImageNet VGG weights, fall back to a
-    randomly initialised VGG (with a loud, recorded warning) instead of stopping."""
+    randomly initialised VGG (with a loud, recorded warning) instead of stopping.
 
-    name: str
+    ``name`` is the preset the profile was made from and ``overrides`` the dotted overrides applied
+    to it, in order (``((name, value), ...)``): ``Profile.from_recipe(p.name, p.overrides)`` gives
+    ``p`` again, so one object says both what a run computes and how to ask for it (e.g. in a
+    child process). Fields declared with :func:`neutral` say why they cannot change a trained
+    weight; the run identity leaves them out."""
+
+    name: str = neutral(MISSING, "the preset (smoke / demo / paper); labels the results folder "
+                                 "(runs live under results/<profile>/ already)")
     faces: DataConfig
     facades: DataConfig
     photos: DataConfig
@@ -174,7 +216,17 @@ class Profile:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     experiments: ExperimentConfig = field(default_factory=ExperimentConfig)
-    allow_random_perceptual: bool = True
+    allow_random_perceptual: bool = neutral(True, "replaced by the kind of weights actually loaded")
+    # how the profile was made, not what it is: two profiles with equal fields are equal
+    overrides: tuple[tuple[str, Any], ...] = neutral((), "how the profile was made from its preset; "
+                                                         "what they change is in the other fields",
+                                                     compare=False)
+
+    @classmethod
+    def from_recipe(cls, name: str, overrides: Mapping[str, Any] | typing.Iterable = ()) -> "Profile":
+        """The profile made from preset ``name`` with ``overrides`` (:func:`get_profile`): what
+        :attr:`name` and :attr:`overrides` of a profile rebuild."""
+        return get_profile(name, dict(overrides))
 
     def describe(self) -> str:
         """One line for figure titles and summaries."""
@@ -245,14 +297,14 @@ PROFILES = {"smoke": _smoke, "demo": _demo, "paper": _paper}
 def override_names(obj: Any = None, prefix: str = "") -> list[str]:
     """All dotted names :func:`get_profile` accepts as overrides: every field, the datasets'
     ``name`` and ``root`` included (``{"faces.name": "celeba", "faces.root": "/data/celeba"}`` points
-    any profile at real data); only the profile's own ``name`` is not a parameter."""
+    any profile at real data); only the profile's own ``name`` and ``overrides`` are not parameters."""
     obj = _demo() if obj is None else obj
     names = []
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         if dataclasses.is_dataclass(value):
             names += override_names(value, f"{prefix}{f.name}.")
-        elif prefix or f.name != "name":
+        elif prefix or f.name not in ("name", "overrides"):
             names.append(prefix + f.name)
     return names
 
@@ -303,6 +355,10 @@ def with_overrides(profile: Profile, overrides: Mapping[str, Any]) -> Profile:
             raise ValueError(f"unknown parameter {key!r} for profile {profile.name!r}; valid names: "
                              + ", ".join(valid))
         profile = _set(profile, key.split("."), value, key)
+    if overrides:
+        recipe = dict(profile.overrides)
+        recipe.update({key: tuple(v) if isinstance(v, list) else v for key, v in overrides.items()})
+        profile = dataclasses.replace(profile, overrides=tuple(recipe.items()))
     validate(profile)
     return profile
 
@@ -371,37 +427,33 @@ class _Checker:
         return value
 
 
-def validate(profile: Profile) -> None:
-    """Check every field of ``profile`` by type and range, in one place.
+def _validate_data(c: _Checker, role: str) -> None:
+    """:class:`DataConfig` of ``role``."""
+    data: DataConfig = getattr(c.profile, role)
+    if data.name not in DATASETS:
+        raise ValueError(f"{role}.name={data.name!r}; valid datasets: {', '.join(DATASETS)}")
+    if data.root is not None and not isinstance(data.root, str):
+        c.fail(f"{role}.root", "must be a folder path (a string) or None (built-in sets; "
+               "celeba/paris: $INPAINTING_DATA/<name>)")
+    if data.name == "folder" and not data.root:
+        raise ValueError(f"{role}.name='folder' needs {role}.root: the path of a folder of "
+                         f"images (override e.g. {{'{role}.root': '/path/to/images'}})")
+    size = data.image_size
+    if not _is_int(size) or size % 4 or not 32 <= size <= 256:
+        c.fail(f"{role}.image_size", "must be a multiple of 4 between 32 and 256")
+    for split in ("n_train", "n_test"):
+        key = f"{role}.{split}"
+        if data.name in ("faces", "facades") and data.__dict__[split] is None:
+            c.fail(key, f"'{data.name}' images are generated: set {key} to a number of "
+                   "images >= 1")
+        c.int_at_least(key, 1, none="all images")
+    c.int_at_least(f"{role}.seed", 0)
+    c.choice(f"{role}.celeba_split", ("proto", "official"))
 
-    Raises ``ValueError`` naming the field, its value and what is accepted (the valid names, the
-    range, or the fix)."""
-    c = _Checker(profile)
-    if not isinstance(profile.name, str) or not profile.name:
-        raise ValueError(f"profile name {profile.name!r} must be a non-empty string")
-    for role in ("faces", "facades", "photos"):
-        data: DataConfig = getattr(profile, role)
-        if data.name not in DATASETS:
-            raise ValueError(f"{role}.name={data.name!r}; valid datasets: {', '.join(DATASETS)}")
-        if data.root is not None and not isinstance(data.root, str):
-            c.fail(f"{role}.root", "must be a folder path (a string) or None (built-in sets; "
-                   "celeba/paris: $INPAINTING_DATA/<name>)")
-        if data.name == "folder" and not data.root:
-            raise ValueError(f"{role}.name='folder' needs {role}.root: the path of a folder of "
-                             f"images (override e.g. {{'{role}.root': '/path/to/images'}})")
-        size = data.image_size
-        if not _is_int(size) or size % 4 or not 32 <= size <= 256:
-            c.fail(f"{role}.image_size", "must be a multiple of 4 between 32 and 256")
-        for split in ("n_train", "n_test"):
-            key = f"{role}.{split}"
-            if data.name in ("faces", "facades") and data.__dict__[split] is None:
-                c.fail(key, f"'{data.name}' images are generated: set {key} to a number of "
-                       "images >= 1")
-            c.int_at_least(key, 1, none="all images")
-        c.int_at_least(f"{role}.seed", 0)
-        c.choice(f"{role}.celeba_split", ("proto", "official"))
 
-    masks = profile.masks
+def _validate_masks(c: _Checker) -> None:
+    """:class:`MaskConfig`."""
+    masks = c.profile.masks
     c.names("masks.train_kinds", MASK_KINDS, "kind")
     c.names("masks.test_kinds", MASK_KINDS, "kind")
     probs = masks.train_probs
@@ -414,13 +466,20 @@ def validate(profile: Profile) -> None:
         c.fail("masks.train_probs", f"the probabilities must sum to 1 (sum {sum(probs):g})")
     c.int_at_least("masks.seed", 0)
 
+
+def _validate_model(c: _Checker) -> None:
+    """:class:`ModelConfig`."""
+    profile = c.profile
     c.choice("model.generator", GENERATORS)
     c.choice("model.adversarial", ("bce", "wgan-gp"))
     if not isinstance(profile.model.d_width, float) or not 0 < profile.model.d_width <= 4:
         c.fail("model.d_width", "must be a float in (0, 4]: the discriminator's channel-width "
                "multiplier (1.0 = full width)")
 
-    loss = profile.loss
+
+def _validate_loss(c: _Checker) -> None:
+    """:class:`LossConfig`."""
+    loss = c.profile.loss
     for f in ("w_rec", "w_adv", "w_per", "gp_weight"):
         c.number(f"loss.{f}", 0, strict=False)
     c.choice("loss.rec_distance", ("mse", "l1"))
@@ -435,7 +494,10 @@ def validate(profile: Profile) -> None:
     if not isinstance(loss.per_weights, str) or not loss.per_weights:
         c.fail("loss.per_weights", "must be 'imagenet', 'random' or the path of a state-dict file")
 
-    t = profile.train
+
+def _validate_train(c: _Checker) -> None:
+    """:class:`TrainConfig`."""
+    t = c.profile.train
     c.int_at_least("train.batch_size", 1)
     for f in ("steps_g", "steps_d", "steps_joint"):
         c.int_at_least(f"train.{f}", 0)
@@ -463,6 +525,10 @@ def validate(profile: Profile) -> None:
     c.int_at_least("train.num_workers", 0)
     c.int_at_least("train.threads", 1, none="torch's default")
 
+
+def _validate_experiments(c: _Checker) -> None:
+    """:class:`ExperimentConfig`."""
+    profile = c.profile
     c.int_at_least("experiments.seeds", 1)
     c.int_at_least("experiments.bootstrap", 100)
     c.number("experiments.confidence", 0, strict=True, high=1)
@@ -475,4 +541,24 @@ def validate(profile: Profile) -> None:
         if not isinstance(baselines, tuple) or not set(baselines) <= set(BASELINE_GENERATORS):
             c.fail(f"experiments.{role}_baselines", "must be a tuple of baseline generators from "
                    f"{', '.join(BASELINE_GENERATORS)} (possibly empty)")
+
+
+def validate(profile: Profile) -> None:
+    """Check every field of ``profile`` by type and range, in one place.
+
+    Raises ``ValueError`` naming the field, its value and what is accepted (the valid names, the
+    range, or the fix). One function per configuration class, in the order of the fields."""
+    c = _Checker(profile)
+    if not isinstance(profile.name, str) or not profile.name:
+        raise ValueError(f"profile name {profile.name!r} must be a non-empty string")
+    for role in ROLES:
+        _validate_data(c, role)
+    for check in (_validate_masks, _validate_model, _validate_loss, _validate_train,
+                  _validate_experiments):
+        check(c)
     c.boolean("allow_random_perceptual")
+    if not (isinstance(profile.overrides, tuple)
+            and all(isinstance(o, tuple) and len(o) == 2 and isinstance(o[0], str)
+                    for o in profile.overrides)):
+        c.fail("overrides", "must be a tuple of (dotted name, value) pairs, as with_overrides "
+               "records them")

@@ -1,7 +1,9 @@
-"""Where a run happens: device, seeds, results folders, atomic writes and ``run.json``."""
+"""Where a run happens: device, seeds, results folders, atomic writes, checked reads of torch files
+and ``run.json``."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -76,6 +78,15 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def results_dir(profile_name: str, *parts: str) -> Path:
@@ -217,3 +228,54 @@ def warn_loudly(message: str) -> None:
     banner = "!" * 78
     print(f"{banner}\nWARNING: {message}\n{banner}", flush=True)
     warnings.warn(message, stacklevel=2)
+
+
+# ------------------------------------------------------------------ checked reads of torch files
+class CheckpointError(RuntimeError):
+    """Checkpoints exist but none can be used (or a finished model file is damaged).
+
+    ``damaged`` maps every damaged file (the ``latest`` pointer included) to the reason; the message
+    names each of them and says what to delete to start over."""
+
+    def __init__(self, message: str, damaged: dict[Path, str] | None = None):
+        super().__init__(message)
+        self.damaged = dict(damaged or {})
+
+    def __reduce__(self):
+        return type(self), (str(self), self.damaged)
+
+
+def _describe(value: Any) -> str:
+    return f"{'an' if type(value).__name__[0] in 'aeiou' else 'a'} {type(value).__name__}"
+
+
+def torch_file_problem(path: Path, required: tuple[str, ...], map_location: Any) -> tuple[dict | None, str]:
+    """``(state, "")`` for an intact checkpoint, ``(None, reason)`` otherwise."""
+    if not path.is_file():
+        return None, "missing"
+    if path.stat().st_size == 0:
+        return None, "empty file (0 bytes)"
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as err:  # truncated / corrupt / not a torch file
+        return None, f"unreadable, truncated or not a torch file ({type(err).__name__}: {err})"
+    if not isinstance(state, dict):
+        return None, f"holds {_describe(state)}, not a checkpoint dict"
+    lacking = [key for key in required if key not in state]
+    if lacking:
+        return None, "lacks " + ", ".join(repr(k) for k in lacking) + " (wrong content)"
+    return state, ""
+
+
+def verify_file(path: str | os.PathLike, required: tuple[str, ...] = (),
+                map_location: Any = "cpu") -> dict:
+    """Load the torch file ``path`` and check it is a dict holding every key of ``required``.
+
+    Returns the loaded dict. Raises :class:`CheckpointError` naming the file and the reason when it
+    is missing, empty, truncated, not a torch file, not a dict or lacks a key (use it on a finished
+    run's ``generator.pt`` before reusing it)."""
+    path = Path(path)
+    state, reason = torch_file_problem(path, tuple(required), map_location)
+    if state is None:
+        raise CheckpointError(f"{path}: {reason}", {path: reason})
+    return state

@@ -1,5 +1,5 @@
 """Train one named run of the experiments from the command line, into the run cache the notebooks
-read (``results/<profile>/runs/<role>/<generator>-<key>``, :mod:`inpainting.runs`), so a notebook run
+read (``results/<profile>/runs/<role>/<generator>-<key>``, :mod:`inpainting.training.runs`), so a notebook run
 afterwards finds it finished and trains nothing.
 
 One process (a CPU, or one GPU)::
@@ -39,19 +39,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
-import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Sequence
 
 from .experiments import NOTEBOOK_VARIANTS, WARM_STARTED, needed_runs, seeds, variant_spec
+from .models.perceptual import fetch_weights
 from .profiles import PROFILES, Profile, get_profile
-from .runs import ROLES, RunLockedError, RunSpec, is_finished, run_key
 from .runtime import NOTEBOOK_ENV, results_dir, select_device
+from .training.jobs import Job, cpu_count, default_jobs, run_jobs, schedule_order
+from .training.runs import ROLES, RunLockedError, RunSpec, is_finished, run_folder, run_key
 
 WARM_START = "warm-start"
 LIST_CHOICES = ("all", "warm-starts", "variants")
@@ -93,12 +91,6 @@ def resolve(profile: Profile, variant: str, role: str = "faces", seed: int | Non
     return variant_spec(profile, table[variant], role, seed)
 
 
-def run_folder(spec: RunSpec) -> Path:
-    """The folder :func:`inpainting.runs.run_dir` gives ``spec``, without creating it."""
-    return results_dir(spec.profile.name) / "runs" / spec.role / \
-        f"{spec.profile.model.generator}-{run_key(spec)}"
-
-
 def listing(profile: Profile, notebooks: Sequence[str] | None = None) -> list[tuple[list[str], RunSpec]]:
     """``(arguments, spec)`` of every run the notebooks need (:func:`inpainting.experiments.needed_runs`,
     warm starts first); ``arguments`` (``--role R --variant NAME --seed K``) resolve to ``spec``."""
@@ -126,11 +118,17 @@ def _is_warm_start(args: list[str]) -> bool:
     return args[args.index("--variant") + 1] == WARM_START
 
 
-def print_listing(profile_name: str, overrides: Mapping, profile: Profile,
-                  notebooks: Sequence[str] | None, which: str) -> int:
+def profile_args(profile: Profile) -> list[str]:
+    """``--profile NAME [--overrides JSON]``: the command-line arguments that make ``profile``
+    again (its preset and the overrides it carries)."""
+    return ["--profile", profile.name] + \
+        (["--overrides", json.dumps(dict(profile.overrides))] if profile.overrides else [])
+
+
+def print_listing(profile: Profile, notebooks: Sequence[str] | None, which: str) -> int:
     rows = [(a, s) for a, s in listing(profile, notebooks)
             if which == "all" or (which == "warm-starts") == _is_warm_start(a)]
-    head = ["--profile", profile_name] + (["--overrides", json.dumps(dict(overrides))] if overrides else [])
+    head = profile_args(profile)
     base = results_dir(profile.name)
     for args, spec in rows:
         folder = run_folder(spec)
@@ -147,118 +145,38 @@ def print_listing(profile_name: str, overrides: Mapping, profile: Profile,
 ALL_TRAINED_BY = "inpainting.train --all"   # the "notebook" that trained a run of --all (run.json)
 
 
-def cpu_count() -> int:
-    """Cores this process may use (its CPU affinity where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
+ALL_TRAINED_BY = "inpainting.train --all"   # the "notebook" that trained a run of --all (run.json)
 
 
-def default_jobs(profile: Profile) -> int:
-    """Runs trained at once by ``--all``: one on a GPU (use torchrun or a job array for more); on
-    the CPU, the cores over ``train.threads`` (all cores for one run when it is None)."""
-    if select_device(profile.train.device).type != "cpu":
-        return 1
-    return max(1, cpu_count() // (profile.train.threads or cpu_count()))
+def _job(args: list[str], spec: RunSpec) -> Job:
+    name = f"{args[args.index('--role') + 1]}: {args[args.index('--variant') + 1]} " \
+           f"(seed {args[args.index('--seed') + 1]})"
+    return Job(args, spec, name, is_warm_start=_is_warm_start(args))
 
 
-@dataclass
-class Job:
-    """One run of ``--all``: its command-line arguments, spec and (once started) child process."""
-
-    args: list[str]
-    spec: RunSpec
-    process: subprocess.Popen | None = None
-    log: Path | None = None
-    started: float = 0.0
-
-    @property
-    def name(self) -> str:
-        a = self.args
-        return f"{a[a.index('--role') + 1]}: {a[a.index('--variant') + 1]} (seed {a[a.index('--seed') + 1]})"
-
-    def ready(self) -> bool:
-        """Its warm start (if any) is finished."""
-        return self.spec.init is None or is_finished(run_folder(self.spec.init))
-
-
-def schedule_order(rows: list[tuple[list[str], RunSpec]]) -> list[tuple[list[str], RunSpec]]:
-    """Warm starts first (every variant waits for one), then the runs without a warm start (the
-    baselines, which train their own reconstruction stage: the longest runs, started early so
-    they do not finish last alone), then the variants in the notebooks' order."""
-    def rank(row):
-        args, spec = row
-        return 0 if _is_warm_start(args) else 1 if spec.init is None else 2
-    return sorted(rows, key=rank)   # stable
-
-
-def train_all(profile_name: str, overrides: Mapping, profile: Profile, jobs: int | None = None,
+def train_all(profile: Profile, jobs: int | None = None,
               notebooks: Sequence[str] | None = None) -> int:
     """Train every unfinished run the notebooks need, ``jobs`` child processes at a time (each
-    ``python -m inpainting.train ... --variant NAME`` with ``train.threads`` threads); 0 when all
-    finished, 1 when one failed (the others running are let finish; nothing new starts)."""
+    ``python -m inpainting.train ... --variant NAME`` with ``train.threads`` threads,
+    :func:`inpainting.training.jobs.run_jobs`); 0 when all finished, 1 when one failed."""
     def log(line: str) -> None:
         print(line)
     jobs = jobs or default_jobs(profile)
+    if profile.loss.w_per > 0:   # before the keys name the weights (the variants only switch L_per off)
+        fetch_weights(profile.loss.per_network, profile.loss.per_weights)
     rows = listing(profile, notebooks)
-    pending = [Job(a, s) for a, s in schedule_order(rows) if not is_finished(run_folder(s))]
+    pending = [job for job in schedule_order([_job(a, s) for a, s in rows])
+               if not is_finished(run_folder(job.spec))]
     total, done_before = len(rows), len(rows) - len(pending)
     threads = profile.train.threads or max(1, cpu_count() // jobs)
-    log(f"{total} runs needed by the notebooks of profile {profile_name}: {done_before} finished, "
+    log(f"{total} runs needed by the notebooks of profile {profile.name}: {done_before} finished, "
         f"{len(pending)} to train, {jobs} at a time with {threads} torch thread(s) each")
     if not pending:
         return 0
-    logs = results_dir(profile.name, "logs")
-    head = [sys.executable, "-m", "inpainting.train", "--profile", profile_name] + \
-        (["--overrides", json.dumps(dict(overrides))] if overrides else [])
-    env = {**os.environ, NOTEBOOK_ENV: ALL_TRAINED_BY, "OMP_NUM_THREADS": str(threads),
+    head = [sys.executable, "-m", "inpainting.train", *profile_args(profile)]
+    env = {NOTEBOOK_ENV: ALL_TRAINED_BY, "OMP_NUM_THREADS": str(threads),
            "MKL_NUM_THREADS": str(threads)}
-    running: list[Job] = []
-    failed: list[Job] = []
-    start, finished, trained, to_train = time.perf_counter(), 0, 0, len(pending)
-    while pending or running:
-        for job in list(running):
-            code = job.process.poll()
-            if code is None:
-                continue
-            running.remove(job)
-            finished += 1
-            seconds = time.perf_counter() - job.started
-            if code == 0:
-                trained += 1
-                log(f"[{finished}/{to_train}] finished {job.name} in {seconds:.0f} s")
-            else:
-                failed.append(job)
-                tail = job.log.read_text(errors="replace").splitlines()[-15:]
-                log(f"FAILED (exit {code}): {job.name}; its output: {job.log}\n    "
-                    + "\n    ".join(tail))
-        blocked = not failed and pending and not any(j.ready() for j in pending) and not running
-        if blocked:   # a warm start that finished but left no finished run
-            failed += pending
-            log("FAILED: " + ", ".join(j.name for j in pending) + " wait for warm starts that "
-                "are not finished")
-        if failed:
-            pending.clear()
-        while pending and len(running) < jobs:
-            job = next((j for j in pending if j.ready()), None)
-            if job is None:
-                break
-            pending.remove(job)
-            slug = "-".join(job.args[i + 1] for i, a in enumerate(job.args)
-                            if a in ("--role", "--variant", "--seed"))
-            job.log = logs / ("".join(c if c.isalnum() or c in "-_." else "_" for c in slug) + ".log")
-            job.started = time.perf_counter()
-            with open(job.log, "w") as out:
-                job.process = subprocess.Popen(head + job.args, stdout=out, stderr=subprocess.STDOUT,
-                                               env=env)
-            running.append(job)
-            log(f"started {job.name} (run {run_key(job.spec)}, output {job.log})")
-        if running:
-            time.sleep(0.5)
-    log(f"{trained} of {to_train} runs trained in "
-        f"{time.perf_counter() - start:.0f} s ({jobs} at a time)")
-    return 1 if failed else 0
+    return run_jobs(pending, head, results_dir(profile.name, "logs"), jobs, env, log)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -287,8 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, dict, Profile]:
-    """Arguments, overrides and profile; any problem exits with status 2 (argparse's usage error)."""
+def parse(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, Profile]:
+    """Arguments and the profile (which carries its overrides); any problem exits with status 2
+    (argparse's usage error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -320,7 +239,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, dict, 
         select_device(profile.train.device)
     except (ValueError, RuntimeError) as exc:   # profiles and RunSpec raise ValueError
         parser.error(str(exc))
-    return args, overrides, profile
+    return args, profile
 
 
 def train(spec: RunSpec, progress: bool) -> int:
@@ -330,7 +249,9 @@ def train(spec: RunSpec, progress: bool) -> int:
     ctx = distributed.setup(select_device(spec.profile.train.device))
     try:
         if ctx.is_main:
-            key = run_key(spec)   # resolves the perceptual weights (a download) once, on rank 0
+            if spec.profile.loss.w_per > 0:   # a download, once, on rank 0, before any key
+                fetch_weights(spec.profile.loss.per_network, spec.profile.loss.per_weights)
+            key = run_key(spec)
             print(f"run {key} ({spec.role}, {spec.profile.model.generator}, seed "
                   f"{spec.profile.train.seed}) with {ctx.world_size} process(es)"
                   + (f" ({ctx.backend})" if ctx.active else ""), flush=True)
@@ -351,17 +272,17 @@ def train(spec: RunSpec, progress: bool) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args, overrides, profile = parse(argv)
+    args, profile = parse(argv)
     if args.variants:
         print("\n".join([WARM_START, *variant_table()]))
         return 0
     if args.list:
-        return print_listing(args.profile, overrides, profile, args.notebook, args.list)
+        return print_listing(profile, args.notebook, args.list)
     if args.all:
         from .training.distributed import env_world
         if env_world()[1] > 1:
             raise SystemExit("--all starts its own processes: run it without torchrun")
-        return train_all(args.profile, overrides, profile, args.jobs, args.notebook)
+        return train_all(profile, args.jobs, args.notebook)
     return train(args.spec, args.progress)
 
 

@@ -1,5 +1,7 @@
-"""Datasets and masks. :func:`build_dataset` turns a :class:`~inpainting.profiles.DataConfig` into a
-dataset that follows the contract of ``docs/CONVENTIONS.md``.
+"""Data: the datasets, the masks and the test sets every model is scored on (fixed and semantic holes).
+
+:func:`build_dataset` turns a :class:`~inpainting.profiles.DataConfig` into a dataset that follows
+the contract of ``docs/CONVENTIONS.md``.
 
 The built-in sets (``procedural``, ``photos``) are imported lazily, so the real-data loaders and the
 masks work on their own; ``from inpainting.data import FaceDataset`` (or ``FacadeDataset``,

@@ -1,4 +1,5 @@
-"""Reading one image file, converting it to 8-bit RGB, and the crop / resize helpers of the loaders.
+"""Reading one image file, converting it to 8-bit RGB, the crop / resize helpers of the loaders, and
+model-space tensors to metric-space uint8 (:func:`to_uint8`).
 
 Every real-data loader reads pixels through :func:`load_rgb`, so every odd file is handled the same
 way. Behaviour by kind of file (``PIL`` mode in brackets):
@@ -49,6 +50,7 @@ import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 RESAMPLE = Image.Resampling.BILINEAR
+RANGE_TOLERANCE = 1e-6   # model-space values this far outside [-1, 1] are clipped by to_uint8
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 _COLOUR_MODES = ("CMYK", "YCbCr", "LAB", "HSV")
@@ -211,3 +213,68 @@ def centre_crop(image: np.ndarray, height: int, width: int) -> np.ndarray:
 def hflip(image: np.ndarray) -> np.ndarray:
     """Mirror ``(H, W, C)`` left-right."""
     return image[:, ::-1]
+
+
+def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Convert model-space images to metric-space uint8.
+
+    Parameters
+    ----------
+    images : torch.Tensor or numpy.ndarray
+        A float tensor ``(B, 3, H, W)`` or ``(3, H, W)`` with values in [-1, 1]. Values up to
+        ``RANGE_TOLERANCE`` outside the range are clipped. A NumPy ``uint8`` array ``(B, H, W, 3)``
+        or ``(H, W, 3)`` is already in metric space and is returned unchanged.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` of shape ``(B, H, W, 3)`` or ``(H, W, 3)``: ``rint((x + 1) * 127.5)``, computed in
+        float64. Halves round to even.
+
+    Raises
+    ------
+    ValueError
+        If the values are NaN/inf or outside [-1, 1], with the likely cause (e.g. [0, 255] data).
+        The shape is not channel-first RGB.
+    TypeError
+        If the input is neither a torch tensor nor a NumPy uint8 array.
+
+    Notes
+    -----
+    Data in [0, 1] lies inside [-1, 1] and cannot be detected here. It comes out too bright. Convert
+    with ``x * 2 - 1`` first.
+    """
+    if isinstance(images, np.ndarray):
+        if images.dtype != np.uint8:
+            raise TypeError(f"NumPy input must be uint8 (H, W, 3) or (B, H, W, 3) metric-space images, "
+                            f"got dtype {images.dtype}; pass float data as a torch tensor (B, 3, H, W) "
+                            "in [-1, 1] instead")
+        if images.ndim not in (3, 4) or images.shape[-1] != 3:
+            raise ValueError(f"uint8 images must have shape (H, W, 3) or (B, H, W, 3), got {images.shape}")
+        return images
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"expected a torch tensor (B, 3, H, W) in [-1, 1] or a NumPy uint8 array, "
+                        f"got {type(images).__name__}")
+    if not images.is_floating_point():
+        raise TypeError(f"tensor images must be floating point in [-1, 1], got dtype {images.dtype}; "
+                        "uint8 [0, 255] data: use x.float() / 127.5 - 1")
+    if images.ndim not in (3, 4) or images.shape[-3] != 3:
+        raise ValueError(f"tensor images must have shape (3, H, W) or (B, 3, H, W), got {tuple(images.shape)}"
+                         + ("; it looks channel-last, use x.permute(0, 3, 1, 2)" if images.shape[-1] == 3
+                            else ""))
+    x = images.detach().to("cpu", torch.float64).numpy()
+    if not np.isfinite(x).all():
+        raise ValueError(f"images contain {int((~np.isfinite(x)).sum())} NaN/inf values; expected finite "
+                         "values in [-1, 1] (a diverged model or a division by zero upstream?)")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1 - RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
+        if lo >= 0 and hi > 1.5:
+            cause = "looks like [0, 255] data; convert with x / 127.5 - 1"
+        elif lo >= 0:
+            cause = "looks like un-normalised non-negative data; map it to [-1, 1] first"
+        else:
+            cause = "a model output without a final tanh, or a missing clamp(-1, 1)?"
+        raise ValueError(f"images must be in [-1, 1] (model space, docs/CONVENTIONS.md), got values in "
+                         f"[{lo:.4g}, {hi:.4g}]: {cause}")
+    x = np.rint((np.clip(x, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
+    return np.moveaxis(x, -3, -1)

@@ -15,7 +15,7 @@ touches.
 
 Faces: "left" and "right" mean the image's left and right (smaller / larger column). The lighting
 gradient shades skin only; both eyes are drawn unlit with the same iris colour and radii, so a
-completed eye can be checked against the visible one (:mod:`inpainting.semantic`).
+completed eye can be checked against the visible one (:mod:`inpainting.evaluation.semantic`).
 """
 from __future__ import annotations
 

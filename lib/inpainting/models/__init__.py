@@ -1,4 +1,5 @@
-"""Generators, discriminators, the perceptual network and the :class:`Inpainter` wrapper.
+"""Models: the generators, discriminators, perceptual network and the :class:`Inpainter` wrapper, and
+a trained generator's file.
 
 Contract: docs/CONVENTIONS.md ("Models"). Architectures and their labels: docs/method.md §2-4, 8.4.
 """

@@ -15,9 +15,8 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import CheckpointError, verify_file
 from ..profiles import ModelConfig
-from ..runtime import atomic_write, select_device
+from ..runtime import CheckpointError, atomic_write, select_device, verify_file
 from .inpainter import Inpainter, build_inpainter
 
 REQUIRED_KEYS = ("model", "image_size", "state_dict")

@@ -30,7 +30,7 @@ from torch import nn
 from torchvision.models import VGG16_Weights, VGG19_Weights
 from torchvision.models.vgg import cfgs, make_layers
 
-from ..runtime import warn_loudly
+from ..runtime import file_sha256, warn_loudly
 
 OFFLINE_ENV = "INPAINTING_OFFLINE"
 DOWNLOAD_TIMEOUT = 20.0
@@ -58,6 +58,38 @@ def cache_path(network: str) -> Path:
 
 
 _FAILED_DOWNLOADS: dict[str, str] = {}   # network -> reason; a process tries each download once
+NOT_FETCHED = ("download was not attempted (a run's key resolves its weights from local files; the "
+               "training commands fetch them first: run python -m inpainting.train or a notebook)")
+
+
+def weights_kind(network: str, weights: str, allow_random: bool) -> str:
+    """What ``PerceptualNetwork(network, weights=weights, allow_random=allow_random,
+    download=False)`` loads, from local files only (never a download): ``"random"`` (requested, or
+    the offline fallback, which computes exactly what ``random`` does), ``"imagenet"`` (the file is
+    in the torch hub cache, or it is missing and ``allow_random`` is False: that network stops
+    with instructions) or ``"sha256:<16 hex digits>"`` of a weights file.
+
+    The one resolution behind a run's identity (:func:`inpainting.training.runs.run_identity`);
+    commands that train call :func:`fetch_weights` first, so a download that can succeed has
+    happened before any key is computed."""
+    if weights == "random":
+        return "random"
+    if weights != "imagenet":
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"loss.per_weights: perceptual weights file {path} does not exist")
+        return f"sha256:{file_sha256(path)[:16]}"
+    if cache_path(network).is_file():
+        return "imagenet"
+    return "random" if allow_random else "imagenet"
+
+
+def fetch_weights(network: str, weights: str) -> None:
+    """Put torchvision's ImageNet weights of ``network`` into the torch hub cache when ``weights``
+    is ``"imagenet"`` and the file is missing (one attempt per process; skipped when
+    ``$INPAINTING_OFFLINE=1``; a failure is left to the network's fallback or error)."""
+    if weights == "imagenet" and not cache_path(network).is_file():
+        _download(network)
 
 
 def _download(network: str) -> tuple[dict | None, str]:
@@ -87,6 +119,8 @@ class PerceptualNetwork(nn.Module):
     weights : "imagenet" | "random" | path to a state-dict file.
     allow_random : with "imagenet" and no weights available, fall back to a seeded random VGG with a
         loud warning (True) or raise ``RuntimeError`` with instructions (False).
+    download : with "imagenet" and no cached file, try a download first (False: the local files
+        only, as :func:`weights_kind` resolves them; the trainer's choice).
     seed : seed of any random initialisation (the global RNG is left untouched).
 
     Attributes
@@ -100,7 +134,8 @@ class PerceptualNetwork(nn.Module):
     """
 
     def __init__(self, network: str = "vgg19", layers: Sequence[str] = ("relu3_1",),
-                 weights: str = "imagenet", allow_random: bool = True, seed: int = 0):
+                 weights: str = "imagenet", allow_random: bool = True, seed: int = 0,
+                 download: bool = True):
         super().__init__()
         if network not in NETWORKS:
             raise ValueError(f"unknown network {network!r}; valid: {', '.join(NETWORKS)}")
@@ -124,7 +159,7 @@ class PerceptualNetwork(nn.Module):
                 elif isinstance(m, nn.ReLU):
                     m.inplace = False          # returned features must not be overwritten
         self.is_fallback = False
-        state, self.weights_source = self._resolve(weights, allow_random)
+        state, self.weights_source = self._resolve(weights, allow_random, download)
         if state is not None:
             self._load(state, self.weights_source)
         self.requires_grad_(False)
@@ -132,7 +167,7 @@ class PerceptualNetwork(nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.eval()
 
-    def _resolve(self, weights: str, allow_random: bool) -> tuple[dict | None, str]:
+    def _resolve(self, weights: str, allow_random: bool, download: bool) -> tuple[dict | None, str]:
         if weights == "random":
             return None, "random (requested)"
         if weights != "imagenet":
@@ -143,7 +178,7 @@ class PerceptualNetwork(nn.Module):
         path = cache_path(self.network)
         if path.is_file():
             return torch.load(path, map_location="cpu", weights_only=True), f"imagenet ({path})"
-        state, reason = _download(self.network)
+        state, reason = _download(self.network) if download else (None, NOT_FETCHED)
         if state is not None:
             return state, f"imagenet ({path})"   # same string as a later run reading the cache
         url = NETWORKS[self.network][1].url

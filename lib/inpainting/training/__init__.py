@@ -1,11 +1,11 @@
-"""Training: the staged trainer (:mod:`.loop`), its schedule (:mod:`.schedule`), the batch stream
-(:mod:`.stream`) and the records a run leaves (:mod:`.records`). Loading a trained generator lives
-with the models (:func:`inpainting.models.load_inpainter`); what a run *is*, in
-:mod:`inpainting.runs`."""
+"""Training: what a run is (:mod:`.runs`: identity, folder, lock) and the staged trainer that computes
+it (:mod:`.loop` with :mod:`.schedule`, :mod:`.stream`, :mod:`.checkpoint`, :mod:`.records`,
+:mod:`.distributed`), one run or several side by side (:mod:`.jobs`)."""
 from .loop import Trainer, frozen_batchnorm_statistics
 from .records import HISTORY_COLUMNS, TrainResult
+from .runs import RunSpec
 from .schedule import Schedule
 from .stream import BatchStream
 
-__all__ = ["BatchStream", "HISTORY_COLUMNS", "Schedule", "TrainResult", "Trainer",
+__all__ = ["BatchStream", "HISTORY_COLUMNS", "RunSpec", "Schedule", "TrainResult", "Trainer",
            "frozen_batchnorm_statistics"]

@@ -46,7 +46,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from ..runs import RunLock, RunLockedError
+from .runs import RunLock, RunLockedError
 
 TIMEOUT = timedelta(minutes=60)
 _DDP_ARGS = inspect.signature(nn.parallel.DistributedDataParallel.__init__).parameters   # rank 0 may resolve perceptual weights while the others wait
@@ -127,8 +127,8 @@ class Context:
 
     @contextlib.contextmanager
     def lock(self, folder, what: str = "training run"):
-        """The run lock (:class:`~inpainting.runs.RunLock`), held by rank 0; when it is taken by
-        another job every rank raises :class:`~inpainting.runs.RunLockedError`."""
+        """The run lock (:class:`~inpainting.training.runs.RunLock`), held by rank 0; when it is taken by
+        another job every rank raises :class:`~inpainting.training.runs.RunLockedError`."""
         if not self.active:
             with RunLock(folder, what):
                 yield

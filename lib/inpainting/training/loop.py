@@ -3,7 +3,7 @@
 Schedule: :mod:`inpainting.training.schedule` (G, then D only, then joint). Batches:
 :mod:`inpainting.training.stream` (a pure function of ``(seed, step)``). Files beside the
 checkpoints: :mod:`inpainting.training.records`. What "the same run" means:
-:mod:`inpainting.runs`.
+:mod:`inpainting.training.runs`.
 
 * stage ``"G"``: G with ``w_rec*L_rec`` (+ ``w_per*L_per`` on the composite);
 * stage ``"D"``: D only; real = ground truth, fake = the composite ``I*(1-M) + G(x)*M`` of a
@@ -30,7 +30,7 @@ alone writes (``is_main``). In one process every one of these calls does nothing
 Nothing is lost silently: a damaged checkpoint falls back to the newest intact one with a warning
 naming it, a run folder whose checkpoints are all damaged stops with an error that says what to
 delete, a finished run's generator file is checked before it is reused, and a run being trained by
-another process is refused (:class:`inpainting.runs.RunLock`).
+another process is refused (:class:`inpainting.training.runs.RunLock`).
 """
 from __future__ import annotations
 
@@ -52,15 +52,15 @@ import torch
 from torch import nn
 
 from .. import losses
-from ..checkpoint import (CheckpointError, list_checkpoints, load_latest, prune_checkpoints,
+from .checkpoint import (CheckpointError, list_checkpoints, load_latest, prune_checkpoints,
                           save_checkpoint)
 from ..data import build_dataset
 from ..data.masks import sample_masks
 from ..models import (ModelFileError, PerceptualNetwork, build_discriminator, build_inpainter,
                       read_generator, save_generator)
 from ..models.generator import composite
-from ..profiles import Profile
-from ..runs import (GENERATOR_FILE, IDENTITY_FILE, RunLock, RunSpec, identity_differences,
+from ..models.perceptual import cache_path, weights_kind
+from .runs import (GENERATOR_FILE, IDENTITY_FILE, RunLock, RunSpec, identity_differences,
                     is_finished, key_of, read_json, run_dir, run_identity)
 from ..runtime import (cpu_bf16_fast, device_name, precision, results_dir, select_device,
                        update_run_json, warn_loudly)
@@ -116,24 +116,31 @@ def frozen_batchnorm_statistics(module: nn.Module):
 
 
 class Trainer:
-    """Train ``profile.model`` on ``getattr(profile, role)`` with the staged schedule.
+    """Train the run ``spec``: ``spec.profile.model`` on the dataset of ``spec.role`` with the staged
+    schedule, its generator started from the warm-start run ``spec.init`` when given.
 
     Parameters
     ----------
-    profile : the run's :class:`~inpainting.profiles.Profile`.
-    role : ``"faces"`` | ``"facades"`` | ``"photos"``: which dataset of the profile.
-    out_dir : run folder (default: :func:`inpainting.runs.run_dir`, named by the run's key).
-    init : the :class:`~inpainting.runs.RunSpec` of a finished run whose generator starts this one
-        (the experiments' shared warm start); it must have been trained first.
+    spec : the :class:`~inpainting.training.runs.RunSpec` (its ``init`` must have been trained
+        first).
+    out_dir : run folder (default: :func:`inpainting.training.runs.run_dir`, named by the run's key).
     progress : ``True`` (tqdm bar), ``False`` (a plain line every ``train.log_every`` steps) or
         ``"auto"`` (bar in a notebook, plain lines in a headless run).
+
+    ``perceptual`` is the frozen VGG of L_per (``None`` without it), built from the weights
+    ``spec.perceptual_weights`` resolved for the key; a file that appeared or vanished since is an
+    error, never a run whose key names other weights.
     """
 
-    def __init__(self, profile: Profile, role: str = "faces", out_dir: str | os.PathLike | None = None,
-                 init: RunSpec | None = None, progress: bool | str = "auto"):
-        self.spec = RunSpec(profile, role, init)
-        self.profile, self.role, self.init = profile, role, init
-        self.data_cfg = getattr(profile, role)
+    def __init__(self, spec: RunSpec, out_dir: str | os.PathLike | None = None,
+                 progress: bool | str = "auto"):
+        if not isinstance(spec, RunSpec):
+            raise TypeError(f"Trainer takes a RunSpec (inpainting.training.RunSpec(profile, role)), "
+                            f"got {type(spec).__name__}")
+        self.spec = spec
+        self.profile, self.role, self.init = spec.profile, spec.role, spec.init
+        profile = spec.profile
+        self.data_cfg = getattr(profile, self.role)
         self.image_size = self.data_cfg.image_size
         self.identity = run_identity(self.spec)
         self.key = key_of(self.identity)
@@ -189,11 +196,7 @@ class Trainer:
         self.D = build_discriminator(p.model, self.image_size).to(self.device) \
             if p.loss.w_adv > 0 else None
         self.g_net, self.d_net = self.G, self.D   # distributed: wrapped in _fit (_distribute)
-        self.P = None
-        if p.loss.w_per > 0:
-            self.P = PerceptualNetwork(p.loss.per_network, p.loss.per_layers, p.loss.per_weights,
-                                       allow_random=p.allow_random_perceptual).to(self.device).eval()
-            _requires_grad(self.P, False)
+        self.perceptual = self._perceptual_network()
         layer_weights = p.loss.per_layer_weights or (1.0 / len(p.loss.per_layers),) * len(p.loss.per_layers)
         self.per_layer_weights = dict(zip(p.loss.per_layers, layer_weights))
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=t.lr_g, betas=t.betas, fused=True)
@@ -208,6 +211,25 @@ class Trainer:
         self.step = 0
         self.history: list[dict] = []
         self.seconds = 0.0
+
+    def _perceptual_network(self) -> PerceptualNetwork | None:
+        """The frozen VGG of L_per from the local weights the run's key names (no download: the
+        commands that train fetch the weights before any key is computed)."""
+        loss, spec = self.profile.loss, self.spec
+        if loss.w_per <= 0:
+            return None
+        now = weights_kind(loss.per_network, loss.per_weights, self.profile.allow_random_perceptual)
+        if now != spec.perceptual_weights:
+            raise RuntimeError(
+                f"the perceptual weights changed after this run's key was computed: the key names "
+                f"{spec.perceptual_weights!r} weights, the files now give {now!r} (a VGG file was "
+                f"added to or removed from {cache_path(loss.per_network).parent}); start again so "
+                "the run is named by the weights it trains with")
+        network = PerceptualNetwork(loss.per_network, loss.per_layers, loss.per_weights,
+                                    allow_random=self.profile.allow_random_perceptual,
+                                    download=False).to(self.device).eval()
+        _requires_grad(network, False)
+        return network
 
     def _start_generator(self) -> None:
         """Step-0 weights of G: the warm start's generator (``init``) or ``train.init_generator``;
@@ -228,23 +250,23 @@ class Trainer:
 
     @property
     def perceptual_weights_source(self) -> str | None:
-        return self.P.weights_source if self.P is not None else None
+        return self.perceptual.weights_source if self.perceptual is not None else None
 
     @property
     def is_perceptual_fallback(self) -> bool:
-        return bool(self.P is not None and self.P.is_fallback)
+        return bool(self.perceptual is not None and self.perceptual.is_fallback)
 
     def effective_loss_weights(self) -> dict[str, Any]:
         """Loss weights as trained: a term without its network (no D / no VGG) has weight 0."""
         loss = self.profile.loss
         return {"w_rec": loss.w_rec, "w_adv": loss.w_adv if self.D is not None else 0.0,
-                "w_per": loss.w_per if self.P is not None else 0.0,
+                "w_per": loss.w_per if self.perceptual is not None else 0.0,
                 "rec_distance": loss.rec_distance, "adversarial": self.profile.model.adversarial,
                 "gp_weight": loss.gp_weight if self.profile.model.adversarial == "wgan-gp" else None,
-                "per_network": loss.per_network if self.P is not None else None,
-                "per_layers": list(loss.per_layers) if self.P is not None else [],
-                "per_layer_weights": self.per_layer_weights if self.P is not None else {},
-                "per_distance": loss.per_distance if self.P is not None else None,
+                "per_network": loss.per_network if self.perceptual is not None else None,
+                "per_layers": list(loss.per_layers) if self.perceptual is not None else [],
+                "per_layer_weights": self.per_layer_weights if self.perceptual is not None else {},
+                "per_distance": loss.per_distance if self.perceptual is not None else None,
                 "perceptual_weights_source": self.perceptual_weights_source,
                 "is_perceptual_fallback": self.is_perceptual_fallback}
 
@@ -327,10 +349,10 @@ class Trainer:
             terms["rec"] = self.dist.global_ratio(   # normalised by the global batch's hole area
                 losses.reconstruction_loss(output, images, masks, w.rec_distance), masks.sum())
             total = w.w_rec * terms["rec"]
-            if self.P is not None:
+            if self.perceptual is not None:
                 with torch.no_grad():
-                    real_features = self.P(images)
-                terms["per"] = losses.perceptual_loss(self.P(done), real_features,
+                    real_features = self.perceptual(images)
+                terms["per"] = losses.perceptual_loss(self.perceptual(done), real_features,
                                                       self.per_layer_weights, w.per_distance)
                 total = total + w.w_per * terms["per"]
             if use_adv:

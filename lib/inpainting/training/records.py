@@ -2,7 +2,7 @@
 
 Files in a run folder (``results/<profile>/runs/<role>/<generator>-<key>/``):
 
-* ``identity.json``: the run's identity (:func:`inpainting.runs.run_identity`);
+* ``identity.json``: the run's identity (:func:`inpainting.training.runs.run_identity`);
 * ``train_config.json``: the run record: status (``running`` / ``finished``), schedule, effective
   loss weights and :func:`provenance` (precision, device, threads, perceptual weights, seconds);
 * ``log.csv``: one row per step (:data:`HISTORY_COLUMNS`), rewritten at every checkpoint;
@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..runs import IDENTITY_FILE, RECORD_FILE, read_json
-from ..metrics import to_uint8
+from .runs import IDENTITY_FILE, RECORD_FILE, read_json
+from ..data.images import to_uint8
 from ..runtime import (NOTEBOOK_ENV, atomic_write, atomic_write_text, results_dir, save_table,
                        update_run_json)
 
@@ -84,7 +84,7 @@ def write_log(out_dir: Path, history: list[dict]) -> None:
 def register_run(profile_name: str, prov: dict[str, Any], trained: bool) -> None:
     """Merge one run's provenance into ``results/<profile>/run.json`` (``"runs"``), with the
     notebooks that used it (``used_by``) and the one that trained it (``trained_by``; names from
-    ``$INPAINTING_NOTEBOOK``, set by :mod:`inpainting.notebook_runner`, else ``"python"``)."""
+    ``$INPAINTING_NOTEBOOK``, set by :mod:`inpainting.teaching.notebook_runner`, else ``"python"``)."""
     notebook = os.environ.get(NOTEBOOK_ENV, "python")
     path = results_dir(profile_name) / "run.json"
     known = (read_json(path) or {}).get("runs", {}).get(prov["run"], {}) if path.is_file() else {}

@@ -55,12 +55,12 @@ from typing import Iterable, Sequence
 import pandas as pd
 import torch
 
-from .experiments import (CONTEXT_ENCODER, FULL_MODEL, NOTEBOOK_VARIANTS, variant_spec,
-                          variants_for, warm_start_profile)
-from .profiles import Profile, with_overrides
-from .runs import run_key
-from .runtime import device_name
-from .training import Schedule, Trainer
+from ..experiments import (CONTEXT_ENCODER, FULL_MODEL, NOTEBOOK_VARIANTS, variant_spec,
+                           variants_for, warm_start_profile)
+from ..profiles import Profile, with_overrides
+from ..runtime import device_name
+from ..training import Schedule, Trainer
+from ..training.runs import RunSpec, run_key
 
 WARM_START = "warm start"
 STAGES = ("G", "D", "joint")
@@ -231,7 +231,7 @@ def select_kinds(kinds: list[StepKind], variants: Sequence[str] | None = None,
 def kind_trainer(kind: StepKind, out_dir: str | os.PathLike, overrides: dict | None = None) -> Trainer:
     """A built :class:`Trainer` for ``kind`` (random perceptual weights, ``progress=False``)."""
     profile = with_overrides(kind.profile, {**RANDOM_VGG, **(overrides or {})})
-    trainer = Trainer(profile, kind.role, out_dir, progress=False)
+    trainer = Trainer(RunSpec(profile, kind.role), out_dir, progress=False)
     trainer.build()
     return trainer
 
@@ -336,8 +336,8 @@ def part_hooks(t: Trainer, clock: Clock):
     local branch, head) and perceptual network, and every optimiser step, marks ``clock``."""
     handles = [*_watch(t.G, clock, lambda m: ("G forward" if torch.is_grad_enabled()
                                               else "G forward (no_grad)", "G backward"), "G")]
-    if t.P is not None:
-        handles += _watch(t.P, clock, lambda m: (
+    if t.perceptual is not None:
+        handles += _watch(t.perceptual, clock, lambda m: (
             "perceptual forward (composite)" if torch.is_grad_enabled()
             else "perceptual forward (real, no_grad)", "perceptual backward (to the composite)"),
             "perceptual")

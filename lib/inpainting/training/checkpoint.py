@@ -14,8 +14,8 @@ Damage never restarts a run silently (:func:`load_latest`): a damaged pointer (m
 non-UTF-8 bytes, garbage) or a damaged checkpoint (empty, truncated, not a torch file, a torch file
 that is not a dict or lacks a ``required`` key) falls back to the newest intact ``step_*.pt`` with a
 loud warning naming every damaged file; when checkpoints exist but none is intact,
-:class:`CheckpointError` names them all and says what to delete to start over. :func:`verify_file`
-applies the same checks to one file (a finished run's ``generator.pt``).
+:class:`CheckpointError` names them all and says what to delete to start over. The checks of one
+file are :func:`inpainting.runtime.verify_file` (also used on a finished run's ``generator.pt``).
 """
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ from typing import Any
 
 import torch
 
-from .runtime import atomic_write, atomic_write_text, warn_loudly
+from ..runtime import (CheckpointError, atomic_write, atomic_write_text, torch_file_problem,
+                       verify_file, warn_loudly)
 
 POINTER = "latest"
 _NAME = re.compile(r"^step_(\d{8,})\.pt$")
@@ -63,56 +64,6 @@ def prune_checkpoints(ckpt_dir: str | os.PathLike, keep: int) -> None:
     run keeps only its last one, enough to extend the run later."""
     for old in list_checkpoints(ckpt_dir)[:-max(keep, 1)]:
         old.unlink(missing_ok=True)
-
-
-class CheckpointError(RuntimeError):
-    """Checkpoints exist but none can be used (or a finished model file is damaged).
-
-    ``damaged`` maps every damaged file (the ``latest`` pointer included) to the reason; the message
-    names each of them and says what to delete to start over."""
-
-    def __init__(self, message: str, damaged: dict[Path, str] | None = None):
-        super().__init__(message)
-        self.damaged = dict(damaged or {})
-
-    def __reduce__(self):
-        return type(self), (str(self), self.damaged)
-
-
-def _describe(value: Any) -> str:
-    return f"{'an' if type(value).__name__[0] in 'aeiou' else 'a'} {type(value).__name__}"
-
-
-def _problem(path: Path, required: tuple[str, ...], map_location: Any) -> tuple[dict | None, str]:
-    """``(state, "")`` for an intact checkpoint, ``(None, reason)`` otherwise."""
-    if not path.is_file():
-        return None, "missing"
-    if path.stat().st_size == 0:
-        return None, "empty file (0 bytes)"
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as err:  # truncated / corrupt / not a torch file
-        return None, f"unreadable, truncated or not a torch file ({type(err).__name__}: {err})"
-    if not isinstance(state, dict):
-        return None, f"holds {_describe(state)}, not a checkpoint dict"
-    lacking = [key for key in required if key not in state]
-    if lacking:
-        return None, "lacks " + ", ".join(repr(k) for k in lacking) + " (wrong content)"
-    return state, ""
-
-
-def verify_file(path: str | os.PathLike, required: tuple[str, ...] = (),
-                map_location: Any = "cpu") -> dict:
-    """Load the torch file ``path`` and check it is a dict holding every key of ``required``.
-
-    Returns the loaded dict. Raises :class:`CheckpointError` naming the file and the reason when it
-    is missing, empty, truncated, not a torch file, not a dict or lacks a key (use it on a finished
-    run's ``generator.pt`` before reusing it)."""
-    path = Path(path)
-    state, reason = _problem(path, tuple(required), map_location)
-    if state is None:
-        raise CheckpointError(f"{path}: {reason}", {path: reason})
-    return state
 
 
 def _read_pointer(pointer: Path) -> tuple[str | None, str]:
@@ -163,7 +114,7 @@ def load_latest(ckpt_dir: str | os.PathLike, map_location: Any = "cpu",
     order = ([ckpt_dir / named] if named else []) + [p for p in reversed(files)
                                                       if p.name != named]
     for path in order:
-        state, reason = _problem(path, required, map_location)
+        state, reason = torch_file_problem(path, required, map_location)
         if state is None:
             damaged[path] = ("named by the 'latest' pointer but " + reason) if path.name == named \
                 and reason == "missing" else reason

@@ -1,14 +1,14 @@
 """Side-by-side comparison of completion methods on one dataset role, for notebooks 04-06.
 
 :func:`compare` evaluates methods on the profile's fixed test set with the canonical metrics
-(:mod:`inpainting.evaluation`) and, on the procedural datasets, on the semantic test set
-(:mod:`inpainting.semantic`: one eye hidden on faces, a block of windows hidden on facades). A
+(:mod:`inpainting.evaluation.runner`) and, on the procedural datasets, on the semantic test set
+(:mod:`inpainting.evaluation.semantic`: one eye hidden on faces, a block of windows hidden on facades). A
 method is a trained run (``TrainResult``), a list of trained runs (one per training seed, as
 ``experiments.train_variants`` returns them), an ``Inpainter`` or a plain callable. Every
 comparison also holds the reference row ``masked input (grey hole)``: the input itself, hole left
 at mid-grey, the floor any method must beat.
 
-Statistics (:mod:`inpainting.stats`) [this kit's choices]
+Statistics (:mod:`inpainting.evaluation.stats`) [this kit's choices]
 ----------------------------------------------------------
 * **Seeds.** Every seed's model is evaluated on the same test images. The per-image value of a
   method is the mean over its seeds; the spread of the per-seed means (sd, min, max) is reported
@@ -25,22 +25,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
-from . import semantic, stats, viz
-from .evaluation import completions, evaluate, supported_kinds
-from .metrics import METRIC_COLUMNS, to_uint8
-from .profiles import Profile
+from ..data.masks import FixedTestSet
+from ..profiles import Profile
+from ..reporting import viz
+from . import stats
+from .metrics import LOWER_IS_BETTER, METRIC_COLUMNS, to_uint8
+from .runner import completions, evaluate, supported_kinds
+from .semantic.scores import ERROR_COLUMNS, HIT_COLUMN, PRIMARY_SCORE, semantic_scores
 
 GREY_FILL = "masked input (grey hole)"
 SPREAD_STATS = ("sd", "min", "max")
 SEMANTIC_PREFIX = "semantic_"
 FINDINGS_METRICS = {"psnr_hole": ("hole PSNR", "dB", 2), "ssim_hole": ("hole SSIM", "", 3)}
-LOWER_IS_BETTER = {"l1_hole_pct", "l2_hole_pct"}
 
 
 def interval_columns(metric: str) -> list[str]:
@@ -67,7 +69,7 @@ def as_method(candidate, device=None):
     """A ``TrainResult`` (anything with ``generator_path``) becomes its loaded ``Inpainter``;
     ``Inpainter`` objects and callables are returned unchanged."""
     if hasattr(candidate, "generator_path"):
-        from .models import load_inpainter
+        from ..models import load_inpainter
         return load_inpainter(candidate.generator_path, device or "auto")
     return candidate
 
@@ -83,69 +85,68 @@ def _members(name: str, value) -> list:
 
 def lower_is_better(column: str) -> bool:
     """Direction of a metric or semantic score: error-like columns are better when lower
-    (:data:`inpainting.semantic.LOWER_IS_BETTER` for the semantic scores)."""
+    (:data:`inpainting.evaluation.metrics.LOWER_IS_BETTER` for the metrics,
+    :data:`inpainting.evaluation.semantic.scores.ERROR_COLUMNS` for the semantic scores)."""
     column = column.removeprefix(SEMANTIC_PREFIX)
     if column in METRIC_COLUMNS:
         return column in LOWER_IS_BETTER
-    return column in semantic.LOWER_IS_BETTER
+    return column in ERROR_COLUMNS
 
 
 def primary_score(dataset_name: str, columns: Sequence[str]) -> str | None:
-    """The semantic score the findings compare (:data:`inpainting.semantic.PRIMARY_SCORE`), when
+    """The semantic score the findings compare (:data:`inpainting.evaluation.semantic.scores.PRIMARY_SCORE`), when
     it is among ``columns``."""
-    declared = semantic.PRIMARY_SCORE.get(dataset_name)
+    declared = PRIMARY_SCORE.get(dataset_name)
     return declared if declared in columns else None
 
 
 def hit_column(dataset_name: str, columns: Sequence[str]) -> str | None:
-    """The semantic hit column (:data:`inpainting.semantic.HIT_COLUMN`), when among ``columns``."""
-    declared = semantic.HIT_COLUMN.get(dataset_name)
+    """The semantic hit column (:data:`inpainting.evaluation.semantic.scores.HIT_COLUMN`), when among ``columns``."""
+    declared = HIT_COLUMN.get(dataset_name)
     return declared if declared in columns else None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Comparison:
     """Metrics, semantic scores, intervals and image grids of several methods on one role.
 
     ``methods``: name -> the model shown in grids (the first seed's, for multi-seed rows);
     ``per_seed``: one row per (method, seed, test image) (``evaluation.PER_IMAGE_COLUMNS`` +
     ``seed_index``); ``per_image``: the same averaged over seeds (+ ``n_seeds``); ``summary``: the
-    full numeric table (see :meth:`table`); ``semantic``: per-image semantic scores averaged over
-    seeds (0/1 hits become rates), ``semantic_per_seed`` before averaging; ``runs``: name -> the
-    provenance dicts of the row's training runs (rows that are not training runs are absent);
-    ``bootstrap`` / ``confidence``: the intervals' settings."""
+    full numeric table (see :meth:`table`); ``semantic_per_image``: per-image semantic scores averaged
+    over seeds (0/1 hits become rates), ``semantic_per_seed`` before averaging (both ``None``
+    without a semantic test set or a method that completes it); ``runs``: name -> the provenance
+    dicts of the row's training runs (rows that are not training runs are absent);
+    ``bootstrap`` / ``confidence``: the intervals' settings. Built once, by keyword, by
+    :func:`compare`."""
 
     role: str
     dataset_name: str
-    test_set: object
-    methods: dict
+    test_set: FixedTestSet | None
+    methods: dict[str, Callable]
     per_image: pd.DataFrame
     summary: pd.DataFrame
-    semantic_set: object | None
-    semantic: pd.DataFrame | None
     per_seed: pd.DataFrame | None = None
+    semantic_set: FixedTestSet | None = None
+    semantic_per_image: pd.DataFrame | None = None
     semantic_per_seed: pd.DataFrame | None = None
-    runs: dict = field(default_factory=dict)
-    n_seeds: dict = field(default_factory=dict)
+    runs: dict[str, list[dict]] = field(default_factory=dict)
+    n_seeds: dict[str, int] = field(default_factory=dict)
     bootstrap: int = stats.DEFAULT_RESAMPLES
     confidence: float = stats.DEFAULT_CONFIDENCE
 
     @property
     def provenance(self) -> list[dict]:
         """The provenance of every training run behind this comparison (every seed of every row);
-        :class:`inpainting.reporting.Report` derives the caveats of an output from it."""
+        :class:`inpainting.reporting.report.Report` derives the caveats of an output from it."""
         return [p for provs in self.runs.values() for p in provs]
 
     @property
     def semantic_columns(self) -> list[str]:
         """The semantic scores in the table (without the ``semantic_`` prefix): the primary score
-        and the hit column of :mod:`inpainting.semantic`. ``self.semantic`` holds every score per
-        image."""
-        if self.semantic is None or not len(self.semantic):
-            return []
-        columns = [c for c in self.semantic.columns if c not in ("method", "sample", "n_seeds")]
-        return [c for c in (primary_score(self.dataset_name, columns),
-                            hit_column(self.dataset_name, columns)) if c]
+        and the hit column of :mod:`inpainting.evaluation.semantic.scores`
+        (``semantic_per_image`` holds every score per image)."""
+        return _semantic_columns(self.semantic_per_image, self.dataset_name)
 
     def table(self) -> pd.DataFrame:
         """One row per (method, mask kind), all numeric (rounded to 4 decimals).
@@ -227,8 +228,8 @@ class Comparison:
                  f"has probability <= {1 - self.confidence:.0%} (family level {level})."]
         per_image = self.per_image
         sizes = per_image.loc[per_image["method"] == GREY_FILL].groupby("kind").size().tolist()
-        if self.semantic is not None and len(self.semantic):
-            sizes.append(int((self.semantic["method"] == GREY_FILL).sum()))
+        if self.semantic_per_image is not None and len(self.semantic_per_image):
+            sizes.append(int((self.semantic_per_image["method"] == GREY_FILL).sum()))
         warning = stats.small_n_warning(min(sizes)) if sizes else None
         if warning:
             lines.append(f"Note: {warning}.")
@@ -249,11 +250,11 @@ class Comparison:
                 wide = wide.reindex(columns=[m for m in self.methods if m in wide.columns])
                 lines += self._block(f"[{kind}] {label}", wide, ref, unit, decimals,
                                      lower_is_better(metric), _seed_means(seeded, metric))
-        if self.semantic is not None and len(self.semantic):
-            columns = [c for c in self.semantic.columns if c not in ("method", "sample", "n_seeds")]
+        if self.semantic_per_image is not None and len(self.semantic_per_image):
+            columns = [c for c in self.semantic_per_image.columns if c not in ("method", "sample", "n_seeds")]
             key = primary_score(self.dataset_name, columns)
             if key:
-                wide = self.semantic.pivot(index="sample", columns="method", values=key)
+                wide = self.semantic_per_image.pivot(index="sample", columns="method", values=key)
                 wide = wide.reindex(columns=[m for m in self.methods if m in wide.columns])
                 kind = self.semantic_set.kinds[0] if self.semantic_set is not None else "semantic"
                 lines += self._block(f"[{kind}] semantic {key}", wide, ref, "", 3,
@@ -263,7 +264,7 @@ class Comparison:
             if hits:
                 rates = []
                 for m in self.methods:
-                    sel = self.semantic.loc[self.semantic["method"] == m, hits]
+                    sel = self.semantic_per_image.loc[self.semantic_per_image["method"] == m, hits]
                     if len(sel):
                         ci = stats.bootstrap_mean(sel, self.bootstrap, self.confidence)
                         rates.append(f"{m} {ci.format(2)}")
@@ -336,6 +337,14 @@ def _summary(names: list[str], kinds: list[str], per_seed: pd.DataFrame, per_ima
     return summary
 
 
+def _semantic_columns(table: pd.DataFrame | None, dataset_name: str) -> list[str]:
+    """The primary semantic score and the hit column among the columns of ``table``."""
+    if table is None or not len(table):
+        return []
+    columns = [c for c in table.columns if c not in ("method", "sample", "n_seeds")]
+    return [c for c in (primary_score(dataset_name, columns), hit_column(dataset_name, columns)) if c]
+
+
 def _interval_cells(column: str, values, resamples: int, confidence: float) -> dict:
     ci = stats.bootstrap_mean(np.asarray(values, dtype=float), resamples, confidence)
     return dict(zip(interval_columns(column), (ci.estimate, ci.lo, ci.hi)))
@@ -369,10 +378,10 @@ def _semantic_tables(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataF
     return per_seed, averaged.reset_index()
 
 
-def _add_semantic(summary: pd.DataFrame, semantic: pd.DataFrame, semantic_per_seed: pd.DataFrame,
+def _add_semantic(summary: pd.DataFrame, semantic_per_image: pd.DataFrame, semantic_per_seed: pd.DataFrame,
                   columns: list[str], resamples: int, confidence: float) -> pd.DataFrame:
     cells = {}
-    for name, rows in semantic.groupby("method", sort=False):
+    for name, rows in semantic_per_image.groupby("method", sort=False):
         seeds = semantic_per_seed[semantic_per_seed["method"] == name]
         row = {}
         for c in columns:
@@ -412,7 +421,7 @@ def compare(methods: Mapping[str, object], profile: Profile, role: str = "faces"
     Comparison
         Models of multi-seed rows other than the first are released after evaluation.
     """
-    from .experiments import fixed_test_set, semantic_test_set
+    from ..data.test_sets import fixed_test_set, semantic_test_set
     if not methods:
         raise ValueError("methods is empty; pass e.g. {'full': train_variants(...)['full']}")
     if GREY_FILL in methods:
@@ -421,8 +430,6 @@ def compare(methods: Mapping[str, object], profile: Profile, role: str = "faces"
     test_set = fixed_test_set(profile, role)
     dataset_name = getattr(profile, role).name
     semantic_set = semantic_test_set(profile, role, semantic_n)
-    if semantic_set is not None:
-        from .semantic import semantic_scores
     members = {GREY_FILL: [grey_fill], **{name: _members(name, v) for name, v in methods.items()}}
     shown, runs, params, frames, semantic_frames = {}, {}, {}, [], []
     for name, models in members.items():
@@ -451,12 +458,17 @@ def compare(methods: Mapping[str, object], profile: Profile, role: str = "faces"
     kinds = list(dict.fromkeys(test_set.kinds))
     summary = _summary(list(members), kinds, per_seed, per_image, params, n_seeds, resamples,
                        confidence)
-    comparison = Comparison(role, dataset_name, test_set, shown, per_image, summary, semantic_set,
-                            None, per_seed, None, runs, n_seeds, resamples, confidence)
+    semantic_per_seed = semantic_averaged = None
     if semantic_frames:
-        comparison.semantic_per_seed, comparison.semantic = _semantic_tables(semantic_frames)
-        comparison.summary = _add_semantic(summary, comparison.semantic,
-                                           comparison.semantic_per_seed,
-                                           comparison.semantic_columns, resamples, confidence)
-        comparison.summary.attrs.update(summary.attrs)
+        semantic_per_seed, semantic_averaged = _semantic_tables(semantic_frames)
+        columns = _semantic_columns(semantic_averaged, dataset_name)
+        with_semantic = _add_semantic(summary, semantic_averaged, semantic_per_seed, columns,
+                                      resamples, confidence)
+        with_semantic.attrs.update(summary.attrs)
+        summary = with_semantic
+    comparison = Comparison(
+        role=role, dataset_name=dataset_name, test_set=test_set, methods=shown,
+        per_image=per_image, summary=summary, per_seed=per_seed, semantic_set=semantic_set,
+        semantic_per_image=semantic_averaged, semantic_per_seed=semantic_per_seed, runs=runs,
+        n_seeds=n_seeds, bootstrap=resamples, confidence=confidence)
     return comparison

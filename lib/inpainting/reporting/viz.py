@@ -1,10 +1,10 @@
 """Figure helpers shared by the notebooks: image grids and loss curves.
 
 Every helper returns a matplotlib ``Figure``: the notebook shows it inline and saves it through
-``inpainting.reporting.Report.figure``, which draws the caveats of the runs behind it (perceptual
+``inpainting.reporting.report.Report.figure``, which draws the caveats of the runs behind it (perceptual
 weights, precision, data, seeds) as a footnote, so titles need no hand-written caveat. Plots of a
 metric show its bootstrap interval as error bars whenever the table has ``<metric>_lo`` /
-``<metric>_hi`` columns (:meth:`inpainting.comparison.Comparison.table`).
+``<metric>_hi`` columns (:meth:`inpainting.evaluation.comparison.Comparison.table`).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .metrics import to_uint8
+from ..data.images import to_uint8
 
 HOLE_SHADE = np.array([255, 255, 255], dtype=np.uint8)
 

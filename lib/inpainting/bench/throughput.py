@@ -40,10 +40,10 @@ import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .models import build_inpainter, composite, generator_input
-from .profiles import ModelConfig, get_profile, with_overrides
-from .runtime import results_dir, save_table, select_device
-from .training import BatchStream, Trainer
+from ..models import build_inpainter, composite, generator_input
+from ..profiles import ModelConfig, get_profile, with_overrides
+from ..runtime import results_dir, save_table, select_device
+from ..training import BatchStream, RunSpec, Trainer
 
 GENERATORS = ("lite", "glcic")
 INFER_SIZE = 128
@@ -116,7 +116,7 @@ def make_trainer(generator: str, size: int, batch: int, stage: str, device: str,
                  "train.steps_joint": 10**6 if stage == "joint" else 0}
     if stage == "G":
         overrides.update({"loss.w_adv": 0.0, "loss.w_per": 0.0})
-    trainer = Trainer(get_profile("smoke", overrides), "faces", out_dir, progress=False)
+    trainer = Trainer(RunSpec(get_profile("smoke", overrides), "faces"), out_dir, progress=False)
     trainer.build()
     trainer.fixed_batch = trainer.batch(0)
     return trainer
@@ -217,7 +217,7 @@ def celeba_lookalike(root: Path, n: int = DATA_IMAGES) -> Path:
 def bench_data(root: Path, batch: int, steps: int, workers: int, device: torch.device) -> dict:
     """Images/s of the training input pipeline with ``workers`` DataLoader workers (module doc)."""
     import warnings
-    from .data import build_dataset
+    from ..data import build_dataset
     profile = get_profile("smoke", {"faces.name": "celeba", "faces.root": str(root),
                                     "faces.image_size": DATA_SIZE, "faces.n_train": None,
                                     "faces.celeba_split": "official", "train.batch_size": batch})
@@ -304,14 +304,14 @@ def _positive(kind):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (module docstring); usage errors exit with status 2."""
-    from .bench_parts import STAGES, resolve_variants
-    from .bench_roofs import PRECISIONS
-    from .profiles import PROFILES
-    parser = argparse.ArgumentParser(
+    from .parts import STAGES, resolve_variants
+    from .roofs import PRECISIONS
+    from ..profiles import PROFILES
+    parser = argparse.ArgumentParser(prog="python -m inpainting.bench",
         description=__doc__.split("\n")[0],
-        epilog="--parts: where the time of each kind of training step goes (inpainting.bench_parts);"
+        epilog="--parts: where the time of each kind of training step goes (inpainting.bench.parts);"
                " --roofs: the lite full step's FLOP rate against the matmul and convolution roofs "
-               "(inpainting.bench_roofs); neither: the generator comparison above.")
+               "(inpainting.bench.roofs); neither: the generator comparison above.")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--data-only", action="store_true",
                       help="only the input-pipeline rows and the lite 128-px training step "
@@ -371,7 +371,7 @@ def _show(df: pd.DataFrame, columns: list[str] | None = None) -> None:
 
 
 def main_parts(args: argparse.Namespace) -> pd.DataFrame:
-    from .bench_parts import TOLERANCE, run_parts, select_kinds, step_kinds, summary, with_size
+    from .parts import TOLERANCE, run_parts, select_kinds, step_kinds, summary, with_size
     profile = with_size(get_profile(args.profile or "demo"), args.sizes[0] if args.sizes else None)
     overrides = {"train.device": args.device, **({"train.batch_size": args.batch} if args.batch else {})}
     profile = with_overrides(profile, overrides)
@@ -399,7 +399,7 @@ def main_parts(args: argparse.Namespace) -> pd.DataFrame:
 
 
 def main_roofs(args: argparse.Namespace) -> pd.DataFrame:
-    from .bench_roofs import PRECISIONS, run_roofs
+    from .roofs import PRECISIONS, run_roofs
     profile = get_profile(args.profile or "demo", {"train.device": args.device})
     device = select_device(args.device)
     reps = args.reps or (QUICK_REPS if args.quick else ROOF_REPS)

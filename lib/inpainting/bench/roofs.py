@@ -44,11 +44,11 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from .bench_parts import (RANDOM_VGG, load_average, machine, size_overrides, stage_steps, sync)
-from .experiments import FULL_MODEL, variant_spec
-from .profiles import Profile, with_overrides
-from .runtime import cpu_bf16_fast
-from .training import Trainer
+from .parts import (RANDOM_VGG, load_average, machine, size_overrides, stage_steps, sync)
+from ..experiments import FULL_MODEL, variant_spec
+from ..profiles import Profile, with_overrides
+from ..runtime import cpu_bf16_fast
+from ..training import RunSpec, Trainer
 
 PRECISIONS = ("float32", "bfloat16")
 CONV_OPS = (torch.ops.aten.convolution.default, torch.ops.aten.convolution_backward.default)
@@ -168,7 +168,7 @@ def full_step_trainer(profile: Profile, size: int, precision: str, out_dir: Path
     overrides = {**size_overrides(size), **RANDOM_VGG, "train.amp": precision != "float32",
                  **({"train.batch_size": batch} if batch else {})}
     spec = variant_spec(with_overrides(profile, overrides), {}, "faces")
-    trainer = Trainer(spec.profile, "faces", out_dir, progress=False)
+    trainer = Trainer(RunSpec(spec.profile, "faces"), out_dir, progress=False)
     trainer.build()
     if trainer.precision != precision:
         raise ValueError(f"{precision} asked for, but the trainer computes in {trainer.precision} "

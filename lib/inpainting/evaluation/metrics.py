@@ -4,7 +4,7 @@ docs/method.md §8.3).
 Protocol
 --------
 * Measure the **composited** output (known pixels pasted back: ``image * (1 - mask) + output * mask``)
-  against the ground truth. These functions do not composite; :mod:`inpainting.evaluation` does.
+  against the ground truth. These functions do not composite; :mod:`inpainting.evaluation.runner` does.
 * Both images are **RGB uint8 (H, W, 3)** after rounding ``(x + 1) * 127.5`` (:func:`to_uint8`).
 * Compute one value per image; a table reports the mean of the per-image values over the test set.
 * **PSNR**: ``10 * log10(255**2 / MSE)`` (data_range 255), MSE over all pixels and all 3 channels, or
@@ -22,7 +22,7 @@ Two rules the literature leaves open
   images get exactly 100 dB, never ``inf``, so a table's mean stays finite. The floor is below the
   smallest non-zero MSE of any uint8 image with fewer than 153,788 values (e.g. 226x226 RGB). At the
   kit's image sizes every non-identical pair therefore gets the exact, uncapped PSNR, and the cap is
-  monotone. :func:`inpainting.evaluation.evaluate` counts the identical images (``n_identical``), so
+  monotone. :func:`inpainting.evaluation.runner.evaluate` counts the identical images (``n_identical``), so
   a reader can see how many capped values a mean contains.
 * **Hole SSIM** is the whole-image SSIM formula applied to the crop of the hole's **bounding box**
   (the 64x64 square for a centre hole). skimage needs a crop side of at least the 11-pixel window
@@ -43,80 +43,16 @@ import pandas as pd
 import torch
 from skimage.metrics import structural_similarity
 
-from .data import masks
+from ..data import masks
+from ..data.images import RANGE_TOLERANCE, to_uint8
 
 DATA_RANGE = 255
 PSNR_CAP_DB = 100.0
 PSNR_MSE_FLOOR = DATA_RANGE**2 * 10.0 ** (-PSNR_CAP_DB / 10.0)
 SSIM_SIGMA = 1.5
 SSIM_MIN_SIDE = 2 * int(3.5 * SSIM_SIGMA + 0.5) + 1  # skimage's Gaussian window: 11
-RANGE_TOLERANCE = 1e-6
 METRIC_COLUMNS = ("psnr", "ssim", "psnr_hole", "ssim_hole", "l1_hole_pct", "l2_hole_pct")
-
-
-def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:
-    """Convert model-space images to metric-space uint8.
-
-    Parameters
-    ----------
-    images : torch.Tensor or numpy.ndarray
-        A float tensor ``(B, 3, H, W)`` or ``(3, H, W)`` with values in [-1, 1]. Values up to
-        ``RANGE_TOLERANCE`` outside the range are clipped. A NumPy ``uint8`` array ``(B, H, W, 3)``
-        or ``(H, W, 3)`` is already in metric space and is returned unchanged.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``uint8`` of shape ``(B, H, W, 3)`` or ``(H, W, 3)``: ``rint((x + 1) * 127.5)``, computed in
-        float64. Halves round to even.
-
-    Raises
-    ------
-    ValueError
-        If the values are NaN/inf or outside [-1, 1], with the likely cause (e.g. [0, 255] data).
-        The shape is not channel-first RGB.
-    TypeError
-        If the input is neither a torch tensor nor a NumPy uint8 array.
-
-    Notes
-    -----
-    Data in [0, 1] lies inside [-1, 1] and cannot be detected here. It comes out too bright. Convert
-    with ``x * 2 - 1`` first.
-    """
-    if isinstance(images, np.ndarray):
-        if images.dtype != np.uint8:
-            raise TypeError(f"NumPy input must be uint8 (H, W, 3) or (B, H, W, 3) metric-space images, "
-                            f"got dtype {images.dtype}; pass float data as a torch tensor (B, 3, H, W) "
-                            "in [-1, 1] instead")
-        if images.ndim not in (3, 4) or images.shape[-1] != 3:
-            raise ValueError(f"uint8 images must have shape (H, W, 3) or (B, H, W, 3), got {images.shape}")
-        return images
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"expected a torch tensor (B, 3, H, W) in [-1, 1] or a NumPy uint8 array, "
-                        f"got {type(images).__name__}")
-    if not images.is_floating_point():
-        raise TypeError(f"tensor images must be floating point in [-1, 1], got dtype {images.dtype}; "
-                        "uint8 [0, 255] data: use x.float() / 127.5 - 1")
-    if images.ndim not in (3, 4) or images.shape[-3] != 3:
-        raise ValueError(f"tensor images must have shape (3, H, W) or (B, 3, H, W), got {tuple(images.shape)}"
-                         + ("; it looks channel-last, use x.permute(0, 3, 1, 2)" if images.shape[-1] == 3
-                            else ""))
-    x = images.detach().to("cpu", torch.float64).numpy()
-    if not np.isfinite(x).all():
-        raise ValueError(f"images contain {int((~np.isfinite(x)).sum())} NaN/inf values; expected finite "
-                         "values in [-1, 1] (a diverged model or a division by zero upstream?)")
-    lo, hi = float(x.min()), float(x.max())
-    if lo < -1 - RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
-        if lo >= 0 and hi > 1.5:
-            cause = "looks like [0, 255] data; convert with x / 127.5 - 1"
-        elif lo >= 0:
-            cause = "looks like un-normalised non-negative data; map it to [-1, 1] first"
-        else:
-            cause = "a model output without a final tanh, or a missing clamp(-1, 1)?"
-        raise ValueError(f"images must be in [-1, 1] (model space, docs/CONVENTIONS.md), got values in "
-                         f"[{lo:.4g}, {hi:.4g}]: {cause}")
-    x = np.rint((np.clip(x, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
-    return np.moveaxis(x, -3, -1)
+LOWER_IS_BETTER = frozenset({"l1_hole_pct", "l2_hole_pct"})   # the error metrics; the rest: higher
 
 
 def _check_pair(gt: np.ndarray, out: np.ndarray) -> None:
@@ -124,10 +60,10 @@ def _check_pair(gt: np.ndarray, out: np.ndarray) -> None:
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
             raise ValueError(f"{name} must be a NumPy uint8 (H, W, 3) image (canonical protocol); got "
                              f"{type(image).__name__} {getattr(image, 'dtype', '')}; convert with "
-                             "inpainting.metrics.to_uint8")
+                             "inpainting.evaluation.metrics.to_uint8")
         if image.ndim != 3 or image.shape[-1] != 3:
             raise ValueError(f"{name} must have shape (H, W, 3), got {image.shape}; for a (3, H, W) tensor "
-                             "use inpainting.metrics.to_uint8")
+                             "use inpainting.evaluation.metrics.to_uint8")
     if gt.shape != out.shape:
         raise ValueError(f"gt and out shapes differ: {gt.shape} vs {out.shape}")
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .runtime import atomic_write_text, results_dir, save_figure, save_table
+from ..runtime import atomic_write_text, results_dir, save_figure, save_table
 
 SUMMARY_HEADER = """# Results summary: profile `{profile}`
 

@@ -6,8 +6,9 @@ command (``python -m inpainting.train``).
 
 **Identity** (:func:`run_identity`). A run is defined by what its training computes:
 
-* every profile field, except the ones listed in :data:`NEUTRAL_FIELDS` with the reason each one
-  cannot change a trained weight;
+* every profile field, except the ones declared neutral where they are defined
+  (:func:`inpainting.profiles.neutral`, with the reason each one cannot change a trained weight;
+  collected in :data:`NEUTRAL_FIELDS`);
 * only the data configuration of the run's own role (a faces run does not depend on the facades);
 * fields of a switched-off term are dropped (with ``loss.w_per = 0`` the perceptual layer does not
   matter; with ``loss.w_adv = 0`` neither does the discriminator's loss, its learning rate or its
@@ -15,7 +16,8 @@ command (``python -m inpainting.train``).
 * what the profile only names is resolved: the **precision** actually used (``float32`` /
   ``bfloat16`` / ``float16``, :func:`inpainting.runtime.precision`), the **kind of perceptual
   weights** (``imagenet``, ``random`` — the offline fallback computes exactly what ``random`` does —
-  or the sha256 of a weights file), and the **warm start**: the key of the run whose generator
+  or the sha256 of a weights file; :attr:`RunSpec.perceptual_weights`, from local files only, so a
+  key computation never downloads), and the **warm start**: the key of the run whose generator
   starts this one (:class:`RunSpec` ``init``), or the sha256 of a user-given
   ``train.init_generator`` file — never its path;
 * :data:`FORMAT`, raised whenever the trainer's computation changes, so old runs are not reused.
@@ -34,8 +36,10 @@ area, so W processes compute the one-process run up to rounding
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import errno
+import functools
 import fcntl
 import hashlib
 import json
@@ -44,34 +48,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .profiles import Profile
-from .runtime import precision, results_dir, select_device
+from ..models.perceptual import weights_kind
+from ..profiles import NEUTRAL, ROLES, Profile, neutral_fields
+from ..runtime import file_sha256, precision, results_dir, select_device
 
 FORMAT = 3   # bump when the trainer computes something different for the same profile
-ROLES = ("faces", "facades", "photos")
+RUNS = "runs"   # results/<profile>/runs/<role>/<generator>-<key>
 
+# Every field declared neutral in inpainting.profiles (with its reason), and the one rule by role.
 NEUTRAL_FIELDS: dict[str, str] = {
-    "name": "labels the results folder (runs live under results/<profile>/ already)",
-    "train.log_every": "how often a progress line is printed",
-    "train.sample_every": "when sample figures are drawn; drawing them uses no random state of the run",
-    "train.checkpoint_every": "when the state is saved; resuming from any checkpoint is exact",
-    "train.device": "where the run computes, not what; the precision it computes in is in the key",
-    "train.amp": "replaced by the precision it results in (float32 / bfloat16 / float16)",
-    "train.init_generator": "replaced by the sha256 of the file it names (the identity, not the path)",
-    "train.num_workers": "batches are a pure function of (seed, step) for any number of workers",
-    "train.threads": "how many cores compute a step; float32 sums come out in another order, a "
-                     "rounding-level change like the number of processes (recorded in run.json)",
-    "masks.test_kinds": "the fixed test set only",
-    "masks.seed": "the fixed test set and the sample figures only",
-    "loss.per_weights": "replaced by the kind of weights actually loaded (imagenet / random / file hash)",
-    "allow_random_perceptual": "replaced by the kind of weights actually loaded",
-    "experiments.seeds": "how many runs a table row has, not what one run computes",
-    "experiments.bootstrap": "how results are summarised",
-    "experiments.confidence": "how results are summarised",
-    "experiments.faces_baselines": "which runs the experiments train, not what one run computes",
-    "experiments.facades_baselines": "which runs the experiments train, not what one run computes",
-    "experiments.perceptual_levels": "which runs the experiments train, not what one run computes",
-    "<role>.n_test": "the test split only; the training split does not depend on it",
+    **neutral_fields(),
     "<other roles>.*": "a run trains on the data of its own role only",
 }
 
@@ -92,6 +78,16 @@ class RunSpec:
             raise ValueError("a run starts from either a warm-start run (init) or a file "
                              "(train.init_generator), not both")
 
+    @functools.cached_property
+    def perceptual_weights(self) -> str | None:
+        """The kind of perceptual weights the run loads (``imagenet``, ``random`` or
+        ``sha256:<hash>``; ``None`` without L_per), resolved once, from local files only
+        (:func:`inpainting.models.perceptual.weights_kind`): computing a key never downloads."""
+        loss = self.profile.loss
+        if loss.w_per <= 0:
+            return None
+        return weights_kind(loss.per_network, loss.per_weights, self.profile.allow_random_perceptual)
+
     @property
     def key(self) -> str:
         return run_key(self)
@@ -101,49 +97,30 @@ class RunSpec:
         return run_dir(self)
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def perceptual_weights_kind(profile: Profile) -> str:
-    """``imagenet``, ``random`` or ``sha256:<hash>`` of a weights file: what the perceptual
-    network of ``profile`` loads (an ImageNet download is attempted once, as the network would)."""
-    from .models import perceptual
-    loss = profile.loss
-    if loss.per_weights == "random":
-        return "random"
-    if loss.per_weights != "imagenet":
-        path = Path(loss.per_weights).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"loss.per_weights: perceptual weights file {path} does not exist")
-        return f"sha256:{file_sha256(path)[:16]}"
-    if perceptual.cache_path(loss.per_network).is_file():
-        return "imagenet"
-    state, _ = perceptual._download(loss.per_network)
-    if state is not None:
-        return "imagenet"
-    # No ImageNet weights: the network falls back to random ones (or stops, in the paper profile).
-    return "random" if profile.allow_random_perceptual else "imagenet"
+def _identity_fields(obj: Any) -> dict[str, Any]:
+    """The fields of a configuration dataclass not declared neutral (nested ones as dicts, those
+    left empty dropped), values copied as :func:`dataclasses.asdict` copies them."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        if NEUTRAL in f.metadata:
+            continue
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            value = _identity_fields(value)
+            if not value:
+                continue
+        else:
+            value = copy.deepcopy(value)
+        out[f.name] = value
+    return out
 
 
 def _canonical_profile(profile: Profile, role: str) -> dict[str, Any]:
-    """The profile fields that change what a run of ``role`` computes (see module docstring)."""
-    config = dataclasses.asdict(profile)
+    """The profile fields that change what a run of ``role`` computes: every field not declared
+    neutral, the data of ``role`` only, without the fields of a switched-off term."""
+    config = _identity_fields(profile)
     for other in set(ROLES) - {role}:
         config.pop(other)
-    config[role].pop("n_test")
-    for name in ("name", "allow_random_perceptual", "experiments"):
-        config.pop(name)
-    for field in ("log_every", "sample_every", "checkpoint_every", "device", "amp",
-                  "init_generator", "num_workers", "threads"):
-        config["train"].pop(field)
-    for field in ("test_kinds", "seed"):
-        config["masks"].pop(field)
-    config["loss"].pop("per_weights")
     loss, model, train = config["loss"], config["model"], config["train"]
     if loss["w_per"] == 0:
         for field in ("per_network", "per_layers", "per_layer_weights", "per_distance"):
@@ -169,8 +146,8 @@ def run_identity(spec: RunSpec) -> dict[str, Any]:
                                 "profile": _canonical_profile(profile, spec.role)}
     device = select_device(profile.train.device)
     identity["precision"] = precision(profile.train.amp, device)
-    if profile.loss.w_per > 0:
-        identity["perceptual_weights"] = perceptual_weights_kind(profile)
+    if spec.perceptual_weights is not None:
+        identity["perceptual_weights"] = spec.perceptual_weights
     if spec.init is not None:
         identity["init"] = f"run:{run_key(spec.init)}"
     elif profile.train.init_generator:
@@ -191,10 +168,26 @@ def run_key(spec: RunSpec) -> str:
     return key_of(run_identity(spec))
 
 
+def run_name(spec: RunSpec) -> str:
+    """``<generator>-<key>``: the name of the run's folder."""
+    return f"{spec.profile.model.generator}-{run_key(spec)}"
+
+
+def runs_folder(profile: Profile, role: str) -> Path:
+    """``results/<profile>/runs/<role>``: the folder of every run of ``role`` (created)."""
+    return results_dir(profile.name, RUNS, role)
+
+
+def run_folder(spec: RunSpec) -> Path:
+    """``results/<profile>/runs/<role>/<generator>-<key>``, without creating it."""
+    return results_dir(spec.profile.name) / RUNS / spec.role / run_name(spec)
+
+
 def run_dir(spec: RunSpec) -> Path:
-    """``results/<profile>/runs/<role>/<generator>-<key>`` (created)."""
-    return results_dir(spec.profile.name, "runs", spec.role,
-                       f"{spec.profile.model.generator}-{run_key(spec)}")
+    """:func:`run_folder`, created."""
+    folder = run_folder(spec)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:

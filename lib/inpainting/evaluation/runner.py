@@ -1,5 +1,5 @@
 """Run completion methods over a fixed test set and tabulate the canonical metrics
-(:mod:`inpainting.metrics`).
+(:mod:`inpainting.evaluation.metrics`).
 
 A *method* (docs/CONVENTIONS.md) is either an object with ``.complete(image, mask)`` (e.g. the kit's
 ``Inpainter``) or a callable ``fn(images, masks) -> completed``. Images are ``(B, 3, H, W)`` float32
@@ -29,7 +29,7 @@ import torch
 from skimage.restoration import inpaint_biharmonic
 from tqdm.auto import tqdm
 
-from inpainting.metrics import METRIC_COLUMNS, RANGE_TOLERANCE, batch_metrics, to_uint8
+from inpainting.evaluation.metrics import METRIC_COLUMNS, RANGE_TOLERANCE, batch_metrics, to_uint8
 
 if TYPE_CHECKING:
     from inpainting.data.masks import FixedTestSet
@@ -223,7 +223,7 @@ def evaluate(methods: Mapping[str, Method], test_set: FixedTestSet, batch_size: 
     per_image : pandas.DataFrame
         One row per (method, test image) evaluated, with columns ``PER_IMAGE_COLUMNS``:
         ``method``, ``kind``, ``sample`` (position in the test set), ``index`` (dataset index), the six
-        metrics of :func:`inpainting.metrics.image_metrics` on the composited output, ``identical``
+        metrics of :func:`inpainting.evaluation.metrics.image_metrics` on the composited output, ``identical``
         (output equals the ground truth in uint8, so the PSNRs sit at ``PSNR_CAP_DB``) and
         ``seconds`` (wall time of the method's batch, divided by the batch size).
     summary : pandas.DataFrame

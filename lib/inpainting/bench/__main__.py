@@ -1,0 +1,4 @@
+"""``python -m inpainting.bench``: see :mod:`inpainting.bench.throughput`."""
+from .throughput import main
+
+main()

@@ -1,0 +1,117 @@
+"""Execute one kit notebook headlessly with papermill: what ``run_all.sh`` and the tests call.
+
+    python -m inpainting.notebook_runner notebooks/03_training.ipynb results/demo/notebooks/03_training.ipynb \
+        --profile demo [--overrides '{"train.steps_g": 10}'] [--timeout SECONDS]
+
+It is papermill with the kit's kernel and one fix. Waiting for a kernel message, jupyter_client's
+asyncio channel polls the socket with no time limit, and pyzmq's asyncio poller can miss the wake-up
+for a message that has already arrived (edge-triggered socket events; seen with pyzmq 26.4 and
+27.3, ipykernel 6.31 and 7.4). The cell has finished in the kernel, yet the run waits forever. On
+this machine the widget cell of notebook 07 stalled in 2 of 12 in-process runs under CPU load, and it
+hung the CI run of 2026-11-25. :class:`PolledChannel` polls in slices of :data:`POLL_SLICE_S`;
+each slice ends with a real (non-asyncio) poll, so a missed wake-up costs at most one slice.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+from queue import Empty
+
+from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.channels import AsyncZMQSocketChannel
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Type
+
+from inpainting.profiles import get_profile
+from inpainting.runtime import NOTEBOOK_ENV
+
+KERNEL_NAME = "inpainting-kit"
+POLL_SLICE_S = 1.0
+
+
+class PolledChannel(AsyncZMQSocketChannel):
+    """A kernel channel whose ``get_msg`` never waits on a single unbounded asyncio poll."""
+
+    async def get_msg(self, timeout: float | None = None) -> dict:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = POLL_SLICE_S if deadline is None else min(POLL_SLICE_S, max(deadline - time.monotonic(), 0.0))
+            if await self.socket.poll(math.ceil(left * 1000)):   # ceil: never a busy loop of 0 ms polls
+                return await self._recv()
+            if deadline is not None and time.monotonic() >= deadline:
+                raise Empty
+
+
+class KitKernelClient(AsyncKernelClient):
+    shell_channel_class = Type(PolledChannel)
+    iopub_channel_class = Type(PolledChannel)
+
+
+class KitKernelManager(AsyncKernelManager):
+    client_factory = Type(KitKernelClient)   # what ``client()`` builds; nbclient calls it
+
+
+def run_notebook(notebook: str | Path, output: str | Path, profile: str, overrides: dict | None = None,
+                 cwd: str | Path | None = None, timeout: float | None = None, progress: bool = False) -> None:
+    """Execute ``notebook`` into ``output`` with ``profile`` and ``overrides`` injected as parameters.
+
+    ``cwd`` defaults to the notebook's folder; ``timeout`` (seconds per cell) defaults to none, since
+    a paper-profile training cell runs for hours. Raises papermill's ``PapermillExecutionError``
+    (naming the cell and the exception) when a cell fails; the executed copy at ``output`` keeps the
+    traceback.
+    """
+    import papermill as pm
+
+    notebook = Path(notebook)
+    parameters = {"profile": profile}
+    if overrides:
+        parameters["overrides"] = dict(overrides)
+    previous = os.environ.get(NOTEBOOK_ENV)
+    os.environ[NOTEBOOK_ENV] = notebook.stem   # the kernel inherits it: runs record who trained them
+    try:
+        pm.execute_notebook(str(notebook), str(output), parameters=parameters,
+                            kernel_name=KERNEL_NAME, cwd=str(cwd or notebook.parent),
+                            progress_bar=progress, execution_timeout=timeout,
+                            kernel_manager_class=KitKernelManager)
+    finally:
+        if previous is None:
+            os.environ.pop(NOTEBOOK_ENV, None)
+        else:
+            os.environ[NOTEBOOK_ENV] = previous
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc}); example: '{{\"train.steps_g\": 10}}'")
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object of parameter names, got {text!r}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m inpainting.notebook_runner", description=__doc__.split("\n")[0])
+    parser.add_argument("notebook", type=Path)
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--profile", required=True, help="smoke, demo or paper")
+    parser.add_argument("--overrides", type=_json_object, default=None,
+                        help='JSON object of dotted parameter names, e.g. \'{"train.steps_g": 10}\'')
+    parser.add_argument("--timeout", type=float, default=None, help="seconds per cell (default: none)")
+    args = parser.parse_args(argv)
+    if not args.notebook.is_file():
+        parser.error(f"notebook {args.notebook} not found")
+    try:   # an unknown profile or parameter fails here, before a kernel starts
+        get_profile(args.profile, args.overrides)
+    except ValueError as exc:
+        parser.error(str(exc))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    run_notebook(args.notebook, args.output, args.profile, args.overrides, timeout=args.timeout)
+
+
+if __name__ == "__main__":
+    main()

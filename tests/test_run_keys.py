@@ -1,0 +1,89 @@
+"""The run key of every run the notebooks train is pinned: a refactoring must not change one.
+
+``tests/run_keys.json`` was recorded before the package was regrouped (issue 16) by running this file
+as a script (``python tests/test_run_keys.py``). It lists, for the smoke, demo and paper profiles,
+every run :func:`inpainting.experiments.needed_runs` returns (warm starts first), each with its key,
+the key of its warm start, and the profile fields in which it differs from the profile.
+
+The keys are computed offline and without any local ImageNet VGG file (``$INPAINTING_OFFLINE=1``,
+``$TORCH_HOME`` an empty folder), so the perceptual weights resolve the way they do on a machine
+without the file: ``random`` (the offline fallback) for smoke and demo, ``imagenet`` for paper
+(``allow_random_perceptual=False``: its network stops instead of falling back). ``$INPAINTING_DATA``
+is unset (the paper profile's data roots are part of its runs' identity) and the device is the CPU
+(an unset ``train.amp`` computes in float32 on every device).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+FIXTURE = Path(__file__).with_name("run_keys.json")
+PROFILE_NAMES = ("smoke", "demo", "paper")
+ENVIRONMENT = {"INPAINTING_OFFLINE": "1", "INPAINTING_DEVICE": "cpu"}
+UNSET = ("INPAINTING_DATA", "INPAINTING_PROFILE")
+
+
+def _flat(obj, prefix=""):
+    if dataclasses.is_dataclass(obj):
+        out = {}
+        for f in dataclasses.fields(obj):
+            out.update(_flat(getattr(obj, f.name), f"{prefix}{f.name}."))
+        return out
+    return {prefix.rstrip("."): obj}
+
+
+def _differences(profile, base) -> dict:
+    """Dotted fields in which ``profile`` differs from ``base`` (``overrides``, the recipe a profile
+    carries since issue 16, is left out: it lists these same differences)."""
+    a, b = _flat(profile), _flat(base)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in a.items()
+            if k != "overrides" and v != b[k]}
+
+
+def current_keys() -> dict:
+    """``{profile: [{role, generator, key, init, differs}, ...]}`` in ``needed_runs`` order
+    (call with the environment of the module docstring)."""
+    from inpainting.experiments import needed_runs
+    from inpainting.profiles import get_profile
+    out = {}
+    for name in PROFILE_NAMES:
+        profile = get_profile(name)
+        out[name] = [{"role": spec.role, "generator": spec.profile.model.generator,
+                      "key": spec.key, "init": spec.init.key if spec.init is not None else None,
+                      "differs": _differences(spec.profile, profile)}
+                     for spec in needed_runs(profile)]
+    return out
+
+
+def test_run_keys_unchanged(monkeypatch, tmp_path):
+    for name, value in ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    for name in UNSET:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))   # no cached VGG weights
+    recorded = json.loads(FIXTURE.read_text())["runs"]
+    current = current_keys()
+    assert set(current) == set(recorded)
+    for name in PROFILE_NAMES:
+        assert len(current[name]) == len(recorded[name]), name
+        for now, then in zip(current[name], recorded[name]):
+            assert now == then, (name, now, then)
+
+
+if __name__ == "__main__":   # record the fixture (before a refactoring, never to make a test pass)
+    with tempfile.TemporaryDirectory() as home:
+        os.environ.update(ENVIRONMENT, TORCH_HOME=home)
+        for name in UNSET:
+            os.environ.pop(name, None)
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+        runs = current_keys()
+    note = ("Recorded by `python tests/test_run_keys.py` on the layout before issue 16, offline "
+            "($INPAINTING_OFFLINE=1, empty $TORCH_HOME: no ImageNet VGG file), so perceptual "
+            "weights resolved to 'random' (the offline fallback) for smoke and demo and to "
+            "'imagenet' for paper (allow_random_perceptual=False); $INPAINTING_DATA unset; device cpu.")
+    FIXTURE.write_text(json.dumps({"note": note, "runs": runs}, indent=1) + "\n")
+    print(f"{FIXTURE}: " + ", ".join(f"{k}: {len(v)} runs" for k, v in runs.items()))
