@@ -5,6 +5,8 @@
 #                                     the JupyterLab browser test runs when Chromium is installed
 #   ./run_all.sh lab [folder] [args]  JupyterLab on notebooks/ (or folder, e.g. student/), 127.0.0.1 only
 #   ./run_all.sh student              write student copies of the notebooks to student/ (solutions removed)
+#   ./run_all.sh tensorboard [folder] [args]  TensorBoard on results/ (or folder): every run's losses,
+#                                     learning rates and sample grids; 127.0.0.1 only
 #   ./run_all.sh setup                only create / update the environment
 # Environment: an already active virtualenv or conda env is used as it is; otherwise .venv is created.
 # The packages are the pinned list in environment.yml (the same list conda users install from).
@@ -13,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
 KERNEL=inpainting-kit
-VALID="smoke, demo, paper, test, lab, student, setup"
+VALID="smoke, demo, paper, test, lab, student, setup, tensorboard"
 
 usage_error() {
   echo "run_all.sh: $1; valid: $VALID (./run_all.sh --help)" >&2
@@ -24,6 +26,9 @@ if [[ $# -eq 0 ]]; then MODE=demo; else MODE=$1; shift; fi
 case "$MODE" in
   smoke|demo|paper|setup|student) [[ $# -eq 0 ]] || usage_error "'$MODE' takes no further arguments (got: $*)" ;;
   test|lab) ;;
+  tensorboard) if [[ $# -gt 0 && "$1" != -* && ! -d "$1" ]]; then
+                 usage_error "tensorboard: '$1' is not a folder (./run_all.sh tensorboard [folder] [tensorboard options])"
+               fi ;;
   -h|--help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit 0 ;;
   "") usage_error "empty argument (a profile or command is needed)" ;;
   *) usage_error "unknown profile or command '$MODE'" ;;
@@ -91,6 +96,14 @@ if [[ "$MODE" == lab ]]; then
   if [[ $(id -u) -eq 0 ]]; then ARGS+=(--allow-root); fi
   log "JupyterLab on $DIR with the kernel 'Python (inpainting-kit)' (127.0.0.1 only; stop with Ctrl-C twice)"
   exec "$PY" -m jupyter lab "${ARGS[@]}" "$@"
+fi
+
+if [[ "$MODE" == tensorboard ]]; then
+  DIR=results
+  if [[ $# -gt 0 && "$1" != -* ]]; then DIR=$1; shift; fi
+  mkdir -p "$DIR"
+  log "TensorBoard on $DIR (every run's tensorboard/ folder; 127.0.0.1 only; stop with Ctrl-C)"
+  exec "$PY" -m tensorboard.main --logdir "$DIR" --host 127.0.0.1 "$@"
 fi
 
 PROFILE=$MODE

@@ -76,3 +76,30 @@ def test_cli_rejects_bad_profile_or_overrides_before_starting_a_kernel(tmp_path,
         notebook_runner.main([str(notebook), str(tmp_path / "out.ipynb"), *args])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_kernel_uses_ipc_and_logs_no_unencrypted_tcp_warning(tmp_path):
+    """Headless logs carry no ipykernel "running over TCP without encryption" warning: the runner's
+    kernel manager starts the kernel on the IPC transport (issue 19, item 6)."""
+    import json
+    import subprocess
+    import sys
+
+    import nbformat
+    assert KitKernelManager(kernel_name=notebook_runner.KERNEL_NAME).transport == "ipc"
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.update(kernelspec={"name": notebook_runner.KERNEL_NAME, "language": "python",
+                                   "display_name": "Python (inpainting-kit)"},
+                       language_info={"name": "python"})
+    params = nbformat.v4.new_code_cell("profile = 'smoke'")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("print('ran', profile)")]
+    nbformat.write(nb, tmp_path / "nb.ipynb")
+    done = subprocess.run([sys.executable, "-m", "inpainting.notebook_runner", str(tmp_path / "nb.ipynb"),
+                           str(tmp_path / "out.ipynb"), "--profile", "smoke"],
+                          capture_output=True, text=True, timeout=300)
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log
+    assert "without encryption" not in log, log
+    outputs = json.loads((tmp_path / "out.ipynb").read_text())["cells"][-1]["outputs"]
+    assert "ran smoke" in "".join(outputs[0]["text"])

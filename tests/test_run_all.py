@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_ALL = str(ROOT / "run_all.sh")
-VALID = "valid: smoke, demo, paper, test, lab, student, setup"
+VALID = "valid: smoke, demo, paper, test, lab, student, setup, tensorboard"
 
 
 def _run(*args, env=None, timeout=300):
@@ -35,7 +35,7 @@ def test_bad_arguments_are_usage_errors_listing_the_valid_ones(args, message, tm
 def test_help_lists_every_command():
     proc = _run("--help", timeout=30)
     assert proc.returncode == 0
-    for command in ("smoke|demo|paper", "test", "lab", "student", "setup"):
+    for command in ("smoke|demo|paper", "test", "lab", "student", "setup", "tensorboard"):
         assert command in proc.stdout
 
 

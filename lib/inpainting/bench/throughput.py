@@ -13,7 +13,8 @@ Measured in one run, for both generators under identical settings:
   autocast on CPUs with fast bfloat16 kernels, float16 on CUDA); the FLOP rate of the mixed rows is
   still measured against the float32 matmul;
 * ``infer``: one image at 128 px (eval mode, ``no_grad``, median latency), for several execution
-  options (eager, channels_last, TorchScript freeze + optimize_for_inference, torch.compile);
+  options (eager, channels_last, TorchScript freeze + optimize_for_inference, torch.compile, and
+  onnxruntime on the CPU when it is installed: ``inpainting.tools.export_onnx``);
 * ``data``: the input pipeline alone (:class:`inpainting.training.BatchStream`, as the trainer
   reads it): batches of ``--batch`` training views at 128 px decoded from CelebA-layout JPEGs
   (178x218, quality 95, smooth noise like ``tests/fixtures.make_celeba``; read from the page cache,
@@ -43,6 +44,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ..models import build_inpainter, composite, generator_input
 from ..profiles import ModelConfig, get_profile, with_overrides
 from ..runtime import results_dir, save_table, select_device
+from ..tools.export_onnx import onnxruntime_options
 from ..training import BatchStream, RunSpec, Trainer
 
 GENERATORS = ("lite", "glcic")
@@ -158,7 +160,8 @@ def inference_options(model, x: torch.Tensor, m: torch.Tensor) -> dict[str, Call
     return {"eager": lambda: model.complete(x, m),
             "eager, no input checks": lambda: composite(x, net(inp), m),
             "channels_last": lambda: composite(x, cl_net(inp_cl), m),
-            "jit.freeze+optimize_for_inference": lambda: composite(x, frozen(inp), m)}
+            "jit.freeze+optimize_for_inference": lambda: composite(x, frozen(inp), m),
+            **onnxruntime_options(model, x, m)}   # {} without onnxruntime or off the CPU
 
 
 def bench_inference(generator: str, device: torch.device, reps: int, roof: float,

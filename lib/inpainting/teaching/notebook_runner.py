@@ -10,6 +10,11 @@ for a message that has already arrived (edge-triggered socket events; seen with 
 this machine the widget cell of notebook 07 stalled in 2 of 12 in-process runs under CPU load, and it
 hung the CI run of 2026-11-25. :class:`PolledChannel` polls in slices of :data:`POLL_SLICE_S`;
 each slice ends with a real (non-asyncio) poll, so a missed wake-up costs at most one slice.
+
+The kernel talks to the runner over IPC (Unix domain sockets beside the kernel's connection file,
+:attr:`KitKernelManager.transport`), not TCP on 127.0.0.1: nothing outside this machine's user can
+connect, and ipykernel's "Kernel is running over TCP without encryption" warning (printed by every
+kernel started over TCP without CurveZMQ keys) does not clutter headless logs.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ from queue import Empty
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Type
+from traitlets import CaselessStrEnum, Type
 
 from inpainting.profiles import get_profile
 from inpainting.runtime import NOTEBOOK_ENV
@@ -53,6 +58,8 @@ class KitKernelClient(AsyncKernelClient):
 
 class KitKernelManager(AsyncKernelManager):
     client_factory = Type(KitKernelClient)   # what ``client()`` builds; nbclient calls it
+    # IPC, not TCP: local-only sockets, and no "running over TCP without encryption" warning
+    transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
 
 
 def run_notebook(notebook: str | Path, output: str | Path, profile: str, overrides: dict | None = None,

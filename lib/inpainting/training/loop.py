@@ -64,7 +64,7 @@ from .runs import (GENERATOR_FILE, IDENTITY_FILE, RunLock, RunSpec, identity_dif
                     is_finished, key_of, read_json, run_dir, run_identity)
 from ..runtime import (cpu_bf16_fast, device_name, precision, results_dir, select_device,
                        update_run_json, warn_loudly)
-from . import distributed, records
+from . import distributed, records, tensorboard
 from .records import HISTORY_COLUMNS, TrainResult
 from .schedule import Schedule
 from .stream import BatchStream, torch_threads
@@ -423,8 +423,9 @@ class Trainer:
         with torch.no_grad():
             done = self.G.complete(images, masks)
         self.G.train(was_training)
-        return records.save_sample_grid(self.out_dir, self.step,
-                                        records.sample_grid(images, done, masks))
+        grid = records.sample_grid(images, done, masks)
+        tensorboard.log_samples(self.out_dir, self.step, grid)   # no-op without the package
+        return records.save_sample_grid(self.out_dir, self.step, grid)
 
     # ----------------------------------------------------------------------------------- fit
     def provenance(self) -> dict[str, Any]:
@@ -582,6 +583,7 @@ class Trainer:
         def f(key):
             return "-" if math.isnan(record[key]) else f"{record[key]:.4g}"
         terms = f"rec={f('rec')} adv={f('adv_g')} per={f('per')} d={f('d_loss')}"
+        tensorboard.log_steps(self.out_dir, self.history[window[1]:self.step])   # since last log
         now = time.perf_counter()
         rate = (self.step - window[1]) / max(now - window[0], 1e-9)
         if bar:
