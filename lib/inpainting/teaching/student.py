@@ -123,6 +123,8 @@ def _atomic_write_text(path: Path, text: str) -> Path:
 
 
 def file_sha256(path: Path) -> str:
+    """The sha256 of a notebook file (hex). Not runtime.file_sha256: that module loads torch, and
+    making student copies takes 1 s without it instead of 10+ s."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
