@@ -22,7 +22,7 @@ from inpainting.reporting.report import (Report, caveats, collect_provenance, fo
 @pytest.fixture
 def results(tmp_path, monkeypatch):
     monkeypatch.setenv("INPAINTING_RESULTS", str(tmp_path))
-    return tmp_path
+    return tmp_path / "smoke"        # $INPAINTING_RESULTS/<profile> (issue 18)
 
 
 def test_markdown_table_formats_numbers_and_missing_values():
