@@ -46,13 +46,23 @@ def _is_image(name: str) -> bool:
     return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
 
 
+def _listed(entry: os.DirEntry) -> bool:
+    """A file, or a link that is not a folder (a dangling link or a loop is listed, and then
+    reported unreadable, as os.walk lists it)."""
+    try:
+        return entry.is_file() or (entry.is_symlink() and not entry.is_dir())
+    except OSError:   # a loop of links
+        return True
+
+
 def list_images(folder: str | os.PathLike, recursive: bool = False) -> list[str]:
     """Sorted paths of the image files in ``folder`` (extensions :data:`IMAGE_EXTENSIONS`, any case;
-    hidden files and, when ``recursive``, hidden folders skipped). Sorted by path relative to
+    hidden files and, when ``recursive``, hidden folders skipped; links to folders never followed,
+    dangling links and link loops listed, then unreadable). Sorted by path relative to
     ``folder``."""
     folder = Path(folder)
     if not recursive:
-        return sorted(e.path for e in os.scandir(folder) if e.is_file() and _is_image(e.name))
+        return sorted(e.path for e in os.scandir(folder) if _is_image(e.name) and _listed(e))
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
