@@ -159,6 +159,7 @@ class FileDataset(Dataset):
             raise ValueError(f"image_size={image_size}: must be >= 8")
         self.files = files
         self.image_size = image_size
+        self.skipped = 0   # files dropped by skip_corrupt
 
     def __len__(self) -> int:
         return len(self.files)

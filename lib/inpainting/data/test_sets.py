@@ -20,8 +20,8 @@ def fixed_test_set(profile: Profile, role: str = "faces"):
 
     The cache is keyed by the configuration and, for data read from disk, by the files the test
     set is drawn from (their paths, sizes and the sha256 of their bytes:
-    :meth:`~inpainting.data.files.FileDataset.fingerprint`; at most ``n_test`` files, so hashing
-    costs milliseconds): a test file added, removed, replaced or re-encoded gives a new test set,
+    :meth:`~inpainting.data.files.FileDataset.fingerprint`; only the at most ``n_test`` files it
+    holds are hashed): a test file added, removed, replaced or re-encoded gives a new test set,
     never the stale one."""
     cfg = getattr(profile, role)
     parts: list = [dataclasses.asdict(cfg), dataclasses.asdict(profile.masks)]
