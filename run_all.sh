@@ -107,8 +107,9 @@ if [[ "$MODE" == tensorboard ]]; then
 fi
 
 PROFILE=$MODE
-# The folder the notebooks write to (inpainting.runtime.results_dir): $INPAINTING_RESULTS if set.
-OUT=${INPAINTING_RESULTS:-$ROOT/results/$PROFILE}
+# The folder the notebooks write to (inpainting.runtime.results_dir): $INPAINTING_RESULTS/<profile>
+# if the variable is set, else results/<profile>; each profile has its own run.json and summary.md.
+if [[ -n "${INPAINTING_RESULTS:-}" ]]; then OUT=$INPAINTING_RESULTS/$PROFILE; else OUT=$ROOT/results/$PROFILE; fi
 mkdir -p "$OUT/notebooks"
 # One run per results folder: hold $OUT/.lock (flock(2) through fd 9, inherited by every child) until
 # this script and its children end, even on kill -9. Taken before anything is deleted.

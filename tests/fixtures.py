@@ -19,14 +19,29 @@ def noise_image(rng: np.random.Generator, height: int, width: int) -> np.ndarray
     return np.asarray(Image.fromarray(coarse).resize((width, height), Image.Resampling.BILINEAR))
 
 
+CELEBA_PROTO_TEST_NAMES = ("000360.jpg", "000470.jpg", "000512.jpg", "000604.jpg", "000613.jpg",
+                           "000740.jpg")   # the first test images of the prototype split
+
+
+def celeba_names(n: int) -> list[str]:
+    """The sorted file names of :func:`make_celeba` ``(n)``."""
+    n_test = min(len(CELEBA_PROTO_TEST_NAMES), max(1, round(n / 12)))
+    return sorted([f"{k:06d}.jpg" for k in range(1, n - n_test + 1)]
+                  + list(CELEBA_PROTO_TEST_NAMES[:n_test]))
+
+
 def make_celeba(root: Path, n: int = 12, size: tuple[int, int] = (CELEBA_W, CELEBA_H),
                 partition: tuple[int, ...] | None = None, seed: int = 0) -> Path:
-    """``root/img_align_celeba/000001.jpg ..`` (``n`` JPEGs of ``size`` = (width, height)) and
-    ``root/list_eval_partition.txt`` (default partition: 0 for the first half, then 1, then 2)."""
+    """``root/img_align_celeba/*.jpg`` (``n`` JPEGs of ``size`` = (width, height)) and
+    ``root/list_eval_partition.txt`` (default partition: 0 for the first half, then 1, then 2).
+
+    Names (:func:`celeba_names`): ``000001.jpg ..`` and, since a CelebA file's prototype split
+    depends on its name only, ``max(1, round(n / 12))`` of the prototype test images' names
+    (``000360.jpg``, ``000470.jpg``, ...), so the proto test split is never empty."""
     rng = np.random.default_rng(seed)
     folder = root / "img_align_celeba"
     folder.mkdir(parents=True)
-    names = [f"{k:06d}.jpg" for k in range(1, n + 1)]
+    names = celeba_names(n)
     for name in names:
         Image.fromarray(noise_image(rng, size[1], size[0])).save(folder / name, quality=95)
     if partition is None:
@@ -36,7 +51,7 @@ def make_celeba(root: Path, n: int = 12, size: tuple[int, int] = (CELEBA_W, CELE
     return root
 
 
-def make_paris(root: Path, n_train: int = 4, n_test: int = 3, train_size: tuple[int, int] = (300, 200),
+def make_paris(root: Path, n_train: int = 4, n_test: int = 3, train_size: tuple[int, int] = (420, 352),
                seed: int = 0) -> Path:
     """``root/paris_train_original/*.JPG`` (``train_size`` = (width, height)) and
     ``root/paris_eval_gt/001_im.png ..`` (227x227 PNGs)."""

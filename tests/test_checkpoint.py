@@ -104,7 +104,7 @@ def test_damaged_pointer_falls_back_to_newest_intact(tmp_path, pointer):
         assert checkpoint.load_latest(tmp_path, required=KEYS)["step"] == 2
 
 
-def test_all_damaged_raises_naming_every_file_and_what_to_delete(tmp_path):
+def test_all_damaged_raises_naming_every_file_and_the_safe_action(tmp_path):
     first, newest = _two(tmp_path)
     first.write_bytes(b"truncated")
     torch.save({"step": 2}, newest)
@@ -112,7 +112,7 @@ def test_all_damaged_raises_naming_every_file_and_what_to_delete(tmp_path):
         checkpoint.load_latest(tmp_path, required=KEYS)
     message = str(info.value)
     assert first.name in message and newest.name in message and "lacks 'profile', 'G'" in message
-    assert f"delete {tmp_path.parent}" in message
+    assert f"mv {tmp_path} {tmp_path}.damaged" in message and "delete" not in message
     assert isinstance(info.value, RuntimeError)
     assert set(info.value.damaged) == {first, newest}
 

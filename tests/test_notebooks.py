@@ -166,6 +166,7 @@ def run_all_notebooks(results: Path, profile: str, overrides: dict | None, env: 
 def test_all_notebooks_run_in_smoke_profile(tmp_path):
     results = tmp_path / "results"
     run_all_notebooks(results, "smoke", None, {})
+    results = results / "smoke"          # $INPAINTING_RESULTS/<profile> (issue 18)
     summary = (results / "summary.md").read_text()
     figures = sorted(p.name for p in (results / "figures").glob("*.png"))
     tables = sorted(p.name for p in (results / "tables").glob("*.csv"))
@@ -195,6 +196,7 @@ def test_paper_profile_runs_on_fixture_datasets(tmp_path):
             "faces.n_test": 2, "facades.n_test": 2, "loss.per_weights": "random"}
     results = tmp_path / "results"
     run_all_notebooks(results, "paper", tiny, {"INPAINTING_DATA": str(data)})
+    results = results / "paper"          # $INPAINTING_RESULTS/<profile> (issue 18)
     faces = (results / "tables" / "faces_all_methods.csv").read_text()
     facades = (results / "tables" / "facades_all_methods.csv").read_text()
     assert "Context Encoder" in faces and "GLCIC" in faces

@@ -14,10 +14,10 @@ import pytest
 import torch
 from PIL import Image
 
-from fixtures import make_celeba, make_odd_images, make_paris, noise_image
+from fixtures import celeba_names, make_celeba, make_odd_images, make_paris, noise_image
 from inpainting.data import (CelebA, DatasetNotFoundError, ImageFolder, ImageReadError,
                              ParisStreetView, build_dataset, load_rgb, to_model_tensor)
-from inpainting.data.real import celeba_proto_split, list_images, verify_files
+from inpainting.data.real import celeba_proto_assign, celeba_proto_split, list_images, verify_files
 from inpainting.profiles import DataConfig
 
 # fixtures hold a few files, not 202,599: the proto-split warning is expected (tested once below)
@@ -55,13 +55,16 @@ def _check_view(tensor, size=128):
 # --- CelebA ----------------------------------------------------------------------------------
 
 def test_proto_split_matches_independent_recomputation(celeba_root):
+    """Each file keeps its split and order of the full 202,599-name permutation (issue 18)."""
     files = sorted(glob.glob(os.path.join(str(celeba_root), "img_align_celeba", "*.jpg")))
     np.random.seed(0)
-    perm = np.random.permutation(len(files))
-    n_test = max(1, round(len(files) * 2599 / 202599))
+    perm = list(np.random.permutation(202_599))
+    place = {k: perm.index(k - 1) for k in range(1, 1000)}
+    ranked = sorted(files, key=lambda f: place[int(Path(f).stem)])
     train, test = CelebA(celeba_root, "train"), CelebA(celeba_root, "test")
-    assert train.files == [files[k] for k in perm[:len(files) - n_test]]
-    assert test.files == [files[k] for k in perm[len(files) - n_test:]]
+    assert train.files == [f for f in ranked if place[int(Path(f).stem)] < 200_000]
+    assert test.files == [f for f in ranked if place[int(Path(f).stem)] >= 200_000]
+    assert [os.path.basename(f) for f in test.files] == ["000360.jpg"]
     assert len(train) + len(test) == 12 and not set(train.files) & set(test.files)
 
 
@@ -76,14 +79,19 @@ def test_proto_split_full_size_is_200000_2599():
     perm = np.random.permutation(202_599)
     assert len(train) == 200_000 and len(test) == 2_599
     np.testing.assert_array_equal(test, perm[200_000:])
+    names = [f"{k:06d}.jpg" for k in range(1, 202_600)]           # the full set, by name only
+    by_name = celeba_proto_assign(names)
+    np.testing.assert_array_equal(by_name[1], test)
+    np.testing.assert_array_equal(by_name[0], train)
+    assert by_name[2] == []
 
 
 def test_official_partition_respected(celeba_root):
     names = {split: [os.path.basename(f) for f in CelebA(celeba_root, split, protocol="official").files]
              for split in ("train", "val", "test")}
-    assert names["train"] == [f"{k:06d}.jpg" for k in range(1, 7)]
-    assert names["val"] == [f"{k:06d}.jpg" for k in range(7, 10)]
-    assert names["test"] == [f"{k:06d}.jpg" for k in range(10, 13)]
+    listed = celeba_names(12)
+    assert names["train"] == listed[:6] and names["val"] == listed[6:9]
+    assert names["test"] == listed[9:]
 
 
 def test_celeba_test_view_is_fixed_crop_29_9(celeba_root):
@@ -212,7 +220,7 @@ def test_paris_train_view_uses_load_size_350(paris_root, monkeypatch):
     monkeypatch.setattr("inpainting.data.real.crop",
                         lambda img, t, l, h, w: shapes.append(img.shape) or img[t:t + h, l:l + w])
     a = ds.train_sample(0, np.random.default_rng(1))
-    assert shapes == [(350, 525, 3)]                    # 300x200 -> smaller side 350
+    assert shapes == [(350, 418, 3)]                    # 420x352 -> smaller side 350
     assert torch.equal(a, ds.train_sample(0, np.random.default_rng(1)))
     assert ParisStreetView(paris_root, "train", image_size=64).train_load == 175
 
@@ -240,7 +248,11 @@ def test_folder_lists_recursively_and_splits_deterministically(folder_root):
     train = ImageFolder(folder_root, "train", 64, test_fraction=0.3)
     test = ImageFolder(folder_root, "test", 64, test_fraction=0.3)
     everything = sorted(os.path.relpath(f, folder_root) for f in train.files + test.files)
-    assert len(test) == 3 and len(train) == 7 and not set(train.files) & set(test.files)
+    assert len(test) + len(train) == 10 and len(test) >= 1 and not set(train.files) & set(test.files)
+    import hashlib                      # a file is test iff the hash of seed:path is < test_fraction
+    assert sorted(os.path.relpath(f, folder_root) for f in test.files) == [
+        r for r in everything
+        if int(hashlib.sha256(f"0:{r}".encode()).hexdigest()[:13], 16) / 16 ** 13 < 0.3]
     assert "sub/deeper/d.png" in everything and "b.PNG" in everything
     assert not any(".hidden" in f or f.endswith(".txt") for f in everything)
     assert train.files == ImageFolder(folder_root, "train", 64, test_fraction=0.3).files
@@ -272,14 +284,16 @@ def test_folder_with_odd_files(tmp_path, capsys):
         report.errors[str(odd["empty"])]
     train = ImageFolder(tmp_path / "odd", "train", 32, test_fraction=0.5)
     split_report = train.verify()
-    assert split_report.total == len(train) == 6
+    assert split_report.total == len(train)
     assert split_report.total == split_report.ok + split_report.converted + len(split_report.corrupt)
     bad = next(i for i, f in enumerate(train.files) if f in report.corrupt)
     with pytest.raises(ImageReadError, match=os.path.basename(train.files[bad])):
         train[bad]
     clean = [ImageFolder(tmp_path / "odd", split, 32, test_fraction=0.5, skip_corrupt=True)
              for split in ("train", "test")]
-    assert capsys.readouterr().out.count("skipping 3 corrupt of 12 files") == 2
+    out = capsys.readouterr().out
+    import re
+    assert sum(int(n) for n in re.findall(r"skipping (\d+) corrupt or unreadable", out)) == 3
     assert sorted(clean[0].files + clean[1].files) == sorted(
         str(p) for k, p in odd.items() if str(p) not in report.corrupt)
     for ds in clean:
@@ -291,7 +305,7 @@ def test_folder_errors(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="image folder not found"):
         ImageFolder(tmp_path / "nope", "train", 64)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DatasetNotFoundError, match=f"{tmp_path / 'empty'} holds 0 readable"):
+    with pytest.raises(DatasetNotFoundError, match=f"{tmp_path / 'empty'} holds 0 image file"):
         ImageFolder(tmp_path / "empty", "train", 64)
     with pytest.raises(ValueError, match="test_fraction"):
         ImageFolder(tmp_path / "empty", "train", 64, test_fraction=1.0)
@@ -365,7 +379,7 @@ def test_partition_file_with_binary_bytes_or_an_empty_split(tmp_path):
     partition.write_bytes(b"\xff\xfe\x00\x01")
     with pytest.raises(ValueError, match="list_eval_partition.txt.*not a text file"):
         CelebA(root, "test", 32, protocol="official")
-    partition.write_text("".join(f"{k:06d}.jpg 0\n" for k in range(1, 5)))
+    partition.write_text("".join(f"{name} 0\n" for name in celeba_names(4)))
     with pytest.raises(ValueError, match="no image in partition 2 .test."):
         CelebA(root, "test", 32, protocol="official")
 
@@ -375,15 +389,15 @@ def test_celeba_reads_case_variants_and_says_so(tmp_path):
     root = make_celeba(tmp_path / "c", n=8)
     folder = root / "img_align_celeba"
     (folder / "000007.jpg").rename(folder / "000007.JPG")
-    Image.open(folder / "000008.jpg").save(folder / "000008.png")
-    (folder / "000008.jpg").unlink()
+    Image.open(folder / "000360.jpg").save(folder / "000360.png")
+    (folder / "000360.jpg").unlink()
     (folder / "000006.jpg").rename(folder / "000006.jpeg")
     with pytest.warns(UserWarning, match=r"3 of the 8 images .* not '\.jpg' .*000006.jpeg"):
         train = CelebA(root, "train", 32)
     test = CelebA(root, "test", 32)
     assert len(train) + len(test) == 8
-    official = CelebA(root, "test", 32, protocol="official")      # listed as 000007.jpg, 000008.jpg
-    assert [os.path.basename(f) for f in official.files] == ["000007.JPG", "000008.png"]
+    official = CelebA(root, "test", 32, protocol="official")      # listed as 000007.jpg, 000360.jpg
+    assert [os.path.basename(f) for f in official.files] == ["000007.JPG", "000360.png"]
     _check_view(official[1], 32)
     Image.open(folder / "000001.jpg").save(folder / "000001.png")
     with pytest.raises(ValueError, match="000001.jpg and 000001.png are the same image"):
@@ -420,7 +434,7 @@ def test_paris_image_smaller_than_the_crop(tmp_path):
     with pytest.raises(ValueError, match="100 px.*image_size=128"):
         ParisStreetView(root, "train").train_sample(0, np.random.default_rng(0))
     assert ParisStreetView(root, "train").verify().unusable == ParisStreetView(root, "train").files
-    assert ParisStreetView(root, "train", image_size=64).verify().ok == 1
+    assert ParisStreetView(root, "train", image_size=32).verify().ok == 1   # 88 px load
 
 
 @pytest.mark.parametrize("cls, args", [(CelebA, ("train",)), (ParisStreetView, ("train",)),

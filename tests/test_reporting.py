@@ -22,7 +22,7 @@ from inpainting.reporting.report import (Report, caveats, collect_provenance, fo
 @pytest.fixture
 def results(tmp_path, monkeypatch):
     monkeypatch.setenv("INPAINTING_RESULTS", str(tmp_path))
-    return tmp_path
+    return tmp_path / "smoke"        # $INPAINTING_RESULTS/<profile> (issue 18)
 
 
 def test_markdown_table_formats_numbers_and_missing_values():
@@ -48,6 +48,7 @@ def test_report_writes_files_registry_and_summary(results):
 
 
 def test_summary_carries_run_warnings(results):
+    results.mkdir(parents=True, exist_ok=True)
     (results / "run.json").write_text(json.dumps({"warnings": {"perceptual": "RANDOM VGG weights"}}))
     Report("smoke", "03_training").table(pd.DataFrame({"a": [1]}), "t", "how")
     assert "**WARNING:** RANDOM VGG weights" in (results / "summary.md").read_text()
@@ -205,6 +206,7 @@ def test_summary_shows_the_machine_and_every_run_with_its_precision(results):
            "git_commit": "abc123", "status": "ok",
            "runs": {"runs/faces/lite-a": prov("runs/faces/lite-a", precision="bfloat16"),
                     "runs/facades/lite-b": prov("runs/facades/lite-b", dataset="facades")}}
+    results.mkdir(parents=True, exist_ok=True)
     (results / "run.json").write_text(json.dumps(run))
     path = write_summary("smoke")
     text = path.read_text()

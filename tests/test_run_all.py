@@ -52,17 +52,19 @@ def _hold_lock(folder: Path, text: str):
 
 @pytest.mark.slow
 def test_a_locked_results_folder_is_refused_before_anything_is_deleted(tmp_path):
-    (tmp_path / "run.json").write_text('{"status": "running"}')
-    (tmp_path / "summary.md").write_text("# first run's summary")
-    holder = _hold_lock(tmp_path, f"{os.getpid()} somehost 2026-01-01T10:00:00 ./run_all.sh smoke\n")
+    out = tmp_path / "smoke"            # $INPAINTING_RESULTS/<profile> (issue 18)
+    out.mkdir()
+    (out / "run.json").write_text('{"status": "running"}')
+    (out / "summary.md").write_text("# first run's summary")
+    holder = _hold_lock(out, f"{os.getpid()} somehost 2026-01-01T10:00:00 ./run_all.sh smoke\n")
     try:
         proc = _run("smoke", env={"INPAINTING_RESULTS": str(tmp_path)})
     finally:
         holder.close()
     assert proc.returncode == 3, proc.stderr
     assert f"PID {os.getpid()} on somehost" in proc.stderr and f"kill {os.getpid()}" in proc.stderr
-    assert json.loads((tmp_path / "run.json").read_text()) == {"status": "running"}
-    assert (tmp_path / "summary.md").read_text() == "# first run's summary"
+    assert json.loads((out / "run.json").read_text()) == {"status": "running"}
+    assert (out / "summary.md").read_text() == "# first run's summary"
 
 
 @pytest.mark.slow
@@ -70,25 +72,26 @@ def test_two_runs_at_once_the_second_names_the_first(tmp_path):
     """A real first run (smoke) holds the lock; the second stops and names its PID; the first's
     run.json is untouched. The first is then stopped (its whole process group)."""
     env = {**os.environ, "INPAINTING_RESULTS": str(tmp_path), "INPAINTING_OFFLINE": "1"}
+    out = tmp_path / "smoke"            # $INPAINTING_RESULTS/<profile> (issue 18)
     first = subprocess.Popen([RUN_ALL, "smoke"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
-            lock = tmp_path / ".lock"
-            if (tmp_path / "run.json").is_file() and lock.is_file() and \
+            lock = out / ".lock"
+            if (out / "run.json").is_file() and lock.is_file() and \
                     lock.read_text().startswith(f"{first.pid} "):
                 break
             assert first.poll() is None, "the first run ended before the test could start the second"
             time.sleep(0.5)
         else:
             pytest.fail("the first run never took the lock")
-        before = (tmp_path / "run.json").read_text()
+        before = (out / "run.json").read_text()
         second = _run("smoke", env={"INPAINTING_RESULTS": str(tmp_path)})
         assert second.returncode == 3
         assert f"PID {first.pid} on" in second.stderr and "./run_all.sh smoke" in second.stderr
-        assert (tmp_path / "run.json").is_file()
-        assert json.loads((tmp_path / "run.json").read_text())["started"] == json.loads(before)["started"]
+        assert (out / "run.json").is_file()
+        assert json.loads((out / "run.json").read_text())["started"] == json.loads(before)["started"]
     finally:
         os.killpg(first.pid, signal.SIGTERM)
         first.wait(timeout=60)

@@ -10,8 +10,8 @@ from inpainting.runtime import RESULTS_ENV
 
 @pytest.fixture
 def results(tmp_path, monkeypatch):
-    root = tmp_path / "results"
-    monkeypatch.setenv(RESULTS_ENV, str(root))
+    root = tmp_path / "results" / "demo"          # $INPAINTING_RESULTS/<profile> (issue 18)
+    monkeypatch.setenv(RESULTS_ENV, str(root.parent))
     run_dir = root / "runs" / "faces" / "lite-abc"
     run_dir.mkdir(parents=True)
     pd.DataFrame({"step": range(5), "stage": ["G", "G", "D", "joint", "joint"],

@@ -134,11 +134,11 @@ def test_done_when_command_completions_score_the_kits_own_row(run, export, tmp_p
 
 
 def _results_table(name):
-    return Path(os.environ["INPAINTING_RESULTS"]) / "tables" / f"evaluate_faces_{evaluate.slug(name)}.csv"
+    return Path(os.environ["INPAINTING_RESULTS"]) / "smoke" / "tables" / f"evaluate_faces_{evaluate.slug(name)}.csv"
 
 
 def _results_text(name):
-    return (Path(os.environ["INPAINTING_RESULTS"]) / "texts" /
+    return (Path(os.environ["INPAINTING_RESULTS"]) / "smoke" / "texts" /
             f"evaluate_faces_{evaluate.slug(name)}_findings.txt").read_text()
 
 
@@ -189,9 +189,9 @@ def test_without_trained_methods_the_findings_say_so(tmp_path, monkeypatch):
     _truth_completions(folder, get_profile("smoke"))
     assert evaluate.main(["--profile", "smoke", "--role", "faces", "--completions", str(folder),
                           "--name", "oracle"]) == 0
-    text = (tmp_path / "fresh" / "texts" / "evaluate_faces_oracle_findings.txt").read_text()
+    text = (tmp_path / "fresh" / "smoke" / "texts" / "evaluate_faces_oracle_findings.txt").read_text()
     assert text.startswith("No trained method of the kit found")
-    table = pd.read_csv(tmp_path / "fresh" / "tables" / "evaluate_faces_oracle.csv")
+    table = pd.read_csv(tmp_path / "fresh" / "smoke" / "tables" / "evaluate_faces_oracle.csv")
     assert set(table["method"]) == {GREY_FILL, "oracle"}
 
 

@@ -62,7 +62,7 @@ def test_bad_arguments_are_usage_errors_before_any_work(argv, message, capsys, t
         main(argv)
     assert stop.value.code == 2
     assert message in capsys.readouterr().err
-    assert not (tmp_path / "results" / "runs").exists()
+    assert not (tmp_path / "results" / "smoke" / "runs").exists()
 
 
 def test_a_process_count_that_does_not_divide_the_batch_is_a_usage_error(monkeypatch, capsys):
@@ -172,10 +172,10 @@ def test_all_trains_every_needed_run_side_by_side_as_a_notebook_would(capsys, tm
     assert "5 to train, 2 at a time with 1 torch thread(s) each" in out
     assert out.index("started faces: warm-start") < min(
         out.index(f"started faces: {name}") for name in experiments.ABLATION_VARIANTS)
-    logs = sorted((tmp_path / "results" / "logs").glob("*.log"))
+    logs = sorted((tmp_path / "results" / "smoke" / "logs").glob("*.log"))
     assert len(logs) == 5   # one per run, and each process trained its own run only (the variants
     assert all(log.read_text().count("finished: ") == 1 for log in logs)   # waited for the warm start)
-    run_json = json.loads((tmp_path / "results" / "run.json").read_text())
+    run_json = json.loads((tmp_path / "results" / "smoke" / "run.json").read_text())
     assert {e["trained_by"][0] for e in run_json["runs"].values()} == {"inpainting.train --all"}
     assert len(run_json["runs"]) == 5   # five processes updated run.json without losing one
 

@@ -115,7 +115,7 @@ def test_checkpoint_and_output_contents(finished):
     assert config["effective_loss_weights"]["w_per"] == get_profile("smoke").loss.w_per
     assert config["effective_loss_weights"]["perceptual_weights_source"] == \
         finished.perceptual_weights_source
-    run = json.loads((out.parent / "results" / "run.json").read_text())
+    run = json.loads((out.parent / "results" / "smoke" / "run.json").read_text())
     assert run["runs"][prov["run"]]["precision"] == "float32"
     assert run["runs"][prov["run"]]["trained_by"] == ["python"]   # no notebook runner here
     if finished.is_perceptual_fallback:

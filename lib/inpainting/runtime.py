@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import random
+import re
 import subprocess
 import tempfile
 import time
@@ -89,12 +90,91 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def results_root() -> Path:
+    """The folder holding one folder per profile: ``$INPAINTING_RESULTS`` if set, else the
+    repository's ``results/``."""
+    env = os.environ.get(RESULTS_ENV)
+    return Path(env) if env else REPO_ROOT / "results"
+
+
 def results_dir(profile_name: str, *parts: str) -> Path:
-    """``results/<profile>/<parts...>`` (or under ``$INPAINTING_RESULTS``), created if missing."""
-    base = Path(os.environ.get(RESULTS_ENV, REPO_ROOT / "results" / profile_name))
-    path = base.joinpath(*parts)
+    """``<results root>/<profile>/<parts...>``, created if missing: ``results/<profile>/...``, or
+    ``$INPAINTING_RESULTS/<profile>/...`` when the variable is set, so two profiles never share a
+    ``run.json`` or ``summary.md`` (``./run_all.sh demo`` leaves the smoke results alone)."""
+    if not profile_name or not isinstance(profile_name, str) or os.sep in profile_name:
+        raise ValueError(f"profile name {profile_name!r}: expected a plain name such as 'smoke'")
+    path = results_root().joinpath(profile_name, *parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+RUN_NAME = re.compile(r"^(?P<generator>[a-z][a-z0-9_]*)-(?P<key>[0-9a-f]{12})$")   # a run folder
+
+
+def folder_key(folder: str | os.PathLike) -> str | None:
+    """The run key a run folder is named by (``<generator>-<key>``), or ``None`` for a folder
+    named otherwise (an ``out_dir`` chosen by the user)."""
+    found = RUN_NAME.match(Path(folder).name)
+    return found.group("key") if found else None
+
+
+DAMAGED_TAG = "damaged"
+
+
+def set_aside(path: str | os.PathLike, tag: str = DAMAGED_TAG) -> Path:
+    """Rename ``path`` to ``<name>.<tag>-<UTC time>`` beside it (never deleting it) and return the
+    new path; a second file set aside in the same second gets a ``-2``, ``-3``, ... suffix."""
+    path = Path(path)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.{tag}-{stamp}")
+    n = 2
+    while target.exists():
+        target = path.with_name(f"{path.name}.{tag}-{stamp}-{n}")
+        n += 1
+    os.replace(path, target)
+    return target
+
+
+def _json_problem(path: Path, nested: tuple[str, ...]) -> tuple[dict | None, str]:
+    """``(dict, "")`` for a sound JSON object file, ``(None, reason)`` otherwise."""
+    data = path.read_bytes()
+    if not data.strip():
+        return None, "empty file"
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"not JSON ({type(exc).__name__}: {exc})"
+    if not isinstance(value, dict):
+        return None, f"holds a JSON {type(value).__name__}, not an object"
+    wrong = [key for key in nested if key in value and not isinstance(value[key], dict)]
+    if wrong:
+        return None, ", ".join(f"{key!r} is a {type(value[key]).__name__}, not an object"
+                               for key in wrong)
+    return value, ""
+
+
+def read_record_json(path: str | os.PathLike, nested: tuple[str, ...] = (),
+                     rebuilt: str = "it is rebuilt from what is intact") -> dict | None:
+    """The dict of a bookkeeping JSON file (``run.json``, ``outputs.json``, ``identity.json``,
+    ``train_config.json``); ``None`` when it is missing.
+
+    A damaged file (empty, truncated, not UTF-8 / JSON, not an object, or a field of ``nested`` that
+    is not an object) never blocks work and is never deleted: it is renamed to
+    ``<name>.damaged-<UTC time>`` with a loud warning saying so and ``rebuilt`` (what happens next),
+    and ``None`` is returned, as for a missing file."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    value, reason = _json_problem(path, tuple(nested))
+    if value is not None:
+        return value
+    try:
+        kept = set_aside(path)
+    except FileNotFoundError:   # another process set it aside first
+        return None
+    warn_loudly(f"{path} was damaged ({reason}); it was set aside as {kept.name} (nothing "
+                f"deleted) and {rebuilt}")
+    return None
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
@@ -157,6 +237,27 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
+RUN_JSON = "run.json"
+RUN_JSON_OBJECTS = ("runs", "warnings", "notebooks", "packages")   # fields that hold objects
+
+
+def read_run_json(profile_name: str) -> dict:
+    """``results/<profile>/run.json`` as a dict (``{}`` when missing). A damaged one (truncated, not
+    JSON, wrong types, empty) is set aside as ``run.json.damaged-<time>`` with a warning and
+    rebuilt: the next update starts a new one, and every run is registered again when it is used
+    (:func:`read_record_json`)."""
+    path = results_dir(profile_name) / RUN_JSON
+    rebuilt = "a new run.json is started (each run is registered again when it is used)"
+    info = read_record_json(path, RUN_JSON_OBJECTS, rebuilt) or {}
+    bad = [name for name, entry in info.get("runs", {}).items() if not isinstance(entry, dict)]
+    if bad:
+        kept = set_aside(path)
+        warn_loudly(f"{path} was damaged (runs entry {bad[0]!r} is not an object); it was set "
+                    f"aside as {kept.name} (nothing deleted) and {rebuilt}")
+        return {}
+    return info
+
+
 def update_run_json(profile_name: str, **fields: Any) -> dict:
     """Merge ``fields`` into ``results/<profile>/run.json`` (atomically) and return the result.
 
@@ -164,9 +265,9 @@ def update_run_json(profile_name: str, **fields: Any) -> dict:
     (for example ``warnings={"perceptual": "..."}``). Processes that update it at the same time
     (runs trained side by side by ``python -m inpainting.train --all``) take turns: the read, merge
     and write happen under an exclusive ``flock`` of ``run.json.lock`` (POSIX; elsewhere unlocked)."""
-    path = results_dir(profile_name) / "run.json"
+    path = results_dir(profile_name) / RUN_JSON
     with _exclusive(path.with_name(path.name + ".lock")):
-        info = json.loads(path.read_text()) if path.exists() else {}
+        info = read_run_json(profile_name)
         for key, value in fields.items():
             if isinstance(value, dict) and isinstance(info.get(key), dict):
                 info[key].update(value)

@@ -101,8 +101,8 @@ def test_notebook_07_widgets_work_in_jupyterlab(requirements, tmp_path):
     timings["total"] = time.monotonic() - t_start
     print("browser test timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     assert not problems, "browser console errors:\n" + "\n".join(problems)
-    assert (results / "figures" / "demo_left_eye.png").is_file()
-    assert (results / "figures" / "demo_free_hand.png").is_file()
+    assert (results / "smoke" / "figures" / "demo_left_eye.png").is_file()   # <results>/<profile>
+    assert (results / "smoke" / "figures" / "demo_free_hand.png").is_file()
 
 
 def _drive(page, lab: LabServer, timings: dict[str, float]) -> None:

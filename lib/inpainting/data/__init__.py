@@ -22,6 +22,8 @@ __all__ = ["build_dataset", "CelebA", "ParisStreetView", "ImageFolder", "Dataset
            "make_mask", "sample_masks", "hole_bbox", "validate_mask", "FixedTestSet",
            "make_test_set"]
 
+REAL_DATASETS = ("celeba", "paris", "folder")   # read from disk: they have a fingerprint()
+
 _LAZY = {"FaceDataset": "procedural", "FacadeDataset": "procedural", "PhotoDataset": "photos"}
 
 

@@ -24,7 +24,10 @@ multi-frame (GIF, TIFF)                    the first frame
 float (``F``) and other modes              ``ImageReadError`` (unsupported pixel mode)
 0-byte file                                ``ImageReadError`` saying "empty file"
 truncated / corrupt / not an image         ``ImageReadError`` naming the file, saying it is corrupt or
-                                           unreadable and to remove or re-download it
+                                           unreadable and to re-download or remove it
+header claiming huge dimensions            ``ImageReadError`` (Pillow's ``DecompressionBombError`` and
+(more than ``Image.MAX_IMAGE_PIXELS``)     ``DecompressionBombWarning`` are both treated as corrupt)
+dangling symbolic link, link loop          ``ImageReadError`` (listed, then unreadable)
 missing path                               ``FileNotFoundError``
 =========================================  ===========================================================
 
@@ -42,6 +45,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -54,7 +58,8 @@ RANGE_TOLERANCE = 1e-6   # model-space values this far outside [-1, 1] are clipp
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 _COLOUR_MODES = ("CMYK", "YCbCr", "LAB", "HSV")
-_FIX_HINT = "the file is corrupt or unreadable; remove it or download it again"
+_FIX_HINT = ("the file is corrupt or unreadable; remove it or download it again (removing it moves "
+             "no other file between splits; a loader with skip_corrupt=True skips it)")
 
 
 class ImageReadError(ValueError):
@@ -102,12 +107,22 @@ def _strict_truncation() -> Iterator[None]:
 
 def _open_decoded(path: str | os.PathLike) -> Image.Image:
     """Open and fully decode ``path``; every decoding failure becomes :class:`ImageReadError`."""
+    if os.path.islink(path) and not os.path.exists(path):   # dangling link or a link loop
+        raise ImageReadError(f"{os.fspath(path)}: the file is corrupt or unreadable: a symbolic "
+                             f"link that leads nowhere (dangling, or a loop of links); point it at "
+                             "the image or remove the link", path)
     if os.path.getsize(path) == 0:  # FileNotFoundError for a missing path, on purpose
         raise ImageReadError(f"{os.fspath(path)}: empty file (0 bytes); {_FIX_HINT}", path)
     try:
-        with _strict_truncation(), Image.open(path) as img:
-            img.load()
-            return ImageOps.exif_transpose(img)  # a copy, so closing the file is safe
+        with warnings.catch_warnings():
+            # a header claiming more than Pillow's MAX_IMAGE_PIXELS: a damaged (or hostile) file
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with _strict_truncation(), Image.open(path) as img:
+                img.load()
+                return ImageOps.exif_transpose(img)  # a copy, so closing the file is safe
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageReadError(f"{os.fspath(path)}: {_FIX_HINT} (its header claims more pixels "
+                             f"than any photo of a dataset: {err})", path) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as err:
         raise ImageReadError(f"{os.fspath(path)}: {_FIX_HINT} ({type(err).__name__}: {err})",
                              path) from err

@@ -17,24 +17,29 @@ Errors and damaged files
   it with the same message), never an obscure decoder error.
 * ``ds.verify()`` decodes every file of the loader and returns a :class:`VerifyReport` (counts of
   files that are ok, that needed a conversion such as grayscale -> RGB, and the corrupt ones with the
-  reason). Run it once after downloading. ``ImageFolder(..., skip_corrupt=True)`` verifies all files at
-  construction, drops the corrupt ones and prints how many were dropped.
+  reason). Run it once after downloading. ``skip_corrupt=True`` (every loader) verifies the split's
+  files at construction, drops the corrupt ones and prints how many were dropped.
 * Odd but readable files (grayscale, alpha, 16-bit, palette, CMYK) are converted as documented in
   :mod:`inpainting.data.images`. Resizing is antialiased bilinear throughout.
 * **No upscaling.** An image whose source region is smaller than ``image_size`` (CelebA: the face
   crop side; Paris StreetView and image folders: the shorter side) would have to be upscaled, which
   no protocol does: reading it raises ``ValueError`` naming the file, its size and the largest
   ``image_size`` it supports, and ``verify()`` counts it as ``unusable`` (never ``ok``).
-  ``ImageFolder(..., skip_corrupt=True)`` drops such files with the corrupt ones.
+  ``skip_corrupt=True`` drops such files with the corrupt ones. Paris StreetView needs the shorter
+  side to reach the size its protocol resizes to (training ``round(350 * S / 128)``, test
+  ``max(S, round(129 * S / 128))``); a smaller image is ``unusable``, never upscaled.
 * ``root`` must be a path (``str`` or ``os.PathLike``); anything else is a ``TypeError``.
 
 Protocols (docs/method.md §7)
 -----------------------------------------------------
-* **CelebA** ``protocol="proto"`` [PROTO]: ``sorted(glob("img_align_celeba/*.jpg"))`` permuted by
-  ``np.random.RandomState(0).permutation``; train = the first 200,000 of the permutation, test = the
-  last 2,599, in permutation order. A folder of another size (a subset, a test fixture) keeps the same
-  rule with ``n_test = max(1, round(N * 2599 / 202599))`` test images (the last ``n_test`` of the
-  permutation) and a ``UserWarning`` that the split is not the paper's. ``protocol="official"``:
+* **CelebA** ``protocol="proto"`` [PROTO]: the 202,599 names ``000001.jpg ... 202599.jpg``
+  permuted by ``np.random.RandomState(0).permutation``; train = the first 200,000 of the
+  permutation, test = the last 2,599, in permutation order. **A file's split depends on its name
+  only** (:func:`celeba_proto_assign`): a folder of another size (a subset, a test fixture, a set
+  with a corrupt file removed) keeps every file's split of the full set, with a ``UserWarning``
+  that the split is not the paper's; a split left empty is a ``ValueError``. Names that are not
+  CelebA's go to test by a hash of the name (the same share, 2,599 / 202,599), with a warning.
+  ``protocol="official"``:
   ``list_eval_partition.txt`` (0 train, 1 val, 2 test), in file order; an empty, partial (fewer
   entries than images), malformed or non-text partition file, a name listed twice or an empty split
   is a ``ValueError`` naming the file (and line). Files: every image in ``img_align_celeba`` whose
@@ -51,33 +56,44 @@ Protocols (docs/method.md §7)
   flip with p = 0.5; test view: the smaller side resized to ``round(129 * S / 128)`` (at least
   ``S``), then the central ``S x S`` crop.
 * **ImageFolder**: every image under ``root`` (recursive; extensions in :data:`IMAGE_EXTENSIONS`, any
-  case; hidden files and folders skipped), sorted by relative path. Split: the last
-  ``round(N * test_fraction)`` (at least 1, at most N - 1) of ``RandomState(seed).permutation(N)`` are
-  test, the rest train; each split is kept in path order. Test view: central square crop (the short
+  case; hidden files and folders skipped), sorted by relative path. Split: a file is test iff
+  ``sha256(f"{seed}:{relative path}")`` as a number in [0, 1) is below ``test_fraction``, so adding,
+  removing or skipping a file never moves another; a split left empty is a ``ValueError``; each
+  split is kept in path order. Test view: central square crop (the short
   side), resized. Training view: random square crop with side uniform in [ceil(0.8 * short), short]
   at a random position (draws: side, top, left), resized, horizontal flip with p = 0.5.
+
+**Splits never depend on which files are readable.** Every protocol assigns each *listed* file (by
+its name, its folder or the partition file) before anything is decoded; ``skip_corrupt=True``
+(every loader) then decodes the split's files and drops the corrupt and the unusable ones from
+their own split, printing how many (``ds.skipped``); without it, reading one is an error naming the
+file. ``ds.fingerprint()`` identifies a split's files (paths and sizes; with ``content=True`` their
+bytes): the fixed test set is keyed by it and a run records it, so a changed folder is never
+silently resumed (:mod:`inpainting.training.loop`).
 
 ``n`` caps every loader to the first ``n`` images of its split (``None`` = all).
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
-from .images import (ImageReadError, centre_crop, crop, decode_rgb, hflip, load_rgb, resize,
-                     resize_short_side, to_model_tensor)
+from .files import (IMAGE_EXTENSIONS, DatasetNotFoundError, FileDataset, VerifyReport,  # noqa: F401
+                    _as_root, _cap, _check_choice, _name_score, _require_dir, _too_small,
+                    list_images, verify_files)
+from .images import centre_crop, crop, hflip, resize, resize_short_side
 
 DATA_ENV = "INPAINTING_DATA"
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
-                    ".pgm", ".pbm")
+
+
+def _random_flip(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return hflip(image) if rng.random() < 0.5 else image
+
 
 CELEBA_TOTAL, CELEBA_PROTO_TEST = 202_599, 2_599
 CELEBA_SHAPE = (218, 178)                 # (height, width) of img_align_celeba
@@ -85,10 +101,6 @@ CELEBA_CROP, CELEBA_TEST_OFFSET = 160, (29, 9)
 CELEBA_MAX_OFFSET = (57, 17)              # largest random (top, left) of the training crop
 CELEBA_PARTITIONS = {"train": 0, "val": 1, "test": 2}
 PARIS_TRAIN_LOAD, PARIS_TEST_LOAD = 350, 129   # smaller side at 128 px, Context Encoder
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A dataset folder is missing or holds no images; the message says how to obtain the data."""
 
 
 def default_root(dataset: str) -> str:
@@ -118,180 +130,53 @@ def _paris_help(root: str | os.PathLike) -> str:
         f"The paper profile reads ${DATA_ENV}/paris (${DATA_ENV} defaults to ./data).")
 
 
-def _as_root(root, what: str) -> Path:
-    """``root`` as a ``Path``; ``TypeError`` naming the value unless it is a str or PathLike."""
-    if not isinstance(root, (str, os.PathLike)):
-        raise TypeError(f"root={root!r} ({type(root).__name__}): the {what} root must be a folder "
-                        "path (str or pathlib.Path)")
-    return Path(root)
-
-
-def _require_dir(path: Path, what: str, help_text: str) -> None:
-    if not path.is_dir():
-        raise DatasetNotFoundError(f"{what} not found: {path} does not exist or is not a folder.\n"
-                                   + help_text)
-
-
-def _is_image(name: str) -> bool:
-    return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
-
-
-def list_images(folder: str | os.PathLike, recursive: bool = False) -> list[str]:
-    """Sorted paths of the image files in ``folder`` (extensions :data:`IMAGE_EXTENSIONS`, any case;
-    hidden files and, when ``recursive``, hidden folders skipped). Sorted by path relative to
-    ``folder``."""
-    folder = Path(folder)
-    if not recursive:
-        return sorted(e.path for e in os.scandir(folder) if e.is_file() and _is_image(e.name))
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        found += [os.path.join(dirpath, f) for f in filenames if _is_image(f)]
-    return sorted(found, key=lambda p: Path(p).relative_to(folder).as_posix())
-
-
-@dataclass
-class VerifyReport:
-    """Outcome of decoding every file of a loader.
-
-    ``ok``: usable 8-bit RGB files; ``converted``: usable files that needed a conversion (counts per
-    kind in ``conversions``); ``corrupt``: paths that raised :class:`ImageReadError`; ``unusable``:
-    readable files the loader refuses (smaller than its crop, CelebA files of another shape).
-    Reasons of both in ``errors``. ``total == ok + converted + len(corrupt) + len(unusable)``.
-    """
-
-    total: int
-    ok: int
-    converted: int
-    corrupt: list[str] = field(default_factory=list)
-    errors: dict[str, str] = field(default_factory=dict)
-    conversions: dict[str, int] = field(default_factory=dict)
-    unusable: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        text = (f"{self.total} files: {self.ok} ok, {self.converted} converted, "
-                f"{len(self.corrupt)} corrupt")
-        if self.unusable:
-            text += f", {len(self.unusable)} too small or wrong shape (unusable)"
-        return (text + "".join(f"\n  corrupt: {p}" for p in self.corrupt)
-                + "".join(f"\n  unusable: {self.errors[p]}" for p in self.unusable))
-
-
-def verify_files(files: list[str], check=None) -> VerifyReport:
-    """Decode every file in ``files`` and count the outcomes (see :class:`VerifyReport`).
-    ``check(image, path)``, if given, raises ``ValueError`` for a readable image the loader cannot
-    use (counted in ``unusable``)."""
-    conversions: Counter[str] = Counter()
-    errors: dict[str, str] = {}
-    corrupt, unusable = [], []
-    for path in files:
-        try:
-            image, conversion = decode_rgb(path)
-        except ImageReadError as err:
-            errors[path] = str(err)
-            corrupt.append(path)
-            continue
-        if check is not None:
-            try:
-                check(image, path)
-            except ValueError as err:
-                errors[path] = str(err)
-                unusable.append(path)
-                continue
-        if conversion is not None:
-            conversions[conversion] += 1
-    converted = sum(conversions.values())
-    return VerifyReport(total=len(files), ok=len(files) - converted - len(corrupt) - len(unusable),
-                        converted=converted, corrupt=corrupt, errors=errors,
-                        conversions=dict(conversions), unusable=unusable)
-
-
-def _too_small(path: str, image: np.ndarray, side: int, image_size: int, what: str) -> None:
-    if side < image_size:
-        h, w = image.shape[:2]
-        raise ValueError(f"{path}: {w}x{h} image, its {what} is {side} px, smaller than "
-                         f"image_size={image_size}: it would be upscaled (blurred), which no "
-                         f"protocol does. Use image_size <= {side}, the full-size images, or remove "
-                         "the file (verify() lists every such file)")
-
-
-def _check_choice(name: str, value: str, valid: tuple[str, ...]) -> None:
-    if value not in valid:
-        raise ValueError(f"{name}={value!r}; valid {name}s: {', '.join(valid)}")
-
-
-def _cap(files: list[str], n: int | None) -> list[str]:
-    if n is None:
-        return files
-    if n < 1:
-        raise ValueError(f"n={n}: must be None (all images) or >= 1")
-    return files[:n]
-
-
-def _random_flip(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    return hflip(image) if rng.random() < 0.5 else image
-
-
-class _FileDataset(Dataset):
-    """Shared machinery: a list of files, a test view and a training view of ``uint8 (H, W, 3)``."""
-
-    name: str = ""
-    description: str = ""
-
-    def __init__(self, files: list[str], image_size: int):
-        if image_size < 8:
-            raise ValueError(f"image_size={image_size}: must be >= 8")
-        self.files = files
-        self.image_size = image_size
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        """Deterministic test view of image ``i``: ``float32 (3, S, S)`` in [-1, 1]."""
-        return to_model_tensor(self._test_view(self._read(i), i))
-
-    def train_sample(self, i: int, rng: np.random.Generator) -> torch.Tensor:
-        """Random training view of image ``i``: ``float32 (3, S, S)`` in [-1, 1]."""
-        return to_model_tensor(self._train_view(self._read(i), i, rng))
-
-    def check_image(self, image: np.ndarray, path: str) -> None:
-        """``ValueError`` naming ``path`` if this loader cannot use ``image`` (module docstring:
-        smaller than the crop). Default: the shorter side must be at least ``image_size``."""
-        _too_small(path, image, min(image.shape[:2]), self.image_size, "shorter side")
-
-    def attributes(self, i: int) -> dict:
-        """Real images carry no generating attributes: ``{}``."""
-        return {}
-
-    def verify(self) -> VerifyReport:
-        """Decode every file of this loader and check it fits ``image_size``; see
-        :class:`VerifyReport`."""
-        return verify_files(self.files, self.check_image)
-
-    def _read(self, i: int) -> np.ndarray:
-        image = load_rgb(self.files[i])
-        self.check_image(image, self.files[i])
-        return image
-
-    def _test_view(self, image: np.ndarray, i: int) -> np.ndarray:
-        raise NotImplementedError
-
-    def _train_view(self, image: np.ndarray, i: int, rng: np.random.Generator) -> np.ndarray:
-        raise NotImplementedError
-
-
 def celeba_proto_split(n_files: int) -> tuple[np.ndarray, np.ndarray]:
     """[PROTO] CelebA split of ``n_files`` sorted files: ``(train_indices, test_indices)``.
 
     ``perm = np.random.RandomState(0).permutation(n_files)`` (identical to ``np.random.seed(0);
     np.random.permutation``); test = the last ``n_test`` entries of ``perm``, train = the others, both
     in permutation order, with ``n_test = 2599`` for the full 202,599 images and
-    ``max(1, round(n_files * 2599 / 202599))`` otherwise.
+    ``max(1, round(n_files * 2599 / 202599))`` otherwise. The loader applies it to the full
+    202,599 names, never to the files a folder happens to hold (:func:`celeba_proto_assign`).
     """
     perm = np.random.RandomState(0).permutation(n_files)
     n_test = max(1, round(n_files * CELEBA_PROTO_TEST / CELEBA_TOTAL))
     return perm[:n_files - n_test], perm[n_files - n_test:]
+
+
+@functools.lru_cache(maxsize=1)
+def _celeba_positions() -> np.ndarray:
+    """``pos[k - 1]``: where image ``k`` (``%06d.jpg``) stands in the full-set permutation."""
+    perm = np.random.RandomState(0).permutation(CELEBA_TOTAL)
+    pos = np.empty(CELEBA_TOTAL, dtype=np.int64)
+    pos[perm] = np.arange(CELEBA_TOTAL)
+    return pos
+
+
+def celeba_proto_assign(files: list[str]) -> tuple[list[int], list[int], list[str]]:
+    """[PROTO] ``(train, test, unnamed)``: the indices into ``files`` of each split, each in the
+    order of the full-set permutation, and the names that are not CelebA's.
+
+    A file's split depends on its name only, never on which other files are present (or readable):
+    ``%06d`` stem ``k`` in 1..202,599 is in test iff it is among the last 2,599 entries of
+    :func:`celeba_proto_split` ``(202599)`` (so the full set gets exactly the paper's split, in its
+    order). Any other name goes to test iff ``sha256(stem)`` as a number in [0, 1) is at least
+    ``1 - 2599/202599`` (the same share), placed after the CelebA names in hash order."""
+    pos = _celeba_positions()
+    order, test, unnamed = [], [], []
+    for f in files:
+        stem = Path(f).stem
+        k = int(stem) if len(stem) == 6 and stem.isdigit() else 0
+        if 1 <= k <= CELEBA_TOTAL:
+            place = float(pos[k - 1])
+        else:
+            unnamed.append(os.path.basename(f))
+            place = CELEBA_TOTAL + _name_score(stem)
+        order.append(place)
+        test.append(place >= CELEBA_TOTAL - CELEBA_PROTO_TEST if place < CELEBA_TOTAL
+                    else place - CELEBA_TOTAL >= 1 - CELEBA_PROTO_TEST / CELEBA_TOTAL)
+    ranked = sorted(range(len(files)), key=order.__getitem__)
+    return ([i for i in ranked if not test[i]], [i for i in ranked if test[i]], unnamed)
 
 
 _PARTITION_FIX = ("download Eval/list_eval_partition.txt again from the CelebA page (202,599 lines "
@@ -325,7 +210,7 @@ def _read_partition(path: Path) -> list[tuple[str, int]]:
     return entries
 
 
-class CelebA(_FileDataset):
+class CelebA(FileDataset):
     """Aligned CelebA faces (``img_align_celeba``), 160x160 face crop resized to ``image_size``.
 
     Parameters
@@ -339,12 +224,15 @@ class CelebA(_FileDataset):
         Split protocol, see the module docstring.
     n : int or None
         Keep the first ``n`` images of the split (``None`` = all).
+    skip_corrupt : bool
+        Decode the files of the split at construction and drop the unreadable and unusable ones,
+        printing how many (module docstring); ``False``: reading one is an error naming it.
     """
 
     name = "celeba"
 
     def __init__(self, root: str | os.PathLike, split: str, image_size: int = 128,
-                 protocol: str = "proto", n: int | None = None):
+                 protocol: str = "proto", n: int | None = None, skip_corrupt: bool = False):
         root = _as_root(root, "CelebA")
         _check_choice("protocol", protocol, ("proto", "official"))
         _check_choice("split", split, ("train", "test") if protocol == "proto"
@@ -356,17 +244,32 @@ class CelebA(_FileDataset):
             raise DatasetNotFoundError(f"{root / 'img_align_celeba'} contains no .jpg files (nor "
                                        "other images).\n" + _celeba_help(root))
         if protocol == "proto":
+            folder = root / "img_align_celeba"
             if len(files) != CELEBA_TOTAL:
-                warnings.warn(f"{root / 'img_align_celeba'} holds {len(files):,} image files, not "
+                warnings.warn(f"{folder} holds {len(files):,} image files, not "
                               f"{CELEBA_TOTAL:,}: the prototype split is then not the paper's "
-                              "200,000 / 2,599 split (incomplete download or a subset?)",
+                              "200,000 / 2,599 split (incomplete download or a subset?); each "
+                              "file keeps its split of the full set", stacklevel=2)
+            train, test, unnamed = celeba_proto_assign(files)
+            if unnamed:
+                warnings.warn(f"{len(unnamed)} files in {folder} are not named like CelebA's "
+                              f"000001.jpg ... 202599.jpg (e.g. {', '.join(unnamed[:3])}); each "
+                              "goes to test by a hash of its name (share 2,599 / 202,599)",
                               stacklevel=2)
-            train, test = celeba_proto_split(len(files))
-            files = [files[k] for k in (train if split == "train" else test)]
+            chosen = train if split == "train" else test
+            if not chosen:
+                raise ValueError(
+                    f"{folder}: none of its {len(files):,} images is in the prototype {split} "
+                    f"split. Every file keeps its split of the full 202,599 images, whatever else "
+                    f"the folder holds (the first test images are 000360.jpg, 000470.jpg, "
+                    "000512.jpg); add images of that split, or use protocol='official' with "
+                    "list_eval_partition.txt")
+            files = [files[k] for k in chosen]
         else:
             files = self._official_files(root, files, CELEBA_PARTITIONS[split])
         super().__init__(_cap(files, n), image_size)
-        self.split, self.protocol = split, protocol
+        self.split, self.protocol, self.root = split, protocol, root
+        self._skip_unreadable(skip_corrupt)
         self.description = (f"CelebA aligned, {protocol} {split} split ({len(self.files):,} images), "
                             f"160px face crop -> {image_size}px")
 
@@ -458,7 +361,7 @@ class CelebA(_FileDataset):
         return _random_flip(self._face_crop(image, i, top, left), rng)
 
 
-class ParisStreetView(_FileDataset):
+class ParisStreetView(FileDataset):
     """Paris StreetView with the Context Encoder preprocessing (module docstring).
 
     Parameters
@@ -470,13 +373,15 @@ class ParisStreetView(_FileDataset):
         Output side ``S``; samples are ``float32 (3, S, S)`` in [-1, 1].
     n : int or None
         Keep the first ``n`` images (sorted by name) of the split (``None`` = all).
+    skip_corrupt : bool
+        As for :class:`CelebA`.
     """
 
     name = "paris"
     SUBFOLDERS = {"train": "paris_train_original", "test": "paris_eval_gt"}
 
     def __init__(self, root: str | os.PathLike, split: str, image_size: int = 128,
-                 n: int | None = None):
+                 n: int | None = None, skip_corrupt: bool = False):
         root = _as_root(root, "Paris StreetView")
         _check_choice("split", split, tuple(self.SUBFOLDERS))
         folder = root / self.SUBFOLDERS[split]
@@ -486,11 +391,30 @@ class ParisStreetView(_FileDataset):
         if not files:
             raise DatasetNotFoundError(f"{folder} contains no images.\n" + _paris_help(root))
         super().__init__(_cap(files, n), image_size)
-        self.split = split
+        self.split, self.root = split, root
         self.train_load = round(PARIS_TRAIN_LOAD * image_size / 128)
         self.test_load = max(image_size, round(PARIS_TEST_LOAD * image_size / 128))
+        self._skip_unreadable(skip_corrupt)
         self.description = (f"Paris StreetView {split} ({len(self.files):,} images), Context Encoder "
                             f"preprocessing at {image_size}px")
+
+    def check_image(self, image: np.ndarray, path: str) -> None:
+        """``ValueError`` naming ``path`` when its shorter side is below the size the protocol
+        resizes it to (train: ``round(350 * S / 128)``, test: ``max(S, round(129 * S / 128))``):
+        it would be upscaled."""
+        load = self.train_load if self.split == "train" else self.test_load
+        base = PARIS_TRAIN_LOAD if self.split == "train" else PARIS_TEST_LOAD
+        side = min(image.shape[:2])
+        if side < load:
+            largest = max((s for s in range(4, side + 1, 4) if round(base * s / 128) <= side),
+                          default=0)
+            h, w = image.shape[:2]
+            raise ValueError(f"{path}: {w}x{h} image, its shorter side is {side} px, smaller than "
+                             f"the {load} px the Context Encoder protocol resizes the {self.split} "
+                             f"images to at image_size={self.image_size}: it would be upscaled "
+                             f"(blurred), which the protocol never does. Use image_size <= "
+                             f"{largest}, the full-size images, or skip_corrupt=True to skip "
+                             "such files (verify() lists every one)")
 
     def _test_view(self, image: np.ndarray, i: int) -> np.ndarray:
         size = self.image_size
@@ -504,7 +428,7 @@ class ParisStreetView(_FileDataset):
         return _random_flip(crop(image, top, left, size, size), rng)
 
 
-class ImageFolder(_FileDataset):
+class ImageFolder(FileDataset):
     """Any folder of images (recursive), square crops resized to ``image_size``.
 
     Parameters
@@ -521,8 +445,7 @@ class ImageFolder(_FileDataset):
     seed : int
         Seed of the split permutation.
     skip_corrupt : bool
-        Decode every file at construction and drop the corrupt ones (printing how many) before
-        splitting.
+        As for :class:`CelebA` (after the split: skipping never moves a file between splits).
     """
 
     name = "folder"
@@ -538,34 +461,24 @@ class ImageFolder(_FileDataset):
         _require_dir(root, "image folder", "Point DataConfig.root (or `root`) at a folder of "
                      f"images ({', '.join(IMAGE_EXTENSIONS)}); sub-folders are searched too.")
         files = list_images(root, recursive=True)
-        if skip_corrupt:
-            files = self._drop_corrupt(files, image_size)
         if len(files) < 2:
             raise DatasetNotFoundError(
-                f"{root} holds {len(files)} readable image file(s); an image folder needs at least 2 "
+                f"{root} holds {len(files)} image file(s); an image folder needs at least 2 "
                 f"(one for each split). Extensions searched: {', '.join(IMAGE_EXTENSIONS)}.")
-        n_test = min(len(files) - 1, max(1, round(len(files) * test_fraction)))
-        perm = np.random.RandomState(seed).permutation(len(files))
-        chosen = np.sort(perm[len(files) - n_test:] if split == "test" else perm[:len(files) - n_test])
-        super().__init__(_cap([files[k] for k in chosen], n), image_size)
+        rel = [Path(f).relative_to(root).as_posix() for f in files]
+        in_test = [_name_score(f"{seed}:{r}") < test_fraction for r in rel]
+        chosen = [f for f, t in zip(files, in_test) if t == (split == "test")]
+        if not chosen:
+            raise ValueError(
+                f"{root}: none of its {len(files)} images falls in the {split} split "
+                f"(test_fraction={test_fraction}, seed={seed}): each file's split is a hash of its "
+                "path, so that adding, removing or skipping a file never moves another; add "
+                "images, or change test_fraction or seed")
+        super().__init__(_cap(chosen, n), image_size)
         self.split, self.root = split, root
+        self._skip_unreadable(skip_corrupt)
         self.description = (f"image folder {root.name} {split} ({len(self.files):,} images) at "
                             f"{image_size}px")
-
-    @staticmethod
-    def _drop_corrupt(files: list[str], image_size: int) -> list[str]:
-        def check(image: np.ndarray, path: str) -> None:
-            _too_small(path, image, min(image.shape[:2]), image_size, "shorter side")
-
-        report = verify_files(files, check)
-        if report.corrupt:
-            print(f"ImageFolder: skipping {len(report.corrupt)} corrupt of {report.total} files "
-                  f"(first: {report.corrupt[0]})")
-        if report.unusable:
-            print(f"ImageFolder: skipping {len(report.unusable)} of {report.total} files smaller "
-                  f"than image_size={image_size} (first: {report.unusable[0]})")
-        bad = set(report.corrupt) | set(report.unusable)
-        return [f for f in files if f not in bad]
 
     def _test_view(self, image: np.ndarray, i: int) -> np.ndarray:
         side = min(image.shape[:2])

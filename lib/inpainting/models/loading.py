@@ -6,17 +6,25 @@ A ``generator.pt`` is a ``torch.save`` of a dict:
 * ``model``: the :class:`~inpainting.profiles.ModelConfig` as a dict; ``image_size``: int;
 * ``state_dict``: the :class:`~inpainting.models.Inpainter`'s tensors, on the CPU;
 * ``meta``: what produced it (run key, profile, role, steps, loss weights, precision, ...).
+
+Wherever a generator is loaded (:func:`read_generator`: inference, evaluation, the warm start, the
+trainer's reuse of a finished run), a file lying in a run folder ``<generator>-<key>`` must record
+that key; a file of another run is refused naming both keys. A file without a stored key (an older
+format, or one written by hand) and a file outside any run folder load unchecked. A training
+checkpoint ``step_*.pt`` passed where a generator is expected is understood: its generator weights
+are loaded.
 """
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..profiles import ModelConfig
-from ..runtime import CheckpointError, atomic_write, select_device, verify_file
+from ..runtime import CheckpointError, atomic_write, folder_key, select_device, verify_file
 from .inpainter import Inpainter, build_inpainter
 
 REQUIRED_KEYS = ("model", "image_size", "state_dict")
@@ -36,21 +44,86 @@ def save_generator(path: str | os.PathLike, model: Inpainter, image_size: int,
     return atomic_write(path, lambda tmp: torch.save(blob, tmp))
 
 
-def read_generator(path: str | os.PathLike) -> dict[str, Any]:
-    """The dict stored in a ``generator.pt``, tensors on the CPU. Raises :class:`ModelFileError`
-    naming the file when it is missing, unreadable (e.g. truncated) or not a generator file."""
+class ForeignFileError(ModelFileError):
+    """A generator file lying in the folder of another run (its stored key is not the folder's)."""
+
+
+CHECKPOINT_KEYS = ("G", "profile", "role", "step")   # what a training checkpoint step_*.pt holds
+
+
+def _from_checkpoint(state: dict, path: Path) -> dict[str, Any]:
+    """The generator blob inside a training checkpoint (``step_*.pt``): its ``G`` weights with the
+    model configuration and image size of the profile it stores; a warning when the run had not
+    finished at that step."""
+    profile, role = state["profile"], state["role"]
+    train = profile.get("train", {})
+    total = sum(int(train.get(k, 0)) for k in ("steps_g", "steps_d", "steps_joint"))
+    if total and state["step"] < total:
+        warnings.warn(f"{path} is a training checkpoint at step {state['step']} of {total}: its "
+                      "generator is loaded as it was then, not the finished run's generator.pt",
+                      stacklevel=3)
+    meta = {"key": state.get("key"), "role": role, "profile": profile, "steps": state["step"],
+            "from_checkpoint": str(path)}
+    return {"model": profile["model"], "image_size": profile[role]["image_size"],
+            "state_dict": state["G"], "meta": meta}
+
+
+def stored_key(blob: dict[str, Any]) -> str | None:
+    """The run key a generator blob records (``meta.key``), ``None`` for a file without one
+    (written before keys were stored, or by hand)."""
+    meta = blob.get("meta")
+    key = meta.get("key") if isinstance(meta, dict) else None
+    return key if isinstance(key, str) and key else None
+
+
+def check_owner(blob: dict[str, Any], path: Path, expected: str | None = None) -> None:
+    """:class:`ForeignFileError` naming both keys when ``blob`` records another run's key than
+    ``expected`` (default: the key of the run folder ``path`` lies in, ``<generator>-<key>``). A
+    file outside a run folder, or without a stored key, is not checked."""
+    folder = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    expected = expected or folder_key(folder)
+    found = stored_key(blob)
+    if expected is None or found is None or found == expected:
+        return
+    raise ForeignFileError(
+        f"{path} belongs to run {found}, not to run {expected} whose folder it lies in (a file "
+        f"copied from another run?); it is not used as this run's. Use the generator.pt of its "
+        f"own run folder (…/<generator>-{found}/), or move the file out of this folder to use it "
+        "as a standalone model", {path: f"belongs to run {found}"})
+
+
+def read_generator(path: str | os.PathLike, expected_key: str | None = None) -> dict[str, Any]:
+    """The dict stored in a ``generator.pt``, tensors on the CPU.
+
+    A training checkpoint (``step_*.pt``) is understood too: its generator weights are loaded
+    (:func:`_from_checkpoint`). A file inside a run folder whose stored key is not the folder's
+    (or ``expected_key``) is :class:`ForeignFileError` (:func:`check_owner`). Raises
+    :class:`ModelFileError` naming the file when it is missing, unreadable (e.g. truncated) or
+    neither a generator file nor a checkpoint."""
     path = Path(path)
     try:
-        blob = verify_file(path, REQUIRED_KEYS)
+        blob = verify_file(path)
     except CheckpointError as exc:
-        raise ModelFileError(f"generator file {exc} (a generator file written by the kit's trainer "
-                             f"holds the keys {', '.join(REQUIRED_KEYS)}); train it again: delete "
-                             f"its run folder {path.parent} and rerun", exc.damaged) from None
+        raise ModelFileError(f"generator file {exc}; pass the generator.pt of a finished run "
+                             "(results/<profile>/runs/<role>/<generator>-<key>/generator.pt); if "
+                             "this is one, run its training again: it is rewritten from the "
+                             "run's final checkpoint", exc.damaged) from None
+    if all(key in blob for key in CHECKPOINT_KEYS) and not all(k in blob for k in REQUIRED_KEYS):
+        blob = _from_checkpoint(blob, path)
+    lacking = [key for key in REQUIRED_KEYS if key not in blob]
+    if lacking:
+        reason = "lacks " + ", ".join(repr(k) for k in lacking)
+        raise ModelFileError(f"generator file {path}: {reason}: it is neither a generator file "
+                             f"(keys {', '.join(REQUIRED_KEYS)}) nor a training checkpoint (keys "
+                             f"{', '.join(CHECKPOINT_KEYS)}); pass the generator.pt of a finished "
+                             "run (results/<profile>/runs/<role>/<generator>-<key>/generator.pt)",
+                             {path: reason})
     try:
         ModelConfig(**blob["model"])
     except TypeError as exc:
         raise ModelFileError(f"{path} holds an unknown model configuration: {exc}",
                              {path: "unknown model configuration"}) from None
+    check_owner(blob, path, expected_key)
     return blob
 
 

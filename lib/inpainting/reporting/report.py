@@ -32,7 +32,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..runtime import atomic_write_text, results_dir, save_figure, save_table
+from ..runtime import (atomic_write_text, read_record_json, read_run_json, results_dir,
+                       save_figure, save_table, set_aside, warn_loudly)
 
 SUMMARY_HEADER = """# Results summary: profile `{profile}`
 
@@ -302,13 +303,39 @@ class Report:
         return path
 
     def _record(self, name: str, kind: str, path: Path, how: str, notes: list[str], runs) -> None:
-        registry = self.root / "outputs.json"
-        entries = json.loads(registry.read_text()) if registry.exists() else {}
+        registry = self.root / OUTPUTS_JSON
+        entries = read_outputs(self.profile)
         entries[f"{self.notebook}/{name}"] = {
             "kind": kind, "notebook": self.notebook, "path": str(path.relative_to(self.root)),
             "how": _how(how, notes), "caveats": notes, "runs": _run_ids(runs)}
         atomic_write_text(registry, json.dumps(entries, indent=2, sort_keys=True))
         write_summary(self.profile)
+
+
+OUTPUTS_JSON = "outputs.json"
+_ENTRY_FIELDS = ("kind", "notebook", "path", "how")
+
+
+def read_outputs(profile_name: str) -> dict:
+    """``results/<profile>/outputs.json`` (every figure, table and text a notebook saved), ``{}``
+    when missing. A damaged one (truncated, not JSON, an entry that is not an object with
+    ``kind``, ``notebook``, ``path`` and ``how``) is set aside as ``outputs.json.damaged-<time>``
+    with a warning and started again; the saved files themselves are untouched and each is
+    registered again when its notebook runs."""
+    path = results_dir(profile_name) / OUTPUTS_JSON
+    entries = read_record_json(path, rebuilt="a new one is started (each output is registered "
+                               "again when its notebook runs; the saved files are untouched)")
+    if entries is None:
+        return {}
+    bad = [k for k, e in entries.items()
+           if not isinstance(e, dict) or any(not isinstance(e.get(f), str) for f in _ENTRY_FIELDS)]
+    if bad:
+        kept = set_aside(path)
+        warn_loudly(f"{path} was damaged (entry {bad[0]!r} is not an object with "
+                    f"{', '.join(_ENTRY_FIELDS)}); it was set aside as {kept.name} (nothing "
+                    "deleted) and a new one is started")
+        return {}
+    return entries
 
 
 def _provenance_section(run: dict) -> list[str]:
@@ -335,9 +362,8 @@ def write_summary(profile_name: str) -> Path:
     "x [lo, hi]"), texts verbatim, figures as images, then the machine and the table of training
     runs."""
     root = results_dir(profile_name)
-    registry = root / "outputs.json"
-    entries = json.loads(registry.read_text()) if registry.exists() else {}
-    run = json.loads((root / "run.json").read_text()) if (root / "run.json").exists() else {}
+    entries = read_outputs(profile_name)
+    run = read_run_json(profile_name)
     lines = [SUMMARY_HEADER.format(profile=profile_name)]
     for warning in (run.get("warnings") or {}).values():
         lines.append(f"> **WARNING:** {warning}\n")

@@ -23,16 +23,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..runtime import results_dir, save_table
+from ..runtime import read_run_json, results_dir, save_table
 
 STAGES = ("G", "D", "joint")
 
 
-def _read_run_json(root: Path) -> dict:
-    path = root / "run.json"
+def _read_run_json(profile_name: str) -> dict:
+    path = results_dir(profile_name) / "run.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: run ./run_all.sh <profile> first")
-    return json.loads(path.read_text())
+    return read_run_json(profile_name)   # a damaged one is set aside with a warning: {}
 
 
 def run_table(root: Path, run: dict) -> pd.DataFrame:
@@ -106,7 +106,7 @@ def stage_table(runs: pd.DataFrame) -> pd.DataFrame:
 def timing(profile_name: str) -> dict[str, pd.DataFrame]:
     """The three tables of the module docstring for ``results/<profile>/`` (also saved as CSV)."""
     root = results_dir(profile_name)
-    run = _read_run_json(root)
+    run = _read_run_json(profile_name)
     runs = run_table(root, run)
     tables = {"timing_notebooks": notebook_table(root, run, runs), "timing_runs": runs,
               "timing_stages": stage_table(runs)}
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
         tables = timing(args.profile)
     except FileNotFoundError as exc:
         parser.exit(2, f"timing: {exc}\n")
-    run = _read_run_json(results_dir(args.profile))
+    run = _read_run_json(args.profile)
     print(f"profile {args.profile}: {run.get('device_name')} ({run.get('torch_threads')} threads), "
           f"started {run.get('started')}, status {run.get('status')}")
     with pd.option_context("display.width", 250, "display.max_columns", 30,

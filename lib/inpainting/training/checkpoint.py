@@ -13,8 +13,10 @@ A crash (even SIGKILL) at any moment leaves either the old or the new checkpoint
 Damage never restarts a run silently (:func:`load_latest`): a damaged pointer (missing target,
 non-UTF-8 bytes, garbage) or a damaged checkpoint (empty, truncated, not a torch file, a torch file
 that is not a dict or lacks a ``required`` key) falls back to the newest intact ``step_*.pt`` with a
-loud warning naming every damaged file; when checkpoints exist but none is intact,
-:class:`CheckpointError` names them all and says what to delete to start over. The checks of one
+loud warning naming every damaged file; a checkpoint of another run (its stored key is not this
+run's) is set aside and skipped the same way; when checkpoints exist but none is intact and this
+run's, :class:`CheckpointError` names them all and the smallest safe action (never deleting a
+readable file). The checks of one
 file are :func:`inpainting.runtime.verify_file` (also used on a finished run's ``generator.pt``).
 """
 from __future__ import annotations
@@ -26,8 +28,8 @@ from typing import Any
 
 import torch
 
-from ..runtime import (CheckpointError, atomic_write, atomic_write_text, torch_file_problem,
-                       verify_file, warn_loudly)
+from ..runtime import (CheckpointError, atomic_write, atomic_write_text, set_aside,
+                       torch_file_problem, verify_file, warn_loudly)
 
 POINTER = "latest"
 _NAME = re.compile(r"^step_(\d{8,})\.pt$")
@@ -86,20 +88,32 @@ def _label(path: Path) -> str:
     return f"pointer {path}" if path.name == POINTER else str(path)
 
 
+def _state_key(state: dict) -> str | None:
+    """The run key a checkpoint records (``key``, else the hash of its ``identity``)."""
+    if isinstance(state.get("key"), str):
+        return state["key"]
+    if isinstance(state.get("identity"), dict):
+        from .runs import key_of
+        return key_of(state["identity"])
+    return None
+
+
 def load_latest(ckpt_dir: str | os.PathLike, map_location: Any = "cpu",
-                required: tuple[str, ...] = ()) -> dict | None:
+                required: tuple[str, ...] = (), own_key: str | None = None) -> dict | None:
     """The newest intact checkpoint of ``ckpt_dir``, loaded with ``map_location`` (so a GPU-trained
     checkpoint loads on CPU).
 
     * ``None`` only when ``ckpt_dir`` holds no checkpoint at all (no ``step_*.pt`` and no ``latest``
       pointer): a fresh run. Leftover temp files of an interrupted first write do not count.
-    * The checkpoint ``latest`` names if it is intact: a dict holding every key of ``required``.
-    * Otherwise the newest intact ``step_*.pt``, with a loud warning naming every damaged file (a
-      pointer that is missing its target, holds non-UTF-8 bytes or garbage; a truncated or corrupt
-      file; a torch file of the wrong content) and the checkpoint resumed from.
-    * :class:`CheckpointError` when checkpoints exist but none is intact: the message names every
-      damaged file with its reason and says to delete the run folder (``ckpt_dir``'s parent) to start
-      over.
+    * The checkpoint ``latest`` names if it is intact: a dict holding every key of ``required``
+      and, with ``own_key``, recording that run key.
+    * Otherwise the newest intact ``step_*.pt`` of this run, with a loud warning naming every
+      damaged file (a pointer that is missing its target, holds non-UTF-8 bytes or garbage; a
+      truncated or corrupt file; a torch file of the wrong content) and every file of another run
+      (set aside as ``<name>.foreign-<time>``, never deleted), and the checkpoint resumed from.
+    * :class:`CheckpointError` when checkpoints exist but none is intact and this run's: the
+      message names every file with its reason (both keys for a file of another run) and the
+      smallest safe action; it never advises deleting a readable checkpoint.
     """
     ckpt_dir = Path(ckpt_dir)
     required = tuple(required)
@@ -108,6 +122,7 @@ def load_latest(ckpt_dir: str | os.PathLike, map_location: Any = "cpu",
     if not files and not pointer.exists():
         return None
     damaged: dict[Path, str] = {}
+    foreign: dict[Path, str] = {}
     named, reason = _read_pointer(pointer)
     if reason:
         damaged[pointer] = reason
@@ -119,13 +134,31 @@ def load_latest(ckpt_dir: str | os.PathLike, map_location: Any = "cpu",
             damaged[path] = ("named by the 'latest' pointer but " + reason) if path.name == named \
                 and reason == "missing" else reason
             continue
-        if damaged:
-            warn_loudly("damaged checkpoint file(s): " + "; ".join(
-                f"{_label(p)}: {why}" for p, why in damaged.items())
+        theirs = _state_key(state)
+        if own_key is not None and theirs != own_key:
+            foreign[path] = theirs or "unknown"
+            continue
+        if damaged or foreign:
+            kept = {p: set_aside(p, "foreign") for p in foreign}
+            warn_loudly("checkpoint file(s) not used: " + "; ".join(
+                [f"{_label(p)}: {why}" for p, why in damaged.items()]
+                + [f"{p}: belongs to run {k}, not to this run {own_key} (set aside as "
+                   f"{kept[p].name})" for p, k in foreign.items()])
                 + f"; resuming from {path.name} (step {state.get('step', '?')}) instead")
+            if foreign and path.name != named:
+                atomic_write_text(pointer, path.name)
         return state
-    listing = "\n".join(f"  {_label(p)}: {why}" for p, why in damaged.items())
+    listing = "\n".join([f"  {_label(p)}: {why}" for p, why in damaged.items()]
+                        + [f"  {p}: belongs to run {k}, not to this run {own_key}"
+                           for p, k in foreign.items()])
+    if foreign and not damaged:
+        raise CheckpointError(
+            f"the checkpoints in {ckpt_dir} belong to another run, not to this run {own_key}:\n"
+            f"{listing}\nThis folder holds another run's training (nothing was changed): leave "
+            "out_dir unset or choose another out_dir; if the files were copied here by mistake, "
+            f"move them out of {ckpt_dir} and run again.", foreign)
     raise CheckpointError(
-        f"no intact checkpoint in {ckpt_dir}; every one is damaged:\n{listing}\n"
-        f"The run cannot resume. To start it over from step 0, delete {ckpt_dir.parent} (the run "
-        "folder); to keep it, restore the files above from a backup.", damaged)
+        f"no intact checkpoint of this run in {ckpt_dir}:\n{listing}\n"
+        f"The run cannot resume. Restore the files above from a backup to keep it; to start it "
+        f"over from step 0, move {ckpt_dir} aside (e.g. mv {ckpt_dir} {ckpt_dir}.damaged; "
+        "nothing readable is lost) and run again.", {**damaged, **foreign})

@@ -28,9 +28,11 @@ saved), the batch-wide reconstruction normaliser and the logged losses span all 
 alone writes (``is_main``). In one process every one of these calls does nothing.
 
 Nothing is lost silently: a damaged checkpoint falls back to the newest intact one with a warning
-naming it, a run folder whose checkpoints are all damaged stops with an error that says what to
-delete, a finished run's generator file is checked before it is reused, and a run being trained by
-another process is refused (:class:`inpainting.training.runs.RunLock`).
+naming it, a run folder whose checkpoints are all damaged stops with an error that names the
+smallest safe action, a finished run's generator file is checked before it is reused, damaged
+bookkeeping (``identity.json``, ``train_config.json``) is set aside and rebuilt, files of another
+run and a changed data folder are caught (:mod:`inpainting.training.integrity`), and a run being
+trained by another process is refused (:class:`inpainting.training.runs.RunLock`).
 """
 from __future__ import annotations
 
@@ -56,14 +58,15 @@ from .checkpoint import (CheckpointError, list_checkpoints, load_latest, prune_c
                           save_checkpoint)
 from ..data import build_dataset
 from ..data.masks import sample_masks
-from ..models import (ModelFileError, PerceptualNetwork, build_discriminator, build_inpainter,
-                      read_generator, save_generator)
+from ..models import (PerceptualNetwork, build_discriminator, build_inpainter, read_generator,
+                      save_generator)
 from ..models.generator import composite
 from ..models.perceptual import cache_path, weights_kind
-from .runs import (GENERATOR_FILE, IDENTITY_FILE, RunLock, RunSpec, identity_differences,
-                    is_finished, key_of, read_json, run_dir, run_identity)
+from .runs import (GENERATOR_FILE, RunSpec, identity_differences, is_finished, key_of, run_dir,
+                   run_identity, run_key)
 from ..runtime import (cpu_bf16_fast, device_name, precision, results_dir, select_device,
                        update_run_json, warn_loudly)
+from .integrity import STATE_KEYS, FolderChecks, check_resume_data
 from . import distributed, records, tensorboard
 from .records import HISTORY_COLUMNS, TrainResult
 from .schedule import Schedule
@@ -71,7 +74,6 @@ from .stream import BatchStream, torch_threads
 
 N_SAMPLES = 8
 MEAN_PIXEL_IMAGES = 1000
-STATE_KEYS = ("step", "identity", "G", "history", "rng")
 LOSS_COLUMNS = ("rec", "adv_g", "per", "g_total", "d_loss")
 _WARNED_BF16 = set()
 
@@ -115,7 +117,7 @@ def frozen_batchnorm_statistics(module: nn.Module):
             m.track_running_stats = True
 
 
-class Trainer:
+class Trainer(FolderChecks):
     """Train the run ``spec``: ``spec.profile.model`` on the dataset of ``spec.role`` with the staged
     schedule, its generator started from the warm-start run ``spec.init`` when given.
 
@@ -187,6 +189,8 @@ class Trainer:
                           "kept so the numbers equal those of the same profile elsewhere")
         torch.manual_seed(t.seed)
         self.dataset = build_dataset(self.data_cfg, "train")
+        fingerprint = getattr(self.dataset, "fingerprint", None)   # real data only
+        self.data_fingerprint = fingerprint() if fingerprint is not None else None
         self.mask_cfg = p.masks
         self.G = build_inpainter(p.model, self.image_size).to(self.device)
         if self.G.supported_mask_kinds == ("centre",):
@@ -243,7 +247,8 @@ class Trainer:
         elif self.profile.train.init_generator:
             path = Path(self.profile.train.init_generator)
         if path is not None:
-            self.G.load_state_dict(read_generator(path)["state_dict"])
+            expected = run_key(self.init) if self.init is not None else None
+            self.G.load_state_dict(read_generator(path, expected)["state_dict"])
         set_fill = getattr(self.G.generator, "set_fill", None)
         if set_fill is not None:
             set_fill(self._mean_pixel().to(self.device))
@@ -289,7 +294,7 @@ class Trainer:
                 "G": sd(self.G), "D": sd(self.D), "opt_g": sd(self.opt_g), "opt_d": sd(self.opt_d),
                 "sched_g": sd(self.sched_g), "sched_d": sd(self.sched_d),
                 "scaler_g": sd(self.scaler_g), "scaler_d": sd(self.scaler_d), "rng": _rng_state(),
-                "world_size": self.world_size,
+                "world_size": self.world_size, "data": self.data_fingerprint,
                 "perceptual_weights_source": self.perceptual_weights_source}
 
     def _check_compatible(self, stored: dict, where: Path) -> None:
@@ -297,11 +302,15 @@ class Trainer:
         if diffs:
             raise ValueError(
                 f"the run in {where} was made with a different configuration:\n  "
-                + "\n  ".join(diffs) + f"\nLeave out_dir unset (each configuration gets its own "
-                f"folder), choose a new out_dir, or delete {self.out_dir} to start this run again.")
+                + "\n  ".join(diffs) + f"\nNothing was changed. Leave out_dir unset (each "
+                f"configuration gets its own folder) or choose a new out_dir; to train this "
+                f"configuration in {self.out_dir}, move that run aside first (mv {self.out_dir} "
+                f"{self.out_dir}.other).")
 
     def load_state_dict(self, state: dict) -> None:
         self._check_compatible(state.get("identity", {}), self.ckpt_dir)
+        check_resume_data(state.get("data"), getattr(self, "data_fingerprint", None),
+                          self.out_dir, state["step"], self.data_cfg.root)
         for name in ("G", "D", "opt_g", "opt_d", "sched_g", "sched_d", "scaler_g", "scaler_d"):
             if getattr(self, name) is not None:
                 getattr(self, name).load_state_dict(state[name])
@@ -456,43 +465,6 @@ class Trainer:
             "precision": self.precision, "steps_done": self.step, "seconds": self.seconds,
             "provenance": self.provenance()})
 
-    def _reuse(self) -> TrainResult:
-        """The stored result of a finished run, after checking its identity and generator file."""
-        stored = read_json(self.out_dir / IDENTITY_FILE)
-        if stored is not None:
-            self._check_compatible(stored, self.out_dir)
-        if self.is_main:
-            try:
-                read_generator(self.generator_path)
-            except ModelFileError as exc:
-                self._rewrite_generator(exc)
-        self.dist.barrier()
-        result = records.read_result(self.out_dir, self.generator_path)
-        if result.provenance and self.is_main:
-            records.register_run(self.profile.name, result.provenance, trained=False)
-        return result
-
-    def _rewrite_generator(self, damage: ModelFileError) -> None:
-        """A finished run whose ``generator.pt`` is damaged: write it again from the run's final
-        checkpoint (with a warning), or stop with an error that says what to delete. Never retrain
-        silently."""
-        with RunLock(self.out_dir, "training run"):
-            self.build()
-            try:
-                state = load_latest(self.ckpt_dir, map_location="cpu", required=STATE_KEYS)
-            except CheckpointError as exc:
-                raise ModelFileError(f"{damage}\nIts checkpoints are damaged too ({exc}), so it "
-                                     f"cannot be restored: delete {self.out_dir} and run again to "
-                                     "train it from scratch.", damage.damaged) from None
-            if state is None or state["step"] < self.schedule.total:
-                raise ModelFileError(f"{damage}\nNo final checkpoint is left to restore it from: "
-                                     f"delete {self.out_dir} and run again to train it from "
-                                     "scratch.", damage.damaged)
-            self.load_state_dict(state)
-            warn_loudly(f"{self.generator_path} was damaged ({damage}); it was written again from "
-                        f"the run's final checkpoint (step {self.step})")
-            self._finish()
-
     def fit(self) -> TrainResult:
         """Train to ``schedule.total`` steps, resuming from the newest intact checkpoint of
         ``out_dir``; a finished run returns its stored result at once (nothing is rebuilt)."""
@@ -503,13 +475,14 @@ class Trainer:
 
     def _fit(self) -> TrainResult:
         self.build()
-        state = load_latest(self.ckpt_dir, map_location="cpu", required=STATE_KEYS)
+        self._check_folder_identity()
+        state = load_latest(self.ckpt_dir, map_location="cpu", required=STATE_KEYS,
+                            own_key=self.key)
         if state is not None:
             self.load_state_dict(state)
+        elif self.is_main and self._rebuild_finished():
+            return records.read_result(self.out_dir, self.generator_path)
         else:
-            stored = read_json(self.out_dir / IDENTITY_FILE)
-            if stored is not None:
-                self._check_compatible(stored, self.out_dir)
             self._start_generator()
         self._distribute()
         if self.is_main:
@@ -566,7 +539,8 @@ class Trainer:
                        {"key": self.key, "role": self.role, "profile": asdict(self.profile),
                         "steps": self.step, "precision": self.precision,
                         "perceptual_weights_source": self.perceptual_weights_source,
-                        "effective_loss_weights": self.effective_loss_weights()})
+                        "effective_loss_weights": self.effective_loss_weights(),
+                        "data": self.data_fingerprint})
         self._write_record(status="finished")
         prune_checkpoints(self.ckpt_dir, keep=1)
         records.register_run(self.profile.name, self.provenance(), trained=True)

@@ -27,7 +27,7 @@ import torch
 
 from .runs import IDENTITY_FILE, RECORD_FILE, read_json
 from ..data.images import to_uint8
-from ..runtime import (NOTEBOOK_ENV, atomic_write, atomic_write_text, results_dir, save_table,
+from ..runtime import (NOTEBOOK_ENV, atomic_write, atomic_write_text, read_run_json, save_table,
                        update_run_json)
 
 HISTORY_COLUMNS = ("step", "stage", "rec", "adv_g", "per", "g_total", "d_loss", "lr_g", "lr_d",
@@ -86,10 +86,14 @@ def register_run(profile_name: str, prov: dict[str, Any], trained: bool) -> None
     notebooks that used it (``used_by``) and the one that trained it (``trained_by``; names from
     ``$INPAINTING_NOTEBOOK``, set by :mod:`inpainting.teaching.notebook_runner`, else ``"python"``)."""
     notebook = os.environ.get(NOTEBOOK_ENV, "python")
-    path = results_dir(profile_name) / "run.json"
-    known = (read_json(path) or {}).get("runs", {}).get(prov["run"], {}) if path.is_file() else {}
-    entry = {**prov, "used_by": sorted(set(known.get("used_by", [])) | {notebook}),
-             "trained_by": sorted(set(known.get("trained_by", [])) | ({notebook} if trained else set()))}
+    known = read_run_json(profile_name).get("runs", {}).get(prov["run"], {})
+
+    def names(field: str) -> set[str]:
+        value = known.get(field, [])
+        return {v for v in value if isinstance(v, str)} if isinstance(value, list) else set()
+
+    entry = {**prov, "used_by": sorted(names("used_by") | {notebook}),
+             "trained_by": sorted(names("trained_by") | ({notebook} if trained else set()))}
     update_run_json(profile_name, runs={prov["run"]: entry})
 
 

@@ -50,7 +50,8 @@ from typing import Any
 
 from ..models.perceptual import weights_kind
 from ..profiles import NEUTRAL, ROLES, Profile, neutral_fields
-from ..runtime import file_sha256, precision, results_dir, select_device
+from ..runtime import (file_sha256, folder_key, precision, read_record_json, results_dir,
+                       select_device)
 
 FORMAT = 3   # bump when the trainer computes something different for the same profile
 RUNS = "runs"   # results/<profile>/runs/<role>/<generator>-<key>
@@ -269,18 +270,13 @@ GENERATOR_FILE = "generator.pt"
 
 
 def read_json(path: Path) -> dict | None:
-    """A JSON file's dict, or ``None`` when it is missing; a damaged file is an error naming it."""
-    if not path.is_file():
-        return None
-    try:
-        value = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RuntimeError(f"{path} is damaged ({exc}); delete {path.parent} to train this run "
-                           "again") from None
-    if not isinstance(value, dict):
-        raise RuntimeError(f"{path} does not hold a JSON object; delete {path.parent} to train "
-                           "this run again")
-    return value
+    """A run folder's JSON file (``identity.json``, ``train_config.json``) as a dict, or ``None``
+    when it is missing. A damaged one (half-written, not JSON, not an object) never blocks the run:
+    it is set aside as ``<name>.damaged-<time>`` with a warning and ``None`` is returned, so the
+    trainer rebuilds it from what is intact (the final checkpoint, or the generator file and the
+    run's key) (:func:`inpainting.runtime.read_record_json`)."""
+    return read_record_json(path, rebuilt="it is rebuilt from the run's intact files (its "
+                            "checkpoint or generator.pt) when the run is next used")
 
 
 def is_finished(folder: str | os.PathLike) -> bool:
