@@ -6,8 +6,8 @@ Measured in one run, for both generators under identical settings:
 
 * ``full_step``: one joint training step of :class:`inpainting.training.Trainer` (D step on real vs
   composite, then G step with L_rec + L_adv + L_per); global + local discriminator; the smoke
-  profile's perceptual VGG (VGG16) at relu3_1 with **random weights** (speed does not depend on the weights); fixed batch, so data
-  loading is excluded (reported separately as ``data``);
+  profile's perceptual VGG (VGG16) at relu3_1 with **random weights** (speed does not depend on
+  the weights); fixed batch, so data loading is excluded (reported separately as ``data``);
 * ``g_step``: stage-G step (G forward + L_rec + backward + Adam), no D, no VGG;
 * both training steps in float32 and with the trainer's mixed precision (``train.amp``: bfloat16
   autocast on CPUs with fast bfloat16 kernels, float16 on CUDA); the FLOP rate of the mixed rows is
