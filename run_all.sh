@@ -50,10 +50,14 @@ else
   PY="$ROOT/.venv/bin/python"
 fi
 
-# The pip list of environment.yml: the lines under '- pip:'.
+# The pip list of environment.yml: the lines under '- pip:' ("pip_requirements"), or the commented
+# lines "# - <package>  # --no-deps" there ("pip_requirements --no-deps": wheels installed without
+# their dependencies, which conda skips).
 pip_requirements() {
-  awk '/^[[:space:]]*- pip:[[:space:]]*$/ {inpip=1; next}
-       inpip && /^[[:space:]]+- / {sub(/^[[:space:]]+- /, ""); sub(/[[:space:]]+#.*$/, ""); print; next}
+  awk -v nodeps="${1:-}" '/^[[:space:]]*- pip:[[:space:]]*$/ {inpip=1; next}
+       inpip && nodeps == "" && /^[[:space:]]+- / {sub(/^[[:space:]]+- /, ""); sub(/[[:space:]]+#.*$/, ""); print; next}
+       inpip && nodeps != "" && /^[[:space:]]+#[[:space:]]*- [^[:space:]]+[[:space:]]+#[[:space:]]*--no-deps/ {
+         sub(/^[[:space:]]+#[[:space:]]*- /, ""); sub(/[[:space:]]+#.*$/, ""); print; next}
        inpip && /^[^[:space:]]/ {inpip=0}' environment.yml
 }
 
@@ -63,6 +67,8 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$WANT" ]] || ! "$PY" -c 'import inp
   log "installing the pinned packages from environment.yml (first time: a few minutes)"
   REQ=$(mktemp); pip_requirements > "$REQ"
   "$PY" -m pip install --disable-pip-version-check -q -r "$REQ"
+  pip_requirements --no-deps > "$REQ"
+  "$PY" -m pip install --disable-pip-version-check -q --no-deps -r "$REQ"
   rm -f "$REQ"
   "$PY" -m pip install --disable-pip-version-check -q --no-deps -e .
   "$PY" -m ipykernel install --sys-prefix --name "$KERNEL" --display-name "Python (inpainting-kit)" >/dev/null
@@ -71,6 +77,9 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$WANT" ]] || ! "$PY" -c 'import inp
 else
   log "environment up to date ($("$PY" -c 'import sys; print(sys.prefix)'))"
 fi
+# The perceptual weights of the smoke and demo profiles, converted once (so no training does it),
+# and a check that the converted file loads.
+"$PY" -c 'from inpainting.models.perceptual_weights import main; main()'
 
 # ---------------------------------------------------------------- commands
 if [[ "$MODE" == setup ]]; then exit 0; fi

@@ -141,3 +141,18 @@ def test_command_line_usage_errors(argv):
     with pytest.raises(SystemExit) as exc:
         bench.parse_args(argv)
     assert exc.value.code == 2
+
+
+def test_perceptual_scale_measures_both_states_per_level():
+    """python -m inpainting.bench.perceptual_scale (docs/method.md §5.4), at smoke size."""
+    import math
+    from inpainting.bench.perceptual_scale import measure
+    table = measure("smoke", steps=2, batches=1, weights=("random",),
+                    distances=("relative", "mse"), layers=("relu1_1", "relu2_1"))
+    assert list(table.columns) == ["state", "weights", "distance", "layer", "L_rec", "L_per",
+                                   "loss_ratio", "grad_ratio"]
+    assert list(table["state"].unique()) == ["init", "after 2 L_rec steps"] and len(table) == 8
+    assert all(math.isfinite(v) and v > 0 for v in table[["L_rec", "L_per", "loss_ratio",
+                                                          "grad_ratio"]].to_numpy().ravel())
+    row = table.iloc[0]
+    assert math.isclose(row["loss_ratio"], row["L_per"] / row["L_rec"], rel_tol=1e-9)   # w_per 1

@@ -222,17 +222,18 @@ def test_real_train_results_load_through_models_and_carry_their_provenance(profi
                           dataset="faces", dataset_description="procedural faces",
                           generator="lite", seed=seed, precision="float32", device="cpu",
                           device_name="test CPU", torch_threads=1, world_size=1,
-                          perceptual_weights_source="imagenet (/cache/vgg.pth)",
-                          is_perceptual_fallback=False, steps=0, seconds=0.0)
+                          perceptual_weights_source="imagenet vgg19 (/cache/vgg.pth)",
+                          steps=0, seconds=0.0)
         runs.append(TrainResult(out_dir=tmp_path, generator_path=path, history=pd.DataFrame(),
                                 sample_paths=[], perceptual_weights_source=None,
-                                is_perceptual_fallback=False, effective_loss_weights={},
+                                effective_loss_weights={},
                                 seconds=0.0, key=f"k{seed}", provenance=prov))
     result = compare({"full": runs}, profile, "faces", progress=False)
     row = result.table().query("method == 'full' and kind == 'centre'").iloc[0]
     assert row["n_seeds"] == 2 and row["params"] > 0 and row["psnr_hole_seed_sd"] > 0
     assert [p["run"] for p in result.provenance] == ["runs/faces/lite-k0", "runs/faces/lite-k1"]
-    assert caveats(result) == ["perceptual VGG: ImageNet weights", "precision: float32",
+    assert caveats(result) == ["perceptual network: vgg19 with ImageNet weights (torchvision)",
+                               "precision: float32",
                                "data: procedural faces (a stand-in for CelebA, not real data)",
                                "2 training seeds per trained row (seeds 0, 1)"]
 

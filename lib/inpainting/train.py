@@ -45,7 +45,7 @@ import time
 from typing import Sequence
 
 from .experiments import NOTEBOOK_VARIANTS, WARM_STARTED, needed_runs, seeds, variant_spec
-from .models.perceptual import fetch_weights
+from .models.perceptual_weights import fetch_weights
 from .profiles import PROFILES, Profile, get_profile
 from .runtime import NOTEBOOK_ENV, results_dir, select_device
 from .training.jobs import Job, cpu_count, default_jobs, run_jobs, schedule_order

@@ -5,9 +5,9 @@
 Measured in one run, for both generators under identical settings:
 
 * ``full_step``: one joint training step of :class:`inpainting.training.Trainer` (D step on real vs
-  composite, then G step with L_rec + L_adv + L_per); global + local discriminator; perceptual VGG19
-  relu3_1 with **random weights** (speed does not depend on the weights); fixed batch, so data
-  loading is excluded (reported separately as ``data``);
+  composite, then G step with L_rec + L_adv + L_per); global + local discriminator; the smoke
+  profile's perceptual VGG (VGG16) at relu3_1 with **random weights** (speed does not depend on
+  the weights); fixed batch, so data loading is excluded (reported separately as ``data``);
 * ``g_step``: stage-G step (G forward + L_rec + backward + Adam), no D, no VGG;
 * both training steps in float32 and with the trainer's mixed precision (``train.amp``: bfloat16
   autocast on CPUs with fast bfloat16 kernels, float16 on CUDA); the FLOP rate of the mixed rows is
@@ -145,7 +145,8 @@ def bench_training(generator: str, size: int, batch: int, stage: str, device: to
             "images_per_s": batch / seconds, "ms": 1000 * seconds, "data_ms": 1000 * data_s, "peak_mem_mb": mem.mb,
             "gflop": flops / 1e9, "gflop_per_s": flops / seconds / 1e9,
             "pct_matmul": 100 * flops / seconds / 1e9 / roof,
-            "note": "VGG19 relu3_1 random weights" if stage == "joint" else ""}
+            "note": f"{trainer.profile.loss.per_network.upper()} relu3_1 random weights"
+                    if stage == "joint" else ""}
 
 
 def inference_options(model, x: torch.Tensor, m: torch.Tensor) -> dict[str, Callable[[], object]]:

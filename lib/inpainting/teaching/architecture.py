@@ -252,7 +252,7 @@ def architecture_figure(generator: nn.Module, discriminator: nn.Module | None = 
         feats = perceptual(torch.zeros(1, 3, S, S, device=device))
         desc = ", ".join(f"{k}: {' x '.join(map(str, v.shape[1:]))}" for k, v in feats.items())
         box(79, 14, f"perceptual network (frozen {getattr(perceptual, 'network', 'VGG')})\n{desc}\n"
-            f"weights: {str(getattr(perceptual, 'weights_source', '?')).split(' (')[0]}",
+            f"weights: {getattr(perceptual, 'weights_kind', '?')}",
             colour="#cfe8cf", w=38, h=9)
         arrow((54, 23), (59.5, 16), "φ(Î)")
         arrow((53, 8), (59.5, 12), "φ(I)")

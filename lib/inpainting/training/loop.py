@@ -54,18 +54,17 @@ import torch
 from torch import nn
 
 from .. import losses
-from .checkpoint import (CheckpointError, list_checkpoints, load_latest, prune_checkpoints,
+from .checkpoint import (list_checkpoints, load_latest, prune_checkpoints,
                           save_checkpoint)
 from ..data import build_dataset
 from ..data.masks import sample_masks
 from ..models import (PerceptualNetwork, build_discriminator, build_inpainter, read_generator,
                       save_generator)
 from ..models.generator import composite
-from ..models.perceptual import cache_path, weights_kind
+from ..models.perceptual_weights import weights_kind
 from .runs import (GENERATOR_FILE, RunSpec, identity_differences, is_finished, key_of, run_dir,
                    run_identity, run_key)
-from ..runtime import (cpu_bf16_fast, device_name, precision, results_dir, select_device,
-                       update_run_json, warn_loudly)
+from ..runtime import cpu_bf16_fast, device_name, precision, results_dir, select_device
 from .integrity import STATE_KEYS, FolderChecks, check_resume_data
 from . import distributed, records, tensorboard
 from .records import HISTORY_COLUMNS, TrainResult
@@ -130,8 +129,8 @@ class Trainer(FolderChecks):
         ``"auto"`` (bar in a notebook, plain lines in a headless run).
 
     ``perceptual`` is the frozen VGG of L_per (``None`` without it), built from the weights
-    ``spec.perceptual_weights`` resolved for the key; a file that appeared or vanished since is an
-    error, never a run whose key names other weights.
+    ``spec.perceptual_weights`` resolved for the key; a weights file changed since is an error,
+    never a run whose key names other weights.
     """
 
     def __init__(self, spec: RunSpec, out_dir: str | os.PathLike | None = None,
@@ -217,20 +216,19 @@ class Trainer(FolderChecks):
         self.seconds = 0.0
 
     def _perceptual_network(self) -> PerceptualNetwork | None:
-        """The frozen VGG of L_per from the local weights the run's key names (no download: the
-        commands that train fetch the weights before any key is computed)."""
+        """The frozen VGG of L_per with the weights the run's key names (no download: the commands
+        that train fetch the weights before any key is computed; missing ones stop the run with an
+        error naming the file and the fix)."""
         loss, spec = self.profile.loss, self.spec
         if loss.w_per <= 0:
             return None
-        now = weights_kind(loss.per_network, loss.per_weights, self.profile.allow_random_perceptual)
+        now = weights_kind(loss.per_network, loss.per_weights)
         if now != spec.perceptual_weights:
             raise RuntimeError(
-                f"the perceptual weights changed after this run's key was computed: the key names "
-                f"{spec.perceptual_weights!r} weights, the files now give {now!r} (a VGG file was "
-                f"added to or removed from {cache_path(loss.per_network).parent}); start again so "
-                "the run is named by the weights it trains with")
+                f"loss.per_weights: the file {loss.per_weights} changed after this run's key was "
+                f"computed (the key names {spec.perceptual_weights!r}, the file is now {now!r}); "
+                "start again so the run is named by the weights it trains with")
         network = PerceptualNetwork(loss.per_network, loss.per_layers, loss.per_weights,
-                                    allow_random=self.profile.allow_random_perceptual,
                                     download=False).to(self.device).eval()
         _requires_grad(network, False)
         return network
@@ -257,10 +255,6 @@ class Trainer(FolderChecks):
     def perceptual_weights_source(self) -> str | None:
         return self.perceptual.weights_source if self.perceptual is not None else None
 
-    @property
-    def is_perceptual_fallback(self) -> bool:
-        return bool(self.perceptual is not None and self.perceptual.is_fallback)
-
     def effective_loss_weights(self) -> dict[str, Any]:
         """Loss weights as trained: a term without its network (no D / no VGG) has weight 0."""
         loss = self.profile.loss
@@ -272,17 +266,7 @@ class Trainer(FolderChecks):
                 "per_layers": list(loss.per_layers) if self.perceptual is not None else [],
                 "per_layer_weights": self.per_layer_weights if self.perceptual is not None else {},
                 "per_distance": loss.per_distance if self.perceptual is not None else None,
-                "perceptual_weights_source": self.perceptual_weights_source,
-                "is_perceptual_fallback": self.is_perceptual_fallback}
-
-    def _record_fallback(self) -> None:
-        if not self.is_perceptual_fallback or not self.is_main:
-            return
-        message = (f"the perceptual network ({self.profile.loss.per_network}) of every run with "
-                   f"L_per uses {self.perceptual_weights_source} weights, so L_per is NOT the "
-                   "paper's ImageNet-feature loss")
-        warn_loudly(f"run {self.out_dir}: {message}")
-        update_run_json(self.profile.name, warnings={"perceptual": message})
+                "perceptual_weights_source": self.perceptual_weights_source}
 
     # ------------------------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict:
@@ -448,8 +432,7 @@ class Trainer(FolderChecks):
             seed=self.profile.train.seed, precision=self.precision, device=str(self.device),
             device_name=device_name(self.device), torch_threads=torch.get_num_threads(),
             world_size=self.world_size, perceptual_weights_source=self.perceptual_weights_source,
-            is_perceptual_fallback=self.is_perceptual_fallback, steps=self.step,
-            seconds=self.seconds)
+            steps=self.step, seconds=self.seconds)
 
     def _write_record(self, status: str) -> None:
         if not self.is_main:
@@ -487,7 +470,6 @@ class Trainer(FolderChecks):
         self._distribute()
         if self.is_main:
             records.write_identity(self.out_dir, self.identity)
-        self._record_fallback()
         self._write_record(status="running")
         self.samples = self._sample_batch()
         t = self.profile.train

@@ -48,7 +48,6 @@ class TrainResult:
     history: pd.DataFrame
     sample_paths: list[Path]
     perceptual_weights_source: str | None
-    is_perceptual_fallback: bool
     effective_loss_weights: dict[str, Any]
     seconds: float
     key: str
@@ -58,14 +57,13 @@ class TrainResult:
 def provenance(*, key: str, run: str, role: str, dataset: str, dataset_description: str,
                generator: str, seed: int, precision: str, device: str, device_name: str,
                torch_threads: int, world_size: int, perceptual_weights_source: str | None,
-               is_perceptual_fallback: bool, steps: int, seconds: float) -> dict[str, Any]:
+               steps: int, seconds: float) -> dict[str, Any]:
     """Where and how one run was made: the facts every table built from it must carry."""
     return dict(key=key, run=run, role=role, dataset=dataset,
                 dataset_description=dataset_description, generator=generator, seed=seed,
                 precision=precision, device=device, device_name=device_name,
                 torch_threads=torch_threads, world_size=world_size,
-                perceptual_weights_source=perceptual_weights_source,
-                is_perceptual_fallback=is_perceptual_fallback, steps=steps,
+                perceptual_weights_source=perceptual_weights_source, steps=steps,
                 seconds=round(float(seconds), 2))
 
 
@@ -107,7 +105,6 @@ def read_result(out_dir: Path, generator_path: Path) -> TrainResult:
         out_dir=out_dir, generator_path=generator_path, history=history,
         sample_paths=sorted((out_dir / SAMPLES).glob("step_*.png")),
         perceptual_weights_source=prov.get("perceptual_weights_source"),
-        is_perceptual_fallback=bool(prov.get("is_perceptual_fallback", False)),
         effective_loss_weights=record.get("effective_loss_weights", {}),
         seconds=float(record.get("seconds", 0.0)), key=record.get("key", ""), provenance=prov)
 

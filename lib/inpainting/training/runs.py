@@ -15,9 +15,9 @@ command (``python -m inpainting.train``).
   stage), so runs that compute the same thing share one folder;
 * what the profile only names is resolved: the **precision** actually used (``float32`` /
   ``bfloat16`` / ``float16``, :func:`inpainting.runtime.precision`), the **kind of perceptual
-  weights** (``imagenet``, ``random`` — the offline fallback computes exactly what ``random`` does —
-  or the sha256 of a weights file; :attr:`RunSpec.perceptual_weights`, from local files only, so a
-  key computation never downloads), and the **warm start**: the key of the run whose generator
+  weights** (``imagenet``, ``vgg16-hed``, ``random`` or the sha256 of a weights file, beside
+  ``loss.per_network``; :attr:`RunSpec.perceptual_weights`: only a user's file is read, so a key
+  computation never downloads or converts), and the **warm start**: the key of the run whose generator
   starts this one (:class:`RunSpec` ``init``), or the sha256 of a user-given
   ``train.init_generator`` file — never its path;
 * :data:`FORMAT`, raised whenever the trainer's computation changes, so old runs are not reused.
@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..models.perceptual import weights_kind
+from ..models.perceptual_weights import weights_kind
 from ..profiles import NEUTRAL, ROLES, Profile, neutral_fields
 from ..runtime import (file_sha256, folder_key, precision, read_record_json, results_dir,
                        select_device)
@@ -81,13 +81,14 @@ class RunSpec:
 
     @functools.cached_property
     def perceptual_weights(self) -> str | None:
-        """The kind of perceptual weights the run loads (``imagenet``, ``random`` or
-        ``sha256:<hash>``; ``None`` without L_per), resolved once, from local files only
-        (:func:`inpainting.models.perceptual.weights_kind`): computing a key never downloads."""
+        """The kind of perceptual weights the run loads (``imagenet``, ``vgg16-hed``, ``random`` or
+        ``sha256:<hash>``; ``None`` without L_per), resolved once
+        (:func:`inpainting.models.perceptual_weights.weights_kind`): computing a key never
+        downloads or converts."""
         loss = self.profile.loss
         if loss.w_per <= 0:
             return None
-        return weights_kind(loss.per_network, loss.per_weights, self.profile.allow_random_perceptual)
+        return weights_kind(loss.per_network, loss.per_weights)
 
     @property
     def key(self) -> str:
