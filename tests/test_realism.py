@@ -116,6 +116,20 @@ def test_a_missing_network_names_the_set_up_and_the_pip_command(monkeypatch):
         realism.inception_path()
 
 
+def test_compare_without_the_network_fails_before_any_method_runs(tmp_path, monkeypatch):
+    from inpainting.evaluation.comparison import compare
+    from inpainting.profiles import get_profile
+    monkeypatch.setenv("INPAINTING_RESULTS", str(tmp_path))
+    monkeypatch.setattr(realism.importlib.util, "find_spec", lambda name: None)
+    realism.inception_model.cache_clear()
+    try:
+        with pytest.raises(FileNotFoundError, match=r"run_all\.sh setup"):
+            compare({"never run": lambda i, m: pytest.fail("a method ran")}, get_profile("smoke"),
+                    "faces", progress=False)
+    finally:
+        realism.inception_model.cache_clear()
+
+
 def test_a_damaged_network_file_is_named_with_the_reinstall_command(tmp_path, monkeypatch):
     fake = tmp_path / realism.INCEPTION_FILE
     fake.write_bytes(b"not a network")

@@ -481,7 +481,7 @@ def compare(methods: Mapping[str, object], profile: Profile, role: str = "faces"
     semantic_set = semantic_test_set(profile, role, semantic_n)
     members = {GREY_FILL: [grey_fill], **{name: _members(name, v) for name, v in methods.items()}}
     kinds = list(dict.fromkeys(test_set.kinds))
-    realism_metrics.inception_path()   # a missing network fails here, before any method runs
+    realism_metrics.inception_model()   # a missing or damaged network fails before any method runs
     shown, runs, params, frames, semantic_frames, composites = {}, {}, {}, [], [], {}
     for name, models in members.items():
         provs = [p for p in (getattr(m, "provenance", None) for m in models) if p]
@@ -511,7 +511,8 @@ def compare(methods: Mapping[str, object], profile: Profile, role: str = "faces"
     n_seeds = {name: len(models) for name, models in members.items()}
     real = {kind: to_uint8(test_set.subset(kind).images) for kind in kinds}
     realism = realism_metrics.score_methods(real, composites, test_set.images.shape[-1],
-                                            results_dir(profile.name, "test_sets", "inception"))
+                                            results_dir(profile.name, "test_sets", "inception"),
+                                            progress)
     summary = _summary(list(members), kinds, per_seed, per_image, params, n_seeds, resamples,
                        confidence, realism)
     semantic_per_seed = semantic_averaged = None

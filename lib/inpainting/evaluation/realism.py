@@ -446,12 +446,20 @@ class RealismScores:
 
 
 def score_methods(real: dict[str, np.ndarray], composites: dict[str, dict[str, list]],
-                  image_size: int, cache_dir: str | Path | None = None) -> RealismScores:
+                  image_size: int, cache_dir: str | Path | None = None,
+                  progress: bool = False) -> RealismScores:
     """The :class:`RealismScores` of composited outputs (method -> kind -> one uint8 ``(n, H, W,
     3)`` array per seed) against real images (kind -> uint8 ``(n, H, W, 3)``); every set's
     features are computed once (:func:`features`, cached by content)."""
-    return RealismScores(
-        real={kind: features(images, cache_dir) for kind, images in real.items()},
-        fake={m: {kind: [features(c, cache_dir) for c in seeds] for kind, seeds in kinds.items()}
-              for m, kinds in composites.items()},
-        image_size=image_size)
+    from tqdm.auto import tqdm
+    total = len(real) + sum(len(seeds) for kinds in composites.values() for seeds in kinds.values())
+    with tqdm(total=total, desc="Inception features (FID/KID)", disable=not progress) as bar:
+        def run(images):
+            out = features(images, cache_dir)
+            bar.update(1)
+            return out
+        return RealismScores(
+            real={kind: run(images) for kind, images in real.items()},
+            fake={m: {kind: [run(c) for c in seeds] for kind, seeds in kinds.items()}
+                  for m, kinds in composites.items()},
+            image_size=image_size)

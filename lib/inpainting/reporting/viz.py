@@ -8,6 +8,7 @@ metric show its bootstrap interval as error bars whenever the table has ``<metri
 """
 from __future__ import annotations
 
+import textwrap
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -106,8 +107,9 @@ def bar_plot(summary: pd.DataFrame, metric: str | Sequence[str], by: str = "meth
         raise ValueError(f"no column {', '.join(map(repr, missing)) or '(none given)'} in the table; "
                          f"columns: {', '.join(map(str, summary.columns))}")
     groups = list(dict.fromkeys(summary[by]))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(max(4, 0.9 * len(groups) + 2) * len(metrics),
-                                                       3.4), squeeze=False)
+    panel = max(4, 0.9 * len(groups) + 2)   # inches per panel
+    fontsize = 8 if len(metrics) > 1 else 9
+    fig, axes = plt.subplots(1, len(metrics), figsize=(panel * len(metrics), 3.4), squeeze=False)
     for ax, name in zip(axes[0], metrics):
         _bars(ax, summary, name, by, hue, groups)
         caption = title if title and len(metrics) == 1 else (f"{title}: {name}" if title else name)
@@ -117,7 +119,9 @@ def bar_plot(summary: pd.DataFrame, metric: str | Sequence[str], by: str = "meth
             level = summary.attrs.get("confidence")
             level = f"{level:.0%} " if level else ""
             caption += f"\n(error bars: {level}bootstrap interval over test images)"
-        ax.set_title(caption, fontsize=8 if len(metrics) > 1 else 9)
+        width = int(panel * 72 / (fontsize * 0.6))   # characters that fit over one panel
+        ax.set_title("\n".join(textwrap.fill(line, width) for line in caption.split("\n")),
+                     fontsize=fontsize)
     fig.tight_layout()
     return fig
 
