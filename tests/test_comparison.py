@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import inpainting.models
-from inpainting.evaluation import stats
+from inpainting.evaluation import realism, stats
 from inpainting.evaluation.comparison import (GREY_FILL, TABLE_COLUMNS, compare, interval_columns,
                                    spread_columns)
 from inpainting.data.test_sets import fixed_test_set, semantic_test_set
@@ -91,6 +91,36 @@ def test_table_has_an_interval_for_every_metric_and_stays_numeric(comparison):
     assert table.attrs["confidence"] == 0.95 and table.attrs["bootstrap"] == 2000
 
 
+def test_every_row_has_kid_with_its_interval_and_fid_per_mask_kind(comparison, profile):
+    """Realism columns: the oracle (the truth) scores KID 0 and FID 0; a noise fill, the grey
+    fill and a constant fill score above it; an unsupported kind has no numbers; the cells are
+    realism's own functions of the comparison's features; a multi-seed row has a seed spread."""
+    table = comparison.table().set_index(["method", "kind"])
+    for kind in ("centre", "squares"):
+        oracle = table.loc[("oracle (full)", kind)]
+        assert (oracle["kid_x1000"], oracle["kid_x1000_lo"], oracle["kid_x1000_hi"]) == (0, 0, 0)
+        assert abs(oracle["fid"]) < 1e-3
+        for bad in ("noise", GREY_FILL, "grey copy"):
+            row = table.loc[(bad, kind)]
+            assert row["kid_x1000_lo"] > 0 and row["fid"] > 1, (bad, kind)
+            assert row["kid_x1000_lo"] <= row["kid_x1000"] <= row["kid_x1000_hi"]
+    assert table.loc[("centre only", "centre"), "kid_x1000_lo"] > 0
+    assert table.loc[("centre only", "squares"), list(realism.TABLE_COLUMNS)].isna().all()
+    scores = comparison.realism
+    ci = realism.kid_interval(scores.fake["noise"]["centre"], scores.real["centre"],
+                              profile.experiments.bootstrap, profile.experiments.confidence)
+    row = comparison.summary.query("method == 'noise' and kind == 'centre'").iloc[0]
+    assert (row["kid_x1000"], row["kid_x1000_lo"], row["kid_x1000_hi"]) == (ci.estimate, ci.lo, ci.hi)
+    assert len(scores.fake["noise"]["centre"]) == 3 and row["kid_x1000_seed_sd"] > 0
+    assert row["fid"] == pytest.approx(np.mean([realism.fid(f, scores.real["centre"])
+                                                for f in scores.fake["noise"]["centre"]]))
+    assert np.isnan(table.loc[("oracle (full)", "centre"), "kid_x1000_seed_sd"])
+    attrs = comparison.table().attrs
+    assert attrs["realism_columns"] == realism.REALISM_COLUMNS
+    assert "n = 8 images is biased" in attrs["realism_note"]
+    assert "32-px images are upsampled to 299 px" in attrs["realism_note"]
+
+
 def test_intervals_are_the_bootstrap_of_the_per_image_values(comparison, profile):
     rows = comparison.per_image
     noise = rows[(rows["method"] == "noise") & (rows["kind"] == "centre")]
@@ -146,6 +176,11 @@ def test_findings_state_only_supported_differences(comparison):
     squares = text.split("[squares] hole PSNR")[1].split("[eye]")[0]
     assert "centre only" not in squares and "centre only" in text.split("[squares]")[0]
     assert f"[eye] semantic {comparison.semantic_columns[0]}" in text
+    # KID: a block per mask kind on the same resamples; the noise fill is further from the real
+    # images than the oracle (the truth).
+    kid = text.split("[centre] KID x 1000")[1].split("[squares]")[0]
+    assert "lower is better" in kid and "  - noise above oracle (full) by" in kid
+    assert "centre only" in kid and "centre only" not in text.split("[squares] KID x 1000")[1]
 
 
 def test_identical_methods_are_not_distinguishable(profile):

@@ -254,6 +254,31 @@ def test_bar_plot_draws_the_intervals_as_error_bars():
     plt.close("all")
 
 
+def test_realism_columns_get_their_note_in_tables_and_their_caption_in_plots(results):
+    """A table with FID/KID columns states n, the bias and the upsampling (from the comparison
+    or the table's attrs); one without them does not; a bar plot of them says so under its title."""
+    note = "fid and kid_x1000 ...; FID at n = 48 images is biased ..."
+    attrs = {"realism_columns": ("kid_x1000", "fid"), "realism_note": note,
+             "realism_caption": "lower is better; n = 48, 64 px resized to 299"}
+    table = pd.DataFrame({"method": ["a", "b"], "kind": ["centre"] * 2, "kid_x1000": [3.0, 5.0],
+                          "kid_x1000_lo": [1.0, 4.0], "kid_x1000_hi": [4.0, 7.0], "fid": [40.0, 60.0]})
+    table.attrs.update(attrs, confidence=0.95)
+    report = Report("smoke", "04_loss_ablation")
+    report.table(table, "with_realism", "T3.")
+    report.table(table[["method", "kind"]], "without", "T3.")
+    outputs = json.loads((results / "outputs.json").read_text())
+    assert note in outputs["04_loss_ablation/with_realism"]["how"]
+    assert note not in outputs["04_loss_ablation/without"]["how"]
+    summary = (results / "summary.md").read_text()
+    assert "| a | centre | 3 [1, 4] | 40 |" in summary and "`kid_x1000` (KID x 1000" in summary
+    fig = viz.bar_plot(table, ["kid_x1000", "fid"], title="realism")
+    assert len(fig.axes) == 2
+    titles = [ax.get_title() for ax in fig.axes]
+    assert all("n = 48, 64 px resized to 299" in t for t in titles)
+    assert "bootstrap interval" in titles[0] and "bootstrap interval" not in titles[1]
+    plt.close("all")
+
+
 def test_findings_text_is_shown_verbatim_with_its_caveats(results):
     runs = {"full": [FakeRun(prov("runs/faces/lite-1"))]}
     text = "[centre] hole PSNR ...\n  - L_rec below full by 0.21 [0.05, 0.40] dB\n"

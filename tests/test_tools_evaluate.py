@@ -129,6 +129,9 @@ def test_done_when_command_completions_score_the_kits_own_row(run, export, tmp_p
         assert abs(mine - kit) <= 0.01, (kind, mine, kit)
     assert table.loc[table["method"] == "via command", "semantic_eye_error"].notna().all(), \
         "semantic scores on procedural data"
+    assert table[["kid_x1000", "kid_x1000_lo", "kid_x1000_hi", "fid"]].notna().all().all(), \
+        "KID with its interval and FID on every row"
+    assert "kid_x1000" in proc.stdout and "fid" in proc.stdout and "biased" in proc.stdout
     findings = _results_text("via command")
     assert "Reference: 'via command'" in findings and f"{L_REC} and via command" in findings
 
@@ -169,18 +172,25 @@ def test_known_pixels_are_pasted_back_and_trivial_fills_score_badly(run, tmp_pat
         Image.fromarray(noisy).save(scrambled / f"{entry.id}.png")
         pixels[hole] = 0
         Image.fromarray(pixels).save(flat / f"{entry.id}.png")
-    scores = {}
+    scores, kid = {}, {}
     for name, folder in (("truth", truth), ("scrambled truth", scrambled), ("black fill", flat)):
         assert evaluate.main(["--profile", "smoke", "--role", "faces", "--completions", str(folder),
                               "--name", name]) == 0
-        scores[name] = pd.read_csv(_results_table(name)).set_index(["method", "kind"])["psnr_hole"]
+        table = pd.read_csv(_results_table(name)).set_index(["method", "kind"])
+        scores[name], kid[name] = table["psnr_hole"], table[["kid_x1000", "kid_x1000_lo", "fid"]]
     for kind in set(sets["fixed"].kinds):
         assert scores["truth"][("truth", kind)] == 100.0
         assert scores["scrambled truth"][("scrambled truth", kind)] == 100.0
         assert scores["black fill"][("black fill", kind)] < scores["black fill"][(L_REC, kind)]
+        # KID/FID of the truth (also with scrambled known pixels) are 0; a black hole is far.
+        for name in ("truth", "scrambled truth"):
+            assert kid[name].loc[(name, kind), "kid_x1000"] == 0
+            assert abs(kid[name].loc[(name, kind), "fid"]) < 1e-3
+        assert kid["black fill"].loc[("black fill", kind), "kid_x1000_lo"] > 0
     outputs = json.loads((_results_table("truth").parents[1] / "outputs.json").read_text())
     how = outputs["evaluate/evaluate_faces_truth"]["how"]
     assert "pasted back" in how, "the table's note says the known pixels were pasted back"
+    assert "FID at n = 8 images is biased" in how and "upsampled to 299 px" in how
 
 
 def test_without_trained_methods_the_findings_say_so(tmp_path, monkeypatch):

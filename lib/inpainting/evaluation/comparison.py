@@ -20,6 +20,10 @@ Statistics (:mod:`inpainting.evaluation.stats`) [this kit's choices]
   a reference (the full model, else the first method given), plus the best by mean with the
   runner-up. Multiplicity: Bonferroni within each (metric, mask kind) block, so the chance of
   any unsupported "above"/"below" in a block is at most ``1 - confidence``.
+* **Realism** (:mod:`inpainting.evaluation.realism`): KID x 1000 (with its bootstrap interval, the
+  completions and the real images resampled together) and FID per (method, mask kind), from the
+  Inception features of each seed's composited outputs, computed once (cached by content); KID's
+  findings compare methods on the same resamples of the test images.
 """
 from __future__ import annotations
 
@@ -33,10 +37,12 @@ import torch
 
 from ..data.masks import FixedTestSet
 from ..profiles import Profile
+from ..runtime import results_dir
 from ..reporting import viz
+from . import realism as realism_metrics
 from . import stats
 from .metrics import LOWER_IS_BETTER, METRIC_COLUMNS, to_uint8
-from .runner import completions, evaluate, supported_kinds
+from .runner import completions, evaluate_with_composites, supported_kinds
 from .semantic.scores import ERROR_COLUMNS, HIT_COLUMN, PRIMARY_SCORE, semantic_scores
 
 GREY_FILL = "masked input (grey hole)"
@@ -56,8 +62,11 @@ def spread_columns(metric: str) -> list[str]:
 
 
 TABLE_COLUMNS = ["method", "kind", *[c for m in METRIC_COLUMNS for c in interval_columns(m)],
+                 *realism_metrics.TABLE_COLUMNS,
                  "n_images", "n_identical", "n_seeds", "ms_per_image", "params",
-                 *[c for m in METRIC_COLUMNS for c in spread_columns(m)]]
+                 *[c for m in METRIC_COLUMNS for c in spread_columns(m)],
+                 *realism_metrics.SPREAD_COLUMNS]
+KID_FINDINGS = ("KID x 1000", "", 2)   # label, unit, decimals of the KID findings blocks
 
 
 def grey_fill(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -87,6 +96,8 @@ def lower_is_better(column: str) -> bool:
     """Direction of a metric or semantic score: error-like columns are better when lower
     (:data:`inpainting.evaluation.metrics.LOWER_IS_BETTER` for the metrics,
     :data:`inpainting.evaluation.semantic.scores.ERROR_COLUMNS` for the semantic scores)."""
+    if column in realism_metrics.REALISM_COLUMNS:
+        return True
     column = column.removeprefix(SEMANTIC_PREFIX)
     if column in METRIC_COLUMNS:
         return column in LOWER_IS_BETTER
@@ -117,8 +128,9 @@ class Comparison:
     over seeds (0/1 hits become rates), ``semantic_per_seed`` before averaging (both ``None``
     without a semantic test set or a method that completes it); ``runs``: name -> the provenance
     dicts of the row's training runs (rows that are not training runs are absent);
-    ``bootstrap`` / ``confidence``: the intervals' settings. Built once, by keyword, by
-    :func:`compare`."""
+    ``bootstrap`` / ``confidence``: the intervals' settings; ``realism``: the Inception features
+    behind the FID/KID columns (:class:`inpainting.evaluation.realism.RealismScores`). Built once,
+    by keyword, by :func:`compare`."""
 
     role: str
     dataset_name: str
@@ -134,6 +146,18 @@ class Comparison:
     n_seeds: dict[str, int] = field(default_factory=dict)
     bootstrap: int = stats.DEFAULT_RESAMPLES
     confidence: float = stats.DEFAULT_CONFIDENCE
+    realism: realism_metrics.RealismScores | None = None
+
+    @property
+    def realism_attrs(self) -> dict:
+        """``realism_columns``, ``realism_note`` and ``realism_caption`` (the short form for plot
+        titles): what :class:`inpainting.reporting.report.Report` and
+        :func:`inpainting.reporting.viz.bar_plot` attach to the FID/KID columns."""
+        if self.realism is None:
+            return {}
+        n = self.summary.loc[self.summary["n_images"] > 0, "n_images"].tolist()
+        return {"realism_columns": realism_metrics.REALISM_COLUMNS,
+                "realism_note": self.realism.note(n), "realism_caption": self.realism.caption(n)}
 
     @property
     def provenance(self) -> list[dict]:
@@ -155,11 +179,16 @@ class Comparison:
         test images and its bootstrap interval (``<m>``, ``<m>_lo``, ``<m>_hi``); ``n_images``,
         ``n_identical`` (images completed exactly by every seed), ``n_seeds`` (models averaged),
         ``ms_per_image``, ``params``; the spread across seeds of the per-seed means
-        (``<m>_seed_sd``, ``<m>_seed_min``, ``<m>_seed_max``; NaN with one seed); then the same
+        (``<m>_seed_sd``, ``<m>_seed_min``, ``<m>_seed_max``; NaN with one seed). The realism
+        columns (:mod:`inpainting.evaluation.realism`) follow the metrics: ``kid_x1000`` with its
+        interval and ``fid``, per mask kind, and their seed spreads; ``attrs["realism_note"]``
+        says what they are (:attr:`realism_note`). Then the same
         for every semantic score (``semantic_<score>``, ...), computed on the semantic test set and
         therefore the same on every row of a method. A method that cannot run on a kind has NaN
         metrics and ``n_images`` 0."""
-        return self.summary.round(4)
+        table = self.summary.round(4)
+        table.attrs.update(self.summary.attrs, **self.realism_attrs)
+        return table
 
     def _columns(self, test_set, methods: Sequence[str] | None, n: int) -> dict:
         names = list(methods or self.methods)
@@ -212,8 +241,9 @@ class Comparison:
         return next((m for m in names if "(full)" in m), names[0])
 
     def findings(self, reference: str | None = None) -> str:
-        """Statements about hole PSNR, hole SSIM and the primary semantic score that the paired
-        bootstrap supports: "A above B by x [lo, hi]" or "not distinguishable at n = N".
+        """Statements about hole PSNR, hole SSIM, KID and the primary semantic score that the paired
+        bootstrap supports: "A above B by x [lo, hi]" or "not distinguishable at n = N" (KID:
+        "A below B" = A's completions closer to the real images).
 
         Per (metric, mask kind): every method is compared with the reference
         (:meth:`reference`), and the best by mean with the runner-up when neither is the reference.
@@ -250,6 +280,13 @@ class Comparison:
                 wide = wide.reindex(columns=[m for m in self.methods if m in wide.columns])
                 lines += self._block(f"[{kind}] {label}", wide, ref, unit, decimals,
                                      lower_is_better(metric), _seed_means(seeded, metric))
+            if self.realism is not None and self.realism.estimates(kind):
+                label, unit, decimals = KID_FINDINGS
+                scores = self.realism
+                lines += self._verdicts(
+                    f"[{kind}] {label}", pd.Series(scores.estimates(kind)), ref, unit, decimals,
+                    True, lambda a, b, r, lvl, k=kind: scores.difference(a, b, k, r, lvl),
+                    scores.seed_means(kind))
         if self.semantic_per_image is not None and len(self.semantic_per_image):
             columns = [c for c in self.semantic_per_image.columns if c not in ("method", "sample", "n_seeds")]
             key = primary_score(self.dataset_name, columns)
@@ -274,11 +311,21 @@ class Comparison:
     def _block(self, title: str, wide: pd.DataFrame, ref: str, unit: str, decimals: int,
                lower_better: bool, seed_means: dict | None = None) -> list[str]:
         available = [m for m in wide.columns if wide[m].notna().any()]
+        return self._verdicts(
+            title, wide[available].mean(), ref, unit, decimals, lower_better,
+            lambda a, b, r, lvl: stats.paired_difference(wide[a].to_numpy(), wide[b].to_numpy(),
+                                                         r, lvl), seed_means)
+
+    def _verdicts(self, title: str, means: pd.Series, ref: str, unit: str, decimals: int,
+                  lower_better: bool, difference: Callable, seed_means: dict | None = None
+                  ) -> list[str]:
+        """One findings block: ``means`` (method -> its value), ``difference(a, b, resamples,
+        level)`` the paired interval of ``a - b``."""
+        available = list(means.index)
         if len(available) < 2:
             return [f"{title}: fewer than two methods, no comparison"]
         if ref not in available:
             ref = next((m for m in available if m != GREY_FILL), available[0])
-        means = wide[available].mean()
         ranked = list(means.sort_values(ascending=lower_better).index)
         pairs = [(m, ref) for m in available if m != ref]
         best, runner_up = ranked[0], ranked[1]
@@ -294,7 +341,7 @@ class Comparison:
                                             for m in ranked))
         lines = [head]
         for a, b in pairs:
-            diff = stats.paired_difference(wide[a].to_numpy(), wide[b].to_numpy(), resamples, level)
+            diff = difference(a, b, resamples, level)
             line = "  - " + stats.difference_statement(a, b, diff, unit, decimals)
             within = stats.within_seed_variation(diff, (seed_means or {}).get(a),
                                                  (seed_means or {}).get(b))
@@ -314,7 +361,8 @@ def _seed_means(per_seed: pd.DataFrame | None, value: str) -> dict[str, np.ndarr
 
 # ------------------------------------------------------------------------------------ building
 def _summary(names: list[str], kinds: list[str], per_seed: pd.DataFrame, per_image: pd.DataFrame,
-             params: dict, n_seeds: dict, resamples: int, confidence: float) -> pd.DataFrame:
+             params: dict, n_seeds: dict, resamples: int, confidence: float,
+             realism: realism_metrics.RealismScores) -> pd.DataFrame:
     rows = []
     for name in names:
         for kind in kinds:
@@ -323,6 +371,7 @@ def _summary(names: list[str], kinds: list[str], per_seed: pd.DataFrame, per_ima
             row = {"method": name, "kind": kind}
             for metric in METRIC_COLUMNS:
                 row.update(_interval_cells(metric, images[metric], resamples, confidence))
+            row.update(realism.cells(name, kind, resamples, confidence))
             row["n_images"] = len(images)
             row["n_identical"] = int(images["identical"].sum()) if len(images) else 0
             row["n_seeds"] = n_seeds[name]
@@ -431,15 +480,20 @@ def compare(methods: Mapping[str, object], profile: Profile, role: str = "faces"
     dataset_name = getattr(profile, role).name
     semantic_set = semantic_test_set(profile, role, semantic_n)
     members = {GREY_FILL: [grey_fill], **{name: _members(name, v) for name, v in methods.items()}}
-    shown, runs, params, frames, semantic_frames = {}, {}, {}, [], []
+    kinds = list(dict.fromkeys(test_set.kinds))
+    realism_metrics.inception_model()   # a missing or damaged network fails before any method runs
+    shown, runs, params, frames, semantic_frames, composites = {}, {}, {}, [], [], {}
     for name, models in members.items():
         provs = [p for p in (getattr(m, "provenance", None) for m in models) if p]
         if provs:
             runs[name] = provs
         for k, member in enumerate(models):
             method = as_method(member)
-            per_image, summary = evaluate({name: method}, test_set, progress=progress)
+            per_image, summary, done = evaluate_with_composites({name: method}, test_set,
+                                                                progress=progress)
             frames.append(per_image.assign(seed_index=k))
+            for (_, kind), images in done.items():
+                composites.setdefault(name, {}).setdefault(kind, []).append(images)
             if k == 0:
                 shown[name] = method
                 params[name] = summary["params"].iloc[0]
@@ -455,9 +509,12 @@ def compare(methods: Mapping[str, object], profile: Profile, role: str = "faces"
     per_seed = pd.concat(frames, ignore_index=True)
     per_image = _average_over_seeds(per_seed)
     n_seeds = {name: len(models) for name, models in members.items()}
-    kinds = list(dict.fromkeys(test_set.kinds))
+    real = {kind: to_uint8(test_set.subset(kind).images) for kind in kinds}
+    realism = realism_metrics.score_methods(real, composites, test_set.images.shape[-1],
+                                            results_dir(profile.name, "test_sets", "inception"),
+                                            progress)
     summary = _summary(list(members), kinds, per_seed, per_image, params, n_seeds, resamples,
-                       confidence)
+                       confidence, realism)
     semantic_per_seed = semantic_averaged = None
     if semantic_frames:
         semantic_per_seed, semantic_averaged = _semantic_tables(semantic_frames)
@@ -470,5 +527,5 @@ def compare(methods: Mapping[str, object], profile: Profile, role: str = "faces"
         role=role, dataset_name=dataset_name, test_set=test_set, methods=shown,
         per_image=per_image, summary=summary, per_seed=per_seed, semantic_set=semantic_set,
         semantic_per_image=semantic_averaged, semantic_per_seed=semantic_per_seed, runs=runs,
-        n_seeds=n_seeds, bootstrap=resamples, confidence=confidence)
+        n_seeds=n_seeds, bootstrap=resamples, confidence=confidence, realism=realism)
     return comparison

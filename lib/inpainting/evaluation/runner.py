@@ -238,6 +238,16 @@ def evaluate(methods: Mapping[str, Method], test_set: FixedTestSet, batch_size: 
     Methods run under ``torch.no_grad()``. ``nn.Module`` methods are put in ``eval()`` mode and their
     previous mode is restored afterwards. The first batch includes any warm-up cost.
     """
+    per_image, summary, _ = evaluate_with_composites(methods, test_set, batch_size, device, progress)
+    return per_image, summary
+
+
+def evaluate_with_composites(methods: Mapping[str, Method], test_set: FixedTestSet,
+                             batch_size: int = 16, device: str | torch.device | None = None,
+                             progress: bool = True):
+    """:func:`evaluate`, and the composited outputs it measured: ``(per_image, summary,
+    composites)`` with ``composites[(method, kind)]`` uint8 ``(n, S, S, 3)`` in the order of that
+    kind's test images (for the realism metrics, :mod:`inpainting.evaluation.realism`)."""
     if not methods:
         raise ValueError("methods is empty; pass e.g. {'biharmonic': biharmonic_method}")
     if batch_size < 1:
@@ -248,7 +258,7 @@ def evaluate(methods: Mapping[str, Method], test_set: FixedTestSet, batch_size: 
     plan = [(name, method, kind) for name, method in methods.items() for kind in kinds
             if supported_kinds(method) is None or kind in supported_kinds(method)]
     n_batches = sum(-(-len(positions[kind]) // batch_size) for _, _, kind in plan)
-    frames = []
+    frames, composites = [], {}
     with tqdm(total=n_batches, desc="evaluate", disable=not progress) as bar:
         for name, method, kind in plan:
             bar.set_postfix_str(f"{name} / {kind}")
@@ -256,6 +266,7 @@ def evaluate(methods: Mapping[str, Method], test_set: FixedTestSet, batch_size: 
             composite, seconds = _run(name, method, test_set.images[pos], test_set.masks[pos],
                                       batch_size, device, bar)
             gt8, out8 = to_uint8(test_set.images[pos]), to_uint8(composite)
+            composites[(name, kind)] = out8
             frame = batch_metrics(gt8, out8, test_set.masks[pos])
             frame.insert(0, "method", name)
             frame.insert(1, "kind", kind)
@@ -266,7 +277,7 @@ def evaluate(methods: Mapping[str, Method], test_set: FixedTestSet, batch_size: 
             frames.append(frame)
     per_image = (pd.concat(frames, ignore_index=True) if frames
                  else pd.DataFrame(columns=list(PER_IMAGE_COLUMNS)))
-    return per_image, _summarise(per_image, methods, kinds)
+    return per_image, _summarise(per_image, methods, kinds), composites
 
 
 def _summarise(per_image: pd.DataFrame, methods: Mapping[str, Method], kinds: list[str]) -> pd.DataFrame:

@@ -128,33 +128,41 @@ def _finite(values, what: str = "values") -> tuple[np.ndarray, int]:
     return arr[keep], int((~keep).sum())
 
 
-def bootstrap_means(values: np.ndarray, resamples: int = DEFAULT_RESAMPLES,
-                    seed: int = BOOTSTRAP_SEED) -> np.ndarray:
-    """Means of ``resamples`` resamples (with replacement, same size) of finite ``values``.
+def resample_indices(n: int, resamples: int = DEFAULT_RESAMPLES, seed: int = BOOTSTRAP_SEED):
+    """The bootstrap's resamples of ``n`` test images, in blocks: yields ``(start, stop, idx)``
+    with ``idx`` an ``int`` array ``(stop - start, n)`` of image positions drawn with replacement.
 
-    Deterministic: the indices come from ``default_rng(seed)`` drawn in blocks whose size depends
-    only on ``len(values)``, so equal-length inputs share their resamples."""
-    values = np.asarray(values, dtype=np.float64)
-    n = len(values)
+    Deterministic: drawn from ``default_rng(seed)`` in blocks whose size depends only on ``n``, so
+    every statistic of the same ``n`` images (a mean here, KID in :mod:`.realism`) is computed on
+    the same resamples."""
     rng = np.random.default_rng(seed)
     block = max(1, _CHUNK_VALUES // max(n, 1))
-    means = np.empty(resamples)
     for start in range(0, resamples, block):
         stop = min(resamples, start + block)
-        means[start:stop] = values[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+        yield start, stop, rng.integers(0, n, size=(stop - start, n))
+
+
+def bootstrap_means(values: np.ndarray, resamples: int = DEFAULT_RESAMPLES,
+                    seed: int = BOOTSTRAP_SEED) -> np.ndarray:
+    """Means of ``resamples`` resamples (with replacement, same size) of finite ``values``
+    (the resamples of :func:`resample_indices`, so equal-length inputs share them)."""
+    values = np.asarray(values, dtype=np.float64)
+    means = np.empty(resamples)
+    for start, stop, idx in resample_indices(len(values), resamples, seed):
+        means[start:stop] = values[idx].mean(axis=1)
     return means
 
 
-def _bca_bounds(values: np.ndarray, boot: np.ndarray, confidence: float) -> tuple[float, float]:
-    """BCa interval of the mean of ``values`` from its bootstrap means ``boot``."""
-    n, theta = len(values), values.mean()
+def bca_bounds(estimate: float, boot: np.ndarray, jackknife: np.ndarray,
+               confidence: float) -> tuple[float, float]:
+    """BCa interval of any statistic: its ``estimate``, its bootstrap replicates ``boot`` and its
+    jackknife (leave-one-image-out) values ``jackknife``."""
     # Bias correction: where the estimate sits in the bootstrap distribution (ties count half).
-    below = (np.sum(boot < theta) + 0.5 * np.sum(boot == theta)) / len(boot)
+    below = (np.sum(boot < estimate) + 0.5 * np.sum(boot == estimate)) / len(boot)
     below = min(max(below, 0.5 / len(boot)), 1 - 0.5 / len(boot))
     z0 = ndtri(below)
-    # Acceleration from the jackknife means (closed form for the mean).
-    jack = (values.sum() - values) / (n - 1)
-    d = jack.mean() - jack
+    # Acceleration from the jackknife values.
+    d = jackknife.mean() - jackknife
     denominator = 6.0 * (d @ d) ** 1.5
     a = float((d**3).sum() / denominator) if denominator > 0 else 0.0
     alpha = (1 - confidence) / 2
@@ -163,6 +171,13 @@ def _bca_bounds(values: np.ndarray, boot: np.ndarray, confidence: float) -> tupl
         level = float(ndtr(z0 + (z0 + z) / (1 - a * (z0 + z))))
         bounds.append(float(np.quantile(boot, min(max(level, 0.0), 1.0))))
     return bounds[0], bounds[1]
+
+
+def _bca_bounds(values: np.ndarray, boot: np.ndarray, confidence: float) -> tuple[float, float]:
+    """BCa interval of the mean of ``values`` from its bootstrap means ``boot`` (the jackknife
+    means in closed form)."""
+    jack = (values.sum() - values) / (len(values) - 1)
+    return bca_bounds(values.mean(), boot, jack, confidence)
 
 
 def bootstrap_mean(values: Sequence[float] | np.ndarray, resamples: int = DEFAULT_RESAMPLES,

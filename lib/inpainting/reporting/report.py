@@ -45,6 +45,9 @@ SSIM Wang et al. (Gaussian sigma 1.5, population covariance); "hole" columns on 
 (SSIM on the hole's bounding box); L1/L2 % Context-Encoder style on the hole, [0, 1] scale.
 A cell "x [lo, hi]" is a mean over test images and its bootstrap interval (the CSV keeps the
 columns `<metric>`, `<metric>_lo`, `<metric>_hi`); "sd s, a–b" is the spread of per-seed means.
+Realism: `kid_x1000` (KID x 1000, unbiased, with its interval) and `fid` compare Inception-v3 features
+of the composited outputs with the real test images of the same mask kind; each table's note gives
+the n (FID at small n is biased, not comparable to papers' 10k-sample FID) and the resizing to 299 px.
 """
 
 PROCEDURAL_STAND_INS = {"faces": "CelebA", "facades": "Paris StreetView"}
@@ -192,6 +195,16 @@ def _interval_note(df: pd.DataFrame, runs) -> str | None:
     return f"intervals: {level}BCa bootstrap over test images (fixed seed{count})"
 
 
+def _realism_note(df: pd.DataFrame, runs) -> str | None:
+    """What the FID/KID columns of ``df`` are and are not, from the comparison it was made from
+    (``runs``) or the table's own ``attrs`` (``Comparison.realism_attrs``); ``None`` without them."""
+    attrs = getattr(runs, "realism_attrs", None) or df.attrs
+    columns = attrs.get("realism_columns") or ()
+    if not any(c in df.columns for c in columns):
+        return None
+    return attrs.get("realism_note")
+
+
 def _how(how: str, notes: list[str]) -> str:
     if not notes:
         return how
@@ -285,12 +298,11 @@ class Report:
 
     def table(self, df: pd.DataFrame, name: str, how: str, runs=None) -> Path:
         """Save ``df`` as ``tables/<name>.csv`` (numbers only) and record ``how`` it was made,
-        with the caveats of ``runs`` (see :meth:`figure`) and, when ``df`` has ``_lo`` / ``_hi``
-        columns, what its intervals are."""
+        with the caveats of ``runs`` (see :meth:`figure`), what its intervals are when ``df`` has
+        ``_lo`` / ``_hi`` columns, and what its FID/KID columns are when it has them (n, bias,
+        resizing: the comparison's ``realism_attrs``)."""
         notes = caveats(runs)
-        interval = _interval_note(df, runs)
-        if interval:
-            notes.append(interval)
+        notes += [n for n in (_interval_note(df, runs), _realism_note(df, runs)) if n]
         path = save_table(df, results_dir(self.profile, "tables") / f"{name}.csv")
         self._record(name, "table", path, how, notes, runs)
         return path

@@ -8,6 +8,7 @@ metric show its bootstrap interval as error bars whenever the table has ``<metri
 """
 from __future__ import annotations
 
+import textwrap
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -92,20 +93,44 @@ def loss_curves(history: pd.DataFrame, title: str = "",
     return _finish(fig, title)
 
 
-def bar_plot(summary: pd.DataFrame, metric: str, by: str = "method", hue: str | None = "kind",
-             title: str = ""):
-    """Bar plot of ``summary[metric]`` per ``by`` (grouped by ``hue`` when given), with the
-    interval ``[metric_lo, metric_hi]`` as error bars when the table has those columns (the
-    caption then says so). Rows with a NaN mean (a method that cannot run on a kind) draw no bar.
-    """
-    if metric not in summary:
-        raise ValueError(f"no column {metric!r} in the table; columns: {', '.join(map(str, summary.columns))}")
+def bar_plot(summary: pd.DataFrame, metric: str | Sequence[str], by: str = "method",
+             hue: str | None = "kind", title: str = ""):
+    """Bar plot of ``summary[metric]`` per ``by`` (grouped by ``hue`` when given), one panel per
+    metric when ``metric`` is a list, with the interval ``[metric_lo, metric_hi]`` as error bars
+    when the table has those columns (the caption then says so). Rows with a NaN mean (a method
+    that cannot run on a kind) draw no bar. A realism column (``summary.attrs["realism_columns"]``,
+    set by ``Comparison.table``: FID, KID) gets ``attrs["realism_caption"]`` under its title (n,
+    resizing, FID's bias)."""
+    metrics = [metric] if isinstance(metric, str) else list(metric)
+    missing = [m for m in metrics if m not in summary]
+    if missing or not metrics:
+        raise ValueError(f"no column {', '.join(map(repr, missing)) or '(none given)'} in the table; "
+                         f"columns: {', '.join(map(str, summary.columns))}")
+    groups = list(dict.fromkeys(summary[by]))
+    panel = max(4, 0.9 * len(groups) + 2)   # inches per panel
+    fontsize = 8 if len(metrics) > 1 else 9
+    fig, axes = plt.subplots(1, len(metrics), figsize=(panel * len(metrics), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], metrics):
+        _bars(ax, summary, name, by, hue, groups)
+        caption = title if title and len(metrics) == 1 else (f"{title}: {name}" if title else name)
+        if name in (summary.attrs.get("realism_columns") or ()):
+            caption += f"\n({summary.attrs.get('realism_caption', 'lower is better')})"
+        if f"{name}_lo" in summary and f"{name}_hi" in summary:
+            level = summary.attrs.get("confidence")
+            level = f"{level:.0%} " if level else ""
+            caption += f"\n(error bars: {level}bootstrap interval over test images)"
+        width = int(panel * 72 / (fontsize * 0.6))   # characters that fit over one panel
+        ax.set_title("\n".join(textwrap.fill(line, width) for line in caption.split("\n")),
+                     fontsize=fontsize)
+    fig.tight_layout()
+    return fig
+
+
+def _bars(ax, summary: pd.DataFrame, metric: str, by: str, hue: str | None, groups: list) -> None:
     lo, hi = f"{metric}_lo", f"{metric}_hi"
     has_interval = lo in summary and hi in summary
-    groups = list(dict.fromkeys(summary[by]))
     series = list(dict.fromkeys(summary[hue])) if hue else [None]
     width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(groups) + 2), 3.2))
     x = np.arange(len(groups))
     for j, label in enumerate(series):
         rows = summary[summary[hue] == label] if hue else summary
@@ -124,11 +149,3 @@ def bar_plot(summary: pd.DataFrame, metric: str, by: str = "method", hue: str | 
     ax.set_ylabel(metric)
     if hue:
         ax.legend(title=hue, fontsize=7, title_fontsize=7)
-    caption = title or metric
-    if has_interval:
-        level = summary.attrs.get("confidence")
-        level = f"{level:.0%} " if level else ""
-        caption += f"\n(error bars: {level}bootstrap interval over test images)"
-    ax.set_title(caption, fontsize=9)
-    fig.tight_layout()
-    return fig

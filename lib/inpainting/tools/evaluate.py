@@ -11,8 +11,10 @@ one method beside every trained method of notebook 06 that is finished in this r
 * the known pixels of every completion are **pasted back from the ground truth** before any metric
   (:mod:`inpainting.evaluation`), so all error lies in the hole; the table's note says so;
 * every metric of the comparison tables (:data:`inpainting.metrics.METRIC_COLUMNS`) per mask kind,
-  with bootstrap intervals over test images, and on procedural data the semantic scores of the
-  semantic test set (:mod:`inpainting.semantic`);
+  with bootstrap intervals over test images, KID (with its interval) and FID against the real test
+  images of each mask kind (:mod:`inpainting.evaluation.realism`; the table's note gives the n and
+  FID's bias), and on procedural data the semantic scores of the semantic test set
+  (:mod:`inpainting.semantic`);
 * paired findings of the folder against each trained method (:meth:`Comparison.findings`, the
   folder as reference); without trained methods the findings say so and compare it with the
   grey fill only.
@@ -43,7 +45,7 @@ from .export_test_set import entries, test_sets
 NOTEBOOK = "evaluate"
 TRAINED_BY = "06_evaluation"   # the notebook whose trained methods the folder is compared with
 SHOWN = ("method", "kind", "psnr", "psnr_hole", "psnr_hole_lo", "psnr_hole_hi", "ssim_hole",
-         "l1_hole_pct", "n_images")
+         "l1_hole_pct", "kid_x1000", "kid_x1000_lo", "kid_x1000_hi", "fid", "n_images")
 
 
 def _key(masked: torch.Tensor, mask: torch.Tensor) -> bytes:
@@ -195,8 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     text_path = report.text(findings, f"{base}_findings",
                             f"Paired-bootstrap findings, reference {name!r}.", runs=comparison)
     import pandas as pd
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
+    with pd.option_context("display.width", 250, "display.max_columns", 20):
         print(table[[c for c in SHOWN if c in table]].to_string(index=False))
+    if comparison.realism_attrs:
+        print(f"({comparison.realism_attrs['realism_note']})")
     print("\n" + findings)
     print(f"\nwrote {table_path}\nwrote {text_path}")
     return 0
