@@ -206,3 +206,79 @@ def test_neutral_fields_are_declared_with_a_reason_and_are_not_parameters_of_ide
     identity = run_identity(RunSpec(get_profile("smoke"), "faces"))["profile"]
     assert "experiments" not in identity and "n_test" not in identity["faces"]
     assert "log_every" not in identity["train"] and "batch_size" in identity["train"]
+
+
+# --- issue 18, family 4: a run that trains nothing is refused -----------------------------------
+@pytest.mark.parametrize("overrides, match", [
+    ({"train.steps_g": 0, "train.steps_d": 2, "train.steps_joint": 0},
+     r"trains nothing: train.steps_g=0 and train.steps_joint=0.*train.steps_d=2 trains only the "
+     r"discriminator"),
+    ({"loss.w_rec": 0.0, "loss.w_adv": 0.0, "loss.w_per": 0.0},
+     r"trains nothing: the generator's loss is 0 in every step.*loss.w_rec=0, loss.w_per=0, "
+     r"loss.w_adv=0"),
+    ({"loss.w_adv": 0.0, "train.steps_g": 0, "train.steps_d": 3, "train.steps_joint": 0},
+     r"trains nothing: train.steps_g=0 and train.steps_joint=0.*train.steps_d=3 is skipped too, "
+     r"since loss.w_adv=0"),
+    # not in the issue: adversarial only, but no joint step for it to act in
+    ({"loss.w_rec": 0.0, "loss.w_per": 0.0, "train.steps_joint": 0},
+     r"loss.w_adv only acts in joint steps, train.steps_joint=0"),
+    # perceptual only, with every layer weight 0
+    ({"loss.w_rec": 0.0, "loss.w_adv": 0.0, "loss.per_layer_weights": (0.0,)},
+     r"loss.per_layer_weights=\(0.0,\) \(all 0\)"),
+    # joint steps only, every generator-facing weight 0 (D still trains)
+    ({"loss.w_rec": 0.0, "loss.w_per": 0.0, "loss.w_adv": 0.0, "train.steps_g": 0},
+     r"train.steps_joint=4.*loss.w_rec=0"),
+])
+def test_a_profile_that_trains_nothing_is_refused_naming_the_fields(overrides, match):
+    with pytest.raises(ValueError, match=match):
+        get_profile("smoke", overrides)
+
+
+def test_profiles_that_train_something_are_accepted():
+    for overrides in ({"loss.w_rec": 0.0, "loss.w_per": 0.0},            # adversarial only, joint
+                      {"train.steps_g": 0, "train.steps_d": 0},          # joint steps only
+                      {"train.steps_joint": 0, "train.steps_d": 0},      # G stage only
+                      {"loss.w_rec": 0.0, "loss.w_adv": 0.0}):           # perceptual only
+        get_profile("smoke", overrides)
+
+
+def test_a_variant_with_nothing_after_its_warm_start_is_the_warm_start():
+    p = get_profile("smoke", {"train.steps_joint": 0})
+    spec = variant_spec(p, ABLATION_VARIANTS["L_rec"])   # D-only after the warm start: nothing
+    assert spec.init is None and spec.profile.train.steps_joint == 0
+    from inpainting.experiments import warm_start_profile
+    assert run_key(spec) == run_key(RunSpec(warm_start_profile(p)))
+    # the full model too: its D-only steps after the warm start leave G as the warm start made it
+    assert run_key(variant_spec(p, ABLATION_VARIANTS[FULL_MODEL])) == run_key(spec)
+
+
+@pytest.mark.parametrize("overrides", [
+    {},                                                                       # trains
+    {"train.steps_g": 0, "train.steps_d": 2, "train.steps_joint": 0},         # D only
+    {"loss.w_rec": 0.0, "loss.w_adv": 0.0, "loss.w_per": 0.0},                # every weight 0
+    {"loss.w_rec": 0.0, "loss.w_per": 0.0, "train.steps_g": 0},               # adversarial only
+    {"loss.w_rec": 0.0, "loss.w_per": 0.0, "train.steps_joint": 0},           # adv, no joint step
+    {"loss.w_rec": 0.0, "loss.w_adv": 0.0, "loss.per_layers": ("relu1_1",),
+     "loss.per_layer_weights": (0.0,)},                                       # per, layer weight 0
+])
+def test_the_refusal_rule_is_what_the_training_loop_does(overrides, tmp_path):
+    """The rule cannot drift from the loop: train each schedule for real (validation bypassed)
+    and compare whether G's parameters moved with ``generator_update_steps``."""
+    import torch
+    from inpainting.profiles import generator_update_steps
+    from inpainting.training import Trainer
+    base = get_profile("smoke", {"train.steps_g": 2, "train.steps_d": 1, "train.steps_joint": 2,
+                                 "loss.per_weights": "random", "faces.n_train": 8,
+                                 "train.batch_size": 2, "train.device": "cpu"})
+    profile = base
+    for key, value in overrides.items():   # dataclasses.replace: no validation
+        group, name = key.split(".")
+        profile = dataclasses.replace(profile, **{group: dataclasses.replace(
+            getattr(profile, group), **{name: value})})
+    trainer = Trainer(RunSpec(profile), out_dir=tmp_path, progress=False)
+    trainer.build()
+    before = [q.detach().clone() for q in trainer.G.parameters()]
+    for _ in range(trainer.schedule.total):
+        trainer.train_step()
+    moved = any(not torch.equal(a, b) for a, b in zip(before, trainer.G.parameters()))
+    assert moved == any(generator_update_steps(profile).values())

@@ -62,6 +62,7 @@ from ..models.generator import composite
 from ..models.perceptual import cache_path, weights_kind
 from .runs import (GENERATOR_FILE, IDENTITY_FILE, RunLock, RunSpec, identity_differences,
                     is_finished, key_of, read_json, run_dir, run_identity)
+from ..profiles import generator_loss_weights
 from ..runtime import (cpu_bf16_fast, device_name, precision, results_dir, select_device,
                        update_run_json, warn_loudly)
 from . import distributed, records, tensorboard
@@ -343,23 +344,25 @@ class Trainer:
                  use_adv: bool) -> dict[str, float]:
         """One G step on ``w_rec*L_rec (+ w_per*L_per) (+ w_adv*L_adv^G)``; returns the terms."""
         w = self.profile.loss
+        # the weights profile validation reads too (inpainting.profiles.generator_loss_weights)
+        weight = generator_loss_weights(self.profile, "joint" if use_adv else "G")
         terms = {}
         with self.autocast():
             done = composite(images, output, masks)
             terms["rec"] = self.dist.global_ratio(   # normalised by the global batch's hole area
                 losses.reconstruction_loss(output, images, masks, w.rec_distance), masks.sum())
-            total = w.w_rec * terms["rec"]
+            total = weight["rec"] * terms["rec"]
             if self.perceptual is not None:
                 with torch.no_grad():
                     real_features = self.perceptual(images)
                 terms["per"] = losses.perceptual_loss(self.perceptual(done), real_features,
                                                       self.per_layer_weights, w.per_distance)
-                total = total + w.w_per * terms["per"]
+                total = total + weight["per"] * terms["per"]
             if use_adv:
                 _requires_grad(self.D, False)  # gradients flow through D to G only
                 terms["adv_g"] = losses.generator_adversarial_loss(
                     self.D(done, masks), self.profile.model.adversarial)
-                total = total + w.w_adv * terms["adv_g"]
+                total = total + weight["adv"] * terms["adv_g"]
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler_g.scale(total).backward()
         self.scaler_g.step(self.opt_g)
