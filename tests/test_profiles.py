@@ -282,3 +282,53 @@ def test_the_refusal_rule_is_what_the_training_loop_does(overrides, tmp_path):
         trainer.train_step()
     moved = any(not torch.equal(a, b) for a, b in zip(before, trainer.G.parameters()))
     assert moved == any(generator_update_steps(profile).values())
+
+
+# --- issue 18, family 6: overrides as delivered, paths, wrong types -------------------------------
+def test_overrides_given_as_a_json_string_are_parsed_or_refused_clearly():
+    """papermill -p overrides '{...}' hands the notebook a string."""
+    text = '{"train.steps_g": 3, "loss.per_layers": ["relu1_1"]}'
+    p = get_profile("smoke", text)
+    assert p.train.steps_g == 3 and p.loss.per_layers == ("relu1_1",)
+    assert with_overrides(get_profile("smoke"), text) == p
+    assert Profile.from_recipe("smoke", text) == p
+    assert get_profile("smoke", "") == get_profile("smoke", "  ") == get_profile("smoke")
+    with pytest.raises(ValueError, match=r"overrides is a string that is not valid JSON"):
+        get_profile("smoke", "{'train.steps_g': 3}")          # Python quotes, not JSON
+    with pytest.raises(ValueError, match=r"overrides is a JSON list, not an object"):
+        get_profile("smoke", '["train.steps_g", 3]')
+    with pytest.raises(TypeError, match=r"overrides must be a dict of dotted names"):
+        get_profile("smoke", [("train.steps_g", 3)])
+    with pytest.raises(TypeError, match=r"keys must be dotted names"):
+        get_profile("smoke", {1: 3})
+
+
+def test_a_misspelt_parameter_gets_a_did_you_mean():
+    with pytest.raises(ValueError, match=r"'train.step_g'.*did you mean 'train.steps_g'"):
+        get_profile("smoke", {"train.step_g": 1})
+    with pytest.raises(ValueError, match=r"did you mean 'loss.w_per'"):
+        get_profile("smoke", {"loss.wper": 1.0})
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("train.steps_g", "10", r"train.steps_g must be an int \(like 4\), got '10' \(str\)"),
+    ("train.lr_g", "1e-3", r"train.lr_g must be a float"),
+    ("train.lr_decay", "yes", r"train.lr_decay must be a bool"),
+    ("train.betas", 0.5, r"train.betas must be a tuple \(or list\)"),
+    ("masks.train_kinds", "centre", r"masks.train_kinds must be a tuple \(or list\)"),
+    ("faces.image_size", -32, r"faces.image_size=-32: must be a multiple of 4 between 32 and 256"),
+    ("faces.n_test", -1, r"faces.n_test=-1"),
+    ("train.batch_size", 100, r"train.batch_size=100: is larger than faces.n_train=64"),
+    ("faces.root", "", r"faces.root='': is empty"),
+    ("facades.root", "   ", r"facades.root='   ': is empty"),
+])
+def test_wrong_types_and_sizes_of_every_family_are_named(key, value, match):
+    with pytest.raises(ValueError, match=match):
+        get_profile("smoke", {key: value})
+
+
+def test_a_pathlib_path_is_accepted_where_a_path_is():
+    p = get_profile("smoke", {"faces.name": "folder", "faces.root": Path("/data/faces"),
+                              "train.init_generator": Path("/runs/generator.pt")})
+    assert p.faces.root == "/data/faces" and p.train.init_generator == "/runs/generator.pt"
+    assert isinstance(p.faces.root, str)

@@ -10,6 +10,8 @@ Labels follow docs/method.md: loss weights, schedule and optimiser settings are 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import json
 import math
 import os
 import re
@@ -226,7 +228,8 @@ class Profile:
     def from_recipe(cls, name: str, overrides: Mapping[str, Any] | typing.Iterable = ()) -> "Profile":
         """The profile made from preset ``name`` with ``overrides`` (:func:`get_profile`): what
         :attr:`name` and :attr:`overrides` of a profile rebuild."""
-        return get_profile(name, dict(overrides))
+        return get_profile(name, overrides if isinstance(overrides, (str, Mapping))
+                           else dict(overrides))
 
     def describe(self) -> str:
         """One line for figure titles and summaries."""
@@ -321,6 +324,9 @@ def _set(obj: Any, path: list[str], value: Any, key: str = "") -> Any:
     if isinstance(value, list):
         value = tuple(value)
     current = getattr(obj, head)
+    hints = typing.get_type_hints(type(obj))
+    if isinstance(value, os.PathLike) and str in typing.get_args(hints.get(head)) + (hints.get(head),):
+        value = os.fspath(value)   # a pathlib.Path for a path field (root, init_generator, ...)
     numeric = isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool)
     if current is not None and value is not None and not numeric \
             and type(value) is not type(current):
@@ -332,28 +338,60 @@ def _set(obj: Any, path: list[str], value: Any, key: str = "") -> Any:
     return dataclasses.replace(obj, **{head: value})
 
 
-def get_profile(name: str | None = None, overrides: Mapping[str, Any] | None = None,
+def parse_overrides(overrides: Any, what: str = "overrides") -> dict[str, Any]:
+    """Overrides as a dict: a mapping, ``None``, or a JSON object as a string (what
+    ``papermill -p overrides '{...}'`` and the command lines deliver). Anything else is a
+    ``TypeError`` / ``ValueError`` naming ``what`` and the accepted forms."""
+    if overrides is None:
+        return {}
+    if isinstance(overrides, (str, bytes)):
+        text = overrides.decode() if isinstance(overrides, bytes) else overrides
+        if not text.strip():
+            return {}
+        try:
+            overrides = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{what} is a string that is not valid JSON ({exc}): {text!r}; give a "
+                             "dict or a JSON object, e.g. '{\"train.steps_g\": 10}'") from None
+        if not isinstance(overrides, dict):
+            raise ValueError(f"{what} is a JSON {type(overrides).__name__}, not an object: {text!r};"
+                             " give a JSON object of dotted names, e.g. '{\"train.steps_g\": 10}'")
+    if not isinstance(overrides, Mapping):
+        raise TypeError(f"{what} must be a dict of dotted names (or a JSON object as a string), "
+                        f"got {type(overrides).__name__}: {overrides!r}")
+    bad = [k for k in overrides if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"{what} keys must be dotted names (strings like 'train.steps_g'), got "
+                        f"{bad!r}")
+    return dict(overrides)
+
+
+def get_profile(name: str | None = None, overrides: Mapping[str, Any] | str | None = None,
                 **kw_overrides: Any) -> Profile:
     """The named profile with dotted overrides applied.
 
     ``name=None`` reads ``$INPAINTING_PROFILE`` (default ``demo``). Overrides come as a mapping
-    (``{"train.steps_g": 10}``) or keywords with ``__`` for dots (``train__steps_g=10``).
+    (``{"train.steps_g": 10}``), a JSON object as a string (:func:`parse_overrides`) or keywords
+    with ``__`` for dots (``train__steps_g=10``).
     """
     name = name or os.environ.get(PROFILE_ENV, "demo")
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(PROFILES)}")
-    items = dict(overrides or {})
+    items = parse_overrides(overrides)
     items.update({k.replace("__", "."): v for k, v in kw_overrides.items()})
     return with_overrides(PROFILES[name](), items)
 
 
 def with_overrides(profile: Profile, overrides: Mapping[str, Any]) -> Profile:
     """``profile`` with dotted overrides applied and validated."""
+    overrides = parse_overrides(overrides)
     valid = override_names(profile)
     for key, value in overrides.items():
         if key not in valid:
-            raise ValueError(f"unknown parameter {key!r} for profile {profile.name!r}; valid names: "
-                             + ", ".join(valid))
+            close = difflib.get_close_matches(key, valid, n=3, cutoff=0.6)
+            hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+            raise ValueError(f"unknown parameter {key!r} for profile {profile.name!r}; {hint}"
+                             "valid names: " + ", ".join(valid))
         profile = _set(profile, key.split("."), value, key)
     if overrides:
         recipe = dict(profile.overrides)
@@ -503,6 +541,9 @@ def _validate_data(c: _Checker, role: str) -> None:
     if data.root is not None and not isinstance(data.root, str):
         c.fail(f"{role}.root", "must be a folder path (a string) or None (built-in sets; "
                "celeba/paris: $INPAINTING_DATA/<name>)")
+    if isinstance(data.root, str) and not data.root.strip():
+        c.fail(f"{role}.root", "is empty: give the folder of the images, or None for the default "
+               "(built-in sets need none; celeba/paris: $INPAINTING_DATA/<name>)")
     if data.name == "folder" and not data.root:
         raise ValueError(f"{role}.name='folder' needs {role}.root: the path of a folder of "
                          f"images (override e.g. {{'{role}.root': '/path/to/images'}})")
@@ -567,6 +608,11 @@ def _validate_train(c: _Checker) -> None:
     """:class:`TrainConfig`."""
     t = c.profile.train
     c.int_at_least("train.batch_size", 1)
+    for role in ROLES:
+        n_train = getattr(c.profile, role).n_train
+        if _is_int(n_train) and n_train < t.batch_size:
+            c.fail("train.batch_size", f"is larger than {role}.n_train={n_train}: a batch would hold "
+                   f"images twice; lower train.batch_size or raise {role}.n_train")
     for f in ("steps_g", "steps_d", "steps_joint"):
         c.int_at_least(f"train.{f}", 0)
     if t.total_steps < 1:

@@ -135,6 +135,9 @@ def _run(name: str, method: Method, images: torch.Tensor, masks: torch.Tensor, b
         raise TypeError(f"method {name!r} is neither callable nor has .complete(image, mask)")
     run_device = _method_device(method, device)
     module = method if isinstance(method, torch.nn.Module) else None
+    if module is not None and any(True for _ in module.parameters()):
+        from ..inference import check_model_fits   # float32 only; a size it was not trained at
+        check_model_fits(module, images, masks)
     was_training = module.training if module is not None else False
     outputs, seconds = [], []
     try:

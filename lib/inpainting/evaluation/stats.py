@@ -301,7 +301,7 @@ def paired_psnr_difference(a, b, resamples: int = DEFAULT_RESAMPLES,
         # The summary weighs images by their MSE: its effective number of images (Kish) sets the
         # t quantile's degrees of freedom, so a few hard images do not count as many.
         w = xa / xa.mean() + xb / xb.mean()
-        n_eff = w.sum() ** 2 / (w @ w)
+        n_eff = (w @ w) ** 2 / (w**4).sum()   # the images that set the variance estimate
         scale = (float(student_t.ppf(0.5 + ci.confidence / 2, max(n_eff - 1, 1.0)))
                  / float(student_t.ppf(0.5 + ci.confidence / 2, ci.n - 1)))
         half = (ci.hi - ci.lo) / 2 * scale

@@ -57,6 +57,7 @@ def read_generator(path: str | os.PathLike) -> dict[str, Any]:
 def inpainter_from_blob(blob: dict[str, Any], source: str = "generator file") -> Inpainter:
     """Build the :class:`Inpainter` a :func:`read_generator` dict describes (on the CPU)."""
     model = build_inpainter(ModelConfig(**blob["model"]), blob["image_size"])
+    model.image_size = int(blob["image_size"])   # the size it was trained at (complete() warns)
     try:
         model.load_state_dict(blob["state_dict"])
     except RuntimeError as exc:
