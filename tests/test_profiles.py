@@ -332,3 +332,13 @@ def test_a_pathlib_path_is_accepted_where_a_path_is():
                               "train.init_generator": Path("/runs/generator.pt")})
     assert p.faces.root == "/data/faces" and p.train.init_generator == "/runs/generator.pt"
     assert isinstance(p.faces.root, str)
+
+
+@pytest.mark.parametrize("key", ["masks.test_kinds", "masks.train_kinds", "loss.per_layers"])
+def test_a_list_of_kinds_with_duplicates_is_refused(key):
+    """Issue 18: masks.test_kinds ["centre", "centre"] counted the same images twice."""
+    value = {"masks.test_kinds": ["centre", "centre"], "masks.train_kinds": ["centre", "centre"],
+             "loss.per_layers": ["relu1_1", "relu1_1"]}[key]
+    extra = {"masks.train_probs": [0.5, 0.5]} if key == "masks.train_kinds" else {}
+    with pytest.raises(ValueError, match=rf"{key}=.*lists '(centre|relu1_1)' more than once"):
+        get_profile("smoke", {key: value, **extra})

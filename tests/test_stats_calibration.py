@@ -18,6 +18,7 @@ docs/method.md statistics section gives the numbers). Runs in about 30 s on one 
 """
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -87,6 +88,13 @@ def false_claims(lines: list[str], true_pairs: set = frozenset()) -> bool:
     return False
 
 
+def at_most(rate: float, reps: int, bound: float = 0.05) -> bool:
+    """``rate`` (a fraction of ``reps`` simulated blocks) is not significantly above ``bound``:
+    within 1.64 binomial standard errors (a one-sided 5 % test). The kit's old procedure (23 % at
+    n = 8) fails this by far; Bonferroni with exact t intervals sits at or below 5 %."""
+    return rate <= bound + 1.64 * (bound * (1 - bound) / reps) ** 0.5
+
+
 def family_error(n: int, skewed: bool, reps: int, mixed: bool = False, psnr: bool = False,
                  seeds: int = 1, tau: float = 0.0, seed: int = 0) -> float:
     rng = np.random.default_rng([seed, n, skewed, mixed, psnr, seeds])
@@ -100,10 +108,10 @@ def family_error(n: int, skewed: bool, reps: int, mixed: bool = False, psnr: boo
 @pytest.mark.parametrize("n", [8, 16, 48])
 @pytest.mark.parametrize("skewed", [False, True], ids=["normal", "skewed"])
 def test_a_findings_block_claims_a_nonexistent_difference_at_most_5_percent(n, skewed):
-    # 600 blocks: the estimate's sd is 0.9 % at a true 5 %; Bonferroni over 4-5 comparisons
-    # measured 3-4 % (the current kit's BCa intervals: 23 % at n = 8, issue 18)
-    assert family_error(n, skewed, reps=600, mixed=skewed) <= 0.05
-    assert family_error(n, skewed, reps=300, psnr=True) <= 0.05
+    # 800 blocks: the estimate's sd is 0.8 % at a true 5 %; Bonferroni over 4-5 comparisons
+    # measured 3.5-5 % (the kit's former BCa intervals: 23 % at n = 8, issue 18)
+    assert at_most(family_error(n, skewed, reps=800, mixed=skewed), 800)
+    assert at_most(family_error(n, skewed, reps=400, psnr=True), 400)
 
 
 @pytest.mark.parametrize("seeds", [2, 3])
@@ -111,7 +119,7 @@ def test_training_seeds_that_scatter_do_not_make_a_claim(seeds):
     # seed offsets sd 1 against per-image noise sd 0.5: the image-level intervals alone would
     # claim most of the time (issue 18: the old check let 18.6 % stand with 2 seeds, 11.6 % with 3)
     for skewed in (False, True):
-        assert family_error(16, skewed, reps=250, seeds=seeds, tau=1.0) <= 0.05
+        assert at_most(family_error(16, skewed, reps=250, seeds=seeds, tau=1.0), 250)
 
 
 def test_one_training_seed_makes_no_claim_about_trained_methods():
@@ -133,15 +141,19 @@ def test_below_min_images_a_block_says_too_few_images():
     assert any(CLAIM.match(line) for line in enough)
 
 
+@functools.lru_cache
+def psnr_truth(skewed: bool) -> float:
+    return stats.psnr_of_mean_mse(simulate(np.random.default_rng(8), 400_000, skewed, psnr=True)[0, 1])
+
+
 @pytest.mark.parametrize("n", [8, 16, 48])
 def test_table_intervals_cover_the_true_value(n):
     rng = np.random.default_rng([7, n])
-    reps = 1000
+    reps = 800
     for skewed in (False, True):
         for psnr in (False, True):
             if psnr:   # the PSNR of the population's mean MSE, from a large sample
-                truth = stats.psnr_of_mean_mse(
-                    simulate(np.random.default_rng(8), 400_000, skewed, psnr=True)[0, 1])
+                truth = psnr_truth(skewed)
             else:      # the gamma(2, 1.5) image effect has mean 3, the noise mean 0
                 truth = 3.0 if skewed else 0.0
             covered = 0

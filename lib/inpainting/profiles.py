@@ -530,6 +530,10 @@ class _Checker:
         for item in value:
             if item not in valid:
                 raise ValueError(f"{key} has {what} {item!r}; valid {what}s: {', '.join(valid)}")
+        twice = sorted({item for item in value if value.count(item) > 1})
+        if twice:
+            self.fail(key, f"lists {', '.join(map(repr, twice))} more than once (the same images "
+                      f"would count twice); give each {what} once")
         return value
 
 
