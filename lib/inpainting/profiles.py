@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import math
 import os
 import re
 import typing
 from dataclasses import MISSING, dataclass, field
 from typing import Any, Mapping
+
+from .profile_rules import (STAGES, check_trains_generator, generator_loss_weights,  # noqa: F401
+                            generator_update_steps, parse_overrides, stage_steps)
 
 PROFILE_ENV = "INPAINTING_PROFILE"
 DATASETS = ("faces", "facades", "photos", "celeba", "paris", "folder")
@@ -338,34 +340,6 @@ def _set(obj: Any, path: list[str], value: Any, key: str = "") -> Any:
     return dataclasses.replace(obj, **{head: value})
 
 
-def parse_overrides(overrides: Any, what: str = "overrides") -> dict[str, Any]:
-    """Overrides as a dict: a mapping, ``None``, or a JSON object as a string (what
-    ``papermill -p overrides '{...}'`` and the command lines deliver). Anything else is a
-    ``TypeError`` / ``ValueError`` naming ``what`` and the accepted forms."""
-    if overrides is None:
-        return {}
-    if isinstance(overrides, (str, bytes)):
-        text = overrides.decode() if isinstance(overrides, bytes) else overrides
-        if not text.strip():
-            return {}
-        try:
-            overrides = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{what} is a string that is not valid JSON ({exc}): {text!r}; give a "
-                             "dict or a JSON object, e.g. '{\"train.steps_g\": 10}'") from None
-        if not isinstance(overrides, dict):
-            raise ValueError(f"{what} is a JSON {type(overrides).__name__}, not an object: {text!r};"
-                             " give a JSON object of dotted names, e.g. '{\"train.steps_g\": 10}'")
-    if not isinstance(overrides, Mapping):
-        raise TypeError(f"{what} must be a dict of dotted names (or a JSON object as a string), "
-                        f"got {type(overrides).__name__}: {overrides!r}")
-    bad = [k for k in overrides if not isinstance(k, str)]
-    if bad:
-        raise TypeError(f"{what} keys must be dotted names (strings like 'train.steps_g'), got "
-                        f"{bad!r}")
-    return dict(overrides)
-
-
 def get_profile(name: str | None = None, overrides: Mapping[str, Any] | str | None = None,
                 **kw_overrides: Any) -> Profile:
     """The named profile with dotted overrides applied.
@@ -399,74 +373,6 @@ def with_overrides(profile: Profile, overrides: Mapping[str, Any]) -> Profile:
         profile = dataclasses.replace(profile, overrides=tuple(recipe.items()))
     validate(profile)
     return profile
-
-
-STAGES = ("G", "D", "joint")
-
-
-def stage_steps(profile: Profile) -> dict[str, int]:
-    """Steps the training loop runs in each stage (:mod:`inpainting.training.schedule`): the D stage
-    is skipped without a discriminator (``loss.w_adv == 0``)."""
-    t = profile.train
-    return {"G": t.steps_g, "D": t.steps_d if profile.loss.w_adv > 0 else 0, "joint": t.steps_joint}
-
-
-def generator_loss_weights(profile: Profile, stage: str) -> dict[str, float]:
-    """The weight of every term of the generator's loss in ``stage``, as the training loop forms it
-    (:meth:`inpainting.training.loop.Trainer.g_update` multiplies by these): ``rec`` and ``per`` in
-    stages G and joint (``per`` is 0 when every ``loss.per_layer_weights`` entry is 0), ``adv`` in
-    the joint stage when there is a discriminator (``loss.w_adv > 0``); the D stage holds G fixed
-    (no terms)."""
-    if stage == "D":
-        return {}
-    loss = profile.loss
-    layers = loss.per_layer_weights
-    per = loss.w_per if loss.w_per > 0 and (layers is None or any(w > 0 for w in layers)) else 0.0
-    weights = {"rec": loss.w_rec, "per": per}
-    if stage == "joint" and loss.w_adv > 0:
-        weights["adv"] = loss.w_adv
-    return weights
-
-
-def generator_update_steps(profile: Profile) -> dict[str, int]:
-    """Steps per stage in which the generator's parameters change: a stage with steps, a loss with a
-    non-zero weight and a learning rate ``train.lr_g`` above 0 (the decay factor is above 0 before
-    the last step)."""
-    if not (_is_number(profile.train.lr_g) and profile.train.lr_g > 0):
-        return dict.fromkeys(STAGES, 0)
-    return {stage: n if any(w > 0 for w in generator_loss_weights(profile, stage).values()) else 0
-            for stage, n in stage_steps(profile).items()}
-
-
-def _validate_updates(c: "_Checker") -> None:
-    """A run must change its generator: refuse a schedule in which no step updates it."""
-    p = c.profile
-    if any(generator_update_steps(p).values()):
-        return
-    t, loss = p.train, p.loss
-    steps = stage_steps(p)
-    reasons = []
-    if steps["G"] + steps["joint"] == 0:
-        d = (f"train.steps_d={t.steps_d} trains only the discriminator and holds G fixed"
-             if steps["D"] else
-             f"train.steps_d={t.steps_d} is skipped too, since loss.w_adv={loss.w_adv:g} means "
-             "no discriminator" if t.steps_d else "train.steps_d=0")
-        reasons.append(f"train.steps_g={t.steps_g} and train.steps_joint={t.steps_joint}: no step "
-                       f"updates the generator ({d})")
-    else:
-        stages = [f"train.{k}={getattr(t, k)}" for k, st in (("steps_g", "G"),
-                                                               ("steps_joint", "joint"))
-                  if steps[st]]
-        per = (f"loss.w_per={loss.w_per:g}" if loss.w_per <= 0 or loss.per_layer_weights is None
-               else f"loss.per_layer_weights={loss.per_layer_weights} (all 0)")
-        adv = (f", loss.w_adv={loss.w_adv:g}" if steps["joint"] else
-               f" (loss.w_adv only acts in joint steps, train.steps_joint=0)")
-        reasons.append(f"the generator's loss is 0 in every step it trains ({', '.join(stages)}): "
-                       f"loss.w_rec={loss.w_rec:g}, {per}{adv}")
-    raise ValueError(f"this profile trains nothing: {reasons[0]}, so a 'finished' run would keep "
-                     "its initial generator. Give train.steps_g or train.steps_joint > 0 steps and "
-                     "a generator loss weight > 0 (loss.w_rec, loss.w_per, or loss.w_adv in joint "
-                     "steps).")
 
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -672,8 +578,9 @@ def validate(profile: Profile) -> None:
     for role in ROLES:
         _validate_data(c, role)
     for check in (_validate_masks, _validate_model, _validate_loss, _validate_train,
-                  _validate_updates, _validate_experiments):
+                  _validate_experiments):
         check(c)
+    check_trains_generator(profile)
     c.boolean("allow_random_perceptual")
     if not (isinstance(profile.overrides, tuple)
             and all(isinstance(o, tuple) and len(o) == 2 and isinstance(o[0], str)

@@ -58,6 +58,7 @@ from ..data import build_dataset
 from ..data.masks import sample_masks
 from ..models import (ModelFileError, PerceptualNetwork, build_discriminator, build_inpainter,
                       read_generator, save_generator)
+from ..models.loading import load_start_weights
 from ..models.generator import composite
 from ..models.perceptual import cache_path, weights_kind
 from .runs import (GENERATOR_FILE, IDENTITY_FILE, RunLock, RunSpec, identity_differences,
@@ -244,30 +245,12 @@ class Trainer:
         elif self.profile.train.init_generator:
             path = Path(self.profile.train.init_generator)
         if path is not None:
-            self._load_start(path, "the warm start" if self.init is not None
-                             else "train.init_generator")
+            load_start_weights(self.G, path, "the warm start" if self.init is not None
+                               else "train.init_generator", self.profile.model.generator,
+                               self.image_size, f"{self.role}.image_size")
         set_fill = getattr(self.G.generator, "set_fill", None)
         if set_fill is not None:
             set_fill(self._mean_pixel().to(self.device))
-
-    def _load_start(self, path: Path, field: str) -> None:
-        """G's step-0 weights from the ``generator.pt`` at ``path``; a file of another architecture
-        or image size is an error naming ``field`` and both architectures."""
-        blob = read_generator(path)
-        stored, size = blob["model"].get("generator"), blob["image_size"]
-        want = self.profile.model.generator
-        if stored != want or size != self.image_size:
-            raise ValueError(f"{field}={str(path)!r} holds a {stored!r} generator trained at "
-                             f"{size} px, but this run trains a {want!r} generator at "
-                             f"{self.image_size} px (model.generator, {self.role}.image_size): "
-                             f"give a generator.pt of a {want!r} run at {self.image_size} px, or "
-                             f"set model.generator={stored!r} and {self.role}.image_size={size}")
-        try:
-            self.G.load_state_dict(blob["state_dict"])
-        except RuntimeError as exc:
-            raise ValueError(f"{field}={str(path)!r}: its weights do not fit this run's {want!r} "
-                             f"generator ({str(exc).splitlines()[0]}); give a generator.pt "
-                             f"written by a run with the same model settings") from None
 
     @property
     def perceptual_weights_source(self) -> str | None:
