@@ -124,10 +124,15 @@ def test_every_row_has_kid_with_its_interval_and_fid_per_mask_kind(comparison, p
 def test_intervals_are_the_bootstrap_of_the_per_image_values(comparison, profile):
     rows = comparison.per_image
     noise = rows[(rows["method"] == "noise") & (rows["kind"] == "centre")]
-    ci = stats.bootstrap_mean(noise["psnr_hole"], profile.experiments.bootstrap,
-                              profile.experiments.confidence)
     row = comparison.summary.query("method == 'noise' and kind == 'centre'").iloc[0]
+    ci = stats.mean_interval(noise["ssim_hole"], profile.experiments.bootstrap,
+                             profile.experiments.confidence)
+    assert (row["ssim_hole"], row["ssim_hole_lo"], row["ssim_hole_hi"]) == (ci.estimate, ci.lo, ci.hi)
+    # PSNR: the PSNR of the mean MSE (issue 18: one exact image must not dominate)
+    ci = stats.psnr_summary(noise["psnr_hole"], profile.experiments.bootstrap,
+                            profile.experiments.confidence)
     assert (row["psnr_hole"], row["psnr_hole_lo"], row["psnr_hole_hi"]) == (ci.estimate, ci.lo, ci.hi)
+    assert row["psnr_hole"] <= noise["psnr_hole"].mean()   # Jensen
     assert row["n_images"] == len(noise) == 8
 
 
@@ -138,7 +143,7 @@ def test_seeds_are_averaged_per_image_and_their_spread_reported(comparison):
     by_image = centre.groupby("sample")["psnr_hole"].mean()
     mine = comparison.per_image.query("method == 'noise' and kind == 'centre'").set_index("sample")
     np.testing.assert_allclose(mine["psnr_hole"], by_image.loc[mine.index])
-    seed_means = centre.groupby("seed_index")["psnr_hole"].mean()
+    seed_means = centre.groupby("seed_index")["psnr_hole"].agg(stats.psnr_of_mean_mse)
     assert seed_means.std() > 0, "the three noise seeds must differ"
     table = comparison.table()
     row = table.query("method == 'noise' and kind == 'centre'").iloc[0]
@@ -293,4 +298,25 @@ def test_findings_flag_differences_that_training_seeds_could_explain(profile):
     result = compare({"A (full)": [flat(-0.3), flat(0.35)], "B": [flat(-0.25), flat(0.3)]},
                      profile, "faces", progress=False)
     text = result.findings()
-    assert "within training-seed variation" in text
+    assert "B and A (full): not distinguishable across training seeds (seed means differ by" in text
+    assert "  - B below A (full)" not in text and "  - B above A (full)" not in text
+
+
+def test_findings_rank_by_the_paired_comparison_on_the_images_every_method_has():
+    """Issue 18: a method with missing values was listed first by its unpaired mean while its
+    paired line said it was worse."""
+    from inpainting.evaluation.comparison import Comparison
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.5, 0.2, 24)
+    gappy = base - 0.05 + rng.normal(0, 0.005, 24)
+    gappy[np.argsort(base)[:6]] = np.nan          # missing exactly on the hardest images
+    wide = pd.DataFrame({"ref (full)": base, "gappy": gappy})
+    assert wide["gappy"].mean() > wide["ref (full)"].mean()   # unpaired: gappy looks better
+    shell = Comparison(role="faces", dataset_name="faces", test_set=None,
+                       methods={"ref (full)": None, "gappy": None}, per_image=pd.DataFrame(),
+                       summary=pd.DataFrame())
+    head, line = shell._block("[centre] hole SSIM", wide, "ref (full)", "", 3, False, None,
+                              "ssim_hole")
+    assert "on 18 paired images, 6 left out where a method has no value" in head
+    assert head.index("ref (full) 0.") < head.index("gappy 0.")   # paired order: ref first
+    assert line.startswith("  - gappy below ref (full) by 0.0")

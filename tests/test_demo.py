@@ -15,7 +15,7 @@ from inpainting.teaching.demo_ui import DemoUI
 from inpainting.experiments import ABLATION_VARIANTS, FULL_MODEL, variant_spec
 from inpainting.evaluation.metrics import psnr, ssim, to_uint8
 from inpainting.models import build_inpainter, save_generator
-from inpainting.profiles import ModelConfig, get_profile
+from inpainting.profiles import ModelConfig, get_profile, with_overrides
 from inpainting.runtime import results_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -249,3 +249,19 @@ def test_notebook_07_teaches_and_stays_thin():
     code = [c.source for c in nb.cells if c.cell_type == "code"]
     assert all(len(src.splitlines()) <= 20 for src in code), "logic lives in inpainting.teaching.demo"
     assert any("DemoUI(demo)" in src for src in code) and any("ui.stroke(" in src for src in code)
+
+
+def test_faces_and_facades_of_different_sizes_work_in_one_demo(smoke):
+    """Issue 18, family 6: the demo crashed in scikit-image when faces and facades differ in size."""
+    profile = with_overrides(smoke, {"facades.image_size": 48})
+    d = Demo(profile, roles=("faces", "facades"), models={"faces": [], "facades": []})
+    assert d.size == 32 and d.mask().shape == (32, 32)
+    d.add_stroke([(2, 2), (10, 2)])
+    d.select("facades")
+    assert d.size == 48 and d.mask().shape == (48, 48) and d.strokes.shape == (48, 48)
+    assert d.rect == (12, 12, 24, 24)                      # the centre square, scaled with the image
+    assert d.strokes[:6, :18].any()                        # the stroke, redrawn at 48 px
+    cols = d.columns()
+    assert cols[0].image.shape == (48, 48, 3) and math.isfinite(cols[0].psnr_hole)
+    d.select("faces")
+    assert d.mask().shape == (32, 32) and math.isfinite(d.columns()[0].psnr_hole)

@@ -212,3 +212,34 @@ def test_check_inputs_empty_batch_and_integer_image():
         check_inputs(torch.zeros(0, 3, S, S), torch.zeros(0, 1, S, S))
     with pytest.raises(ValueError, match="float tensor"):
         check_inputs(torch.zeros(1, 3, S, S, dtype=torch.uint8), torch.ones(1, 1, S, S))
+
+
+# --- issue 18, family 6: errors that name the problem where the user made it --------------------
+@pytest.mark.parametrize("convert", ["half", "bfloat16", "double"])
+def test_a_model_in_another_precision_is_named_with_the_fix(model, convert):
+    import copy
+    other = getattr(copy.deepcopy(model), convert)()
+    image = np.zeros((S, S, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"model parameters are .*pass model.float\(\)"):
+        complete(other, image, _hole())
+    from inpainting.evaluation.runner import evaluate
+    from inpainting.data.masks import FixedTestSet
+    test_set = FixedTestSet(images=torch.zeros(1, 3, S, S), masks=torch.from_numpy(_hole(1))[:, None].float(),
+                            kinds=["centre"], indices=[0], attributes=[{}], description="one")
+    with pytest.raises(ValueError, match=r"pass model.float\(\)"):
+        evaluate({"half": other}, test_set, progress=False)
+
+
+def test_a_model_trained_at_another_size_warns_naming_both(model, tmp_path):
+    path = _generator_file(model, tmp_path)       # trained at S px
+    big = np.zeros((2 * S, 2 * S, 3), np.uint8)
+    mask = np.zeros((2 * S, 2 * S), bool)
+    mask[8:20, 8:20] = True
+    with pytest.warns(UserWarning, match=rf"trained on {S}x{S} px images, these are {2 * S}x{2 * S}"):
+        complete(path, big, mask, device="cpu")
+
+
+def test_a_mask_covering_the_whole_image_warns(model):
+    image = np.zeros((S, S, 3), np.uint8)
+    with pytest.warns(UserWarning, match=r"1 of 1 mask\(s\) cover the whole image"):
+        complete(model, image, np.ones((S, S), bool))

@@ -157,7 +157,7 @@ def test_tests_never_see_the_users_environment(isolated_results):
     from inpainting.runtime import REPO_ROOT, results_dir
     assert "INPAINTING_PROFILE" not in os.environ and "INPAINTING_DEVICE" not in os.environ
     assert get_profile().name == "demo"
-    assert results_dir("smoke") == Path(isolated_results)
+    assert results_dir("smoke") == Path(isolated_results) / "smoke"   # one folder per profile
     assert REPO_ROOT not in Path(isolated_results).parents
 
 
@@ -206,3 +206,139 @@ def test_neutral_fields_are_declared_with_a_reason_and_are_not_parameters_of_ide
     identity = run_identity(RunSpec(get_profile("smoke"), "faces"))["profile"]
     assert "experiments" not in identity and "n_test" not in identity["faces"]
     assert "log_every" not in identity["train"] and "batch_size" in identity["train"]
+
+
+# --- issue 18, family 4: a run that trains nothing is refused -----------------------------------
+@pytest.mark.parametrize("overrides, match", [
+    ({"train.steps_g": 0, "train.steps_d": 2, "train.steps_joint": 0},
+     r"trains nothing: train.steps_g=0 and train.steps_joint=0.*train.steps_d=2 trains only the "
+     r"discriminator"),
+    ({"loss.w_rec": 0.0, "loss.w_adv": 0.0, "loss.w_per": 0.0},
+     r"trains nothing: the generator's loss is 0 in every step.*loss.w_rec=0, loss.w_per=0, "
+     r"loss.w_adv=0"),
+    ({"loss.w_adv": 0.0, "train.steps_g": 0, "train.steps_d": 3, "train.steps_joint": 0},
+     r"trains nothing: train.steps_g=0 and train.steps_joint=0.*train.steps_d=3 is skipped too, "
+     r"since loss.w_adv=0"),
+    # not in the issue: adversarial only, but no joint step for it to act in
+    ({"loss.w_rec": 0.0, "loss.w_per": 0.0, "train.steps_joint": 0},
+     r"loss.w_adv only acts in joint steps, train.steps_joint=0"),
+    # perceptual only, with every layer weight 0
+    ({"loss.w_rec": 0.0, "loss.w_adv": 0.0, "loss.per_layer_weights": (0.0,)},
+     r"loss.per_layer_weights=\(0.0,\) \(all 0\)"),
+    # joint steps only, every generator-facing weight 0 (D still trains)
+    ({"loss.w_rec": 0.0, "loss.w_per": 0.0, "loss.w_adv": 0.0, "train.steps_g": 0},
+     r"train.steps_joint=4.*loss.w_rec=0"),
+])
+def test_a_profile_that_trains_nothing_is_refused_naming_the_fields(overrides, match):
+    with pytest.raises(ValueError, match=match):
+        get_profile("smoke", overrides)
+
+
+def test_profiles_that_train_something_are_accepted():
+    for overrides in ({"loss.w_rec": 0.0, "loss.w_per": 0.0},            # adversarial only, joint
+                      {"train.steps_g": 0, "train.steps_d": 0},          # joint steps only
+                      {"train.steps_joint": 0, "train.steps_d": 0},      # G stage only
+                      {"loss.w_rec": 0.0, "loss.w_adv": 0.0}):           # perceptual only
+        get_profile("smoke", overrides)
+
+
+def test_a_variant_with_nothing_after_its_warm_start_is_the_warm_start():
+    p = get_profile("smoke", {"train.steps_joint": 0})
+    spec = variant_spec(p, ABLATION_VARIANTS["L_rec"])   # D-only after the warm start: nothing
+    assert spec.init is None and spec.profile.train.steps_joint == 0
+    from inpainting.experiments import warm_start_profile
+    assert run_key(spec) == run_key(RunSpec(warm_start_profile(p)))
+    # the full model too: its D-only steps after the warm start leave G as the warm start made it
+    assert run_key(variant_spec(p, ABLATION_VARIANTS[FULL_MODEL])) == run_key(spec)
+
+
+@pytest.mark.parametrize("overrides", [
+    {},                                                                       # trains
+    {"train.steps_g": 0, "train.steps_d": 2, "train.steps_joint": 0},         # D only
+    {"loss.w_rec": 0.0, "loss.w_adv": 0.0, "loss.w_per": 0.0},                # every weight 0
+    {"loss.w_rec": 0.0, "loss.w_per": 0.0, "train.steps_g": 0},               # adversarial only
+    {"loss.w_rec": 0.0, "loss.w_per": 0.0, "train.steps_joint": 0},           # adv, no joint step
+    {"loss.w_rec": 0.0, "loss.w_adv": 0.0, "loss.per_layers": ("relu1_1",),
+     "loss.per_layer_weights": (0.0,)},                                       # per, layer weight 0
+])
+def test_the_refusal_rule_is_what_the_training_loop_does(overrides, tmp_path):
+    """The rule cannot drift from the loop: train each schedule for real (validation bypassed)
+    and compare whether G's parameters moved with ``generator_update_steps``."""
+    import torch
+    from inpainting.profile_rules import generator_update_steps
+    from inpainting.training import Trainer
+    base = get_profile("smoke", {"train.steps_g": 2, "train.steps_d": 1, "train.steps_joint": 2,
+                                 "loss.per_weights": "random", "faces.n_train": 8,
+                                 "train.batch_size": 2, "train.device": "cpu"})
+    profile = base
+    for key, value in overrides.items():   # dataclasses.replace: no validation
+        group, name = key.split(".")
+        profile = dataclasses.replace(profile, **{group: dataclasses.replace(
+            getattr(profile, group), **{name: value})})
+    trainer = Trainer(RunSpec(profile), out_dir=tmp_path, progress=False)
+    trainer.build()
+    before = [q.detach().clone() for q in trainer.G.parameters()]
+    for _ in range(trainer.schedule.total):
+        trainer.train_step()
+    moved = any(not torch.equal(a, b) for a, b in zip(before, trainer.G.parameters()))
+    assert moved == any(generator_update_steps(profile).values())
+
+
+# --- issue 18, family 6: overrides as delivered, paths, wrong types -------------------------------
+def test_overrides_given_as_a_json_string_are_parsed_or_refused_clearly():
+    """papermill -p overrides '{...}' hands the notebook a string."""
+    text = '{"train.steps_g": 3, "loss.per_layers": ["relu1_1"]}'
+    p = get_profile("smoke", text)
+    assert p.train.steps_g == 3 and p.loss.per_layers == ("relu1_1",)
+    assert with_overrides(get_profile("smoke"), text) == p
+    assert Profile.from_recipe("smoke", text) == p
+    assert get_profile("smoke", "") == get_profile("smoke", "  ") == get_profile("smoke")
+    with pytest.raises(ValueError, match=r"overrides is a string that is not valid JSON"):
+        get_profile("smoke", "{'train.steps_g': 3}")          # Python quotes, not JSON
+    with pytest.raises(ValueError, match=r"overrides is a JSON list, not an object"):
+        get_profile("smoke", '["train.steps_g", 3]')
+    with pytest.raises(TypeError, match=r"overrides must be a dict of dotted names"):
+        get_profile("smoke", [("train.steps_g", 3)])
+    with pytest.raises(TypeError, match=r"keys must be dotted names"):
+        get_profile("smoke", {1: 3})
+
+
+def test_a_misspelt_parameter_gets_a_did_you_mean():
+    with pytest.raises(ValueError, match=r"'train.step_g'.*did you mean 'train.steps_g'"):
+        get_profile("smoke", {"train.step_g": 1})
+    with pytest.raises(ValueError, match=r"did you mean 'loss.w_per'"):
+        get_profile("smoke", {"loss.wper": 1.0})
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("train.steps_g", "10", r"train.steps_g must be an int \(like 4\), got '10' \(str\)"),
+    ("train.lr_g", "1e-3", r"train.lr_g must be a float"),
+    ("train.lr_decay", "yes", r"train.lr_decay must be a bool"),
+    ("train.betas", 0.5, r"train.betas must be a tuple \(or list\)"),
+    ("masks.train_kinds", "centre", r"masks.train_kinds must be a tuple \(or list\)"),
+    ("faces.image_size", -32, r"faces.image_size=-32: must be a multiple of 4 between 32 and 256"),
+    ("faces.n_test", -1, r"faces.n_test=-1"),
+    ("train.batch_size", 100, r"train.batch_size=100: is larger than faces.n_train=64"),
+    ("faces.root", "", r"faces.root='': is empty"),
+    ("facades.root", "   ", r"facades.root='   ': is empty"),
+])
+def test_wrong_types_and_sizes_of_every_family_are_named(key, value, match):
+    with pytest.raises(ValueError, match=match):
+        get_profile("smoke", {key: value})
+
+
+def test_a_pathlib_path_is_accepted_where_a_path_is():
+    p = get_profile("smoke", {"faces.name": "folder", "faces.root": Path("/data/faces"),
+                              "train.init_generator": Path("/runs/generator.pt")})
+    assert p.faces.root == "/data/faces" and p.train.init_generator == "/runs/generator.pt"
+    assert isinstance(p.faces.root, str)
+
+
+@pytest.mark.parametrize("key", ["masks.test_kinds", "masks.train_kinds", "loss.per_layers"])
+def test_a_list_of_kinds_with_duplicates_is_refused(key):
+    """Issue 18: masks.test_kinds ["centre", "centre"] counted the same images twice."""
+    value = {"masks.test_kinds": ["centre", "centre"], "masks.train_kinds": ["centre", "centre"],
+             "loss.per_layers": ["relu1_1", "relu1_1"]}[key]
+    extra = {"masks.train_probs": [0.5, 0.5]} if key == "masks.train_kinds" else {}
+    with pytest.raises(ValueError, match=rf"{key}=.*lists '(centre|relu1_1)' more than once"):
+        get_profile("smoke", {key: value, **extra})

@@ -155,11 +155,57 @@ def test_a_supported_tiny_difference_never_prints_a_zero_bound():
 
 
 def test_a_difference_inside_the_seed_spread_is_not_established():
-    supported = stats.paired_difference(np.full(30, 1.0) + np.linspace(0, 0.1, 30), np.zeros(30))
-    assert supported.excludes_zero
-    wide = stats.within_seed_variation(supported, [0.0, 3.0], [0.5, 2.0])
-    assert wide and "not established" in wide
-    assert stats.within_seed_variation(supported, [1.0, 1.01], [0.0, 0.01]) is None   # tight seeds
-    assert stats.within_seed_variation(supported, [1.0], [0.0]) is None                # one seed
-    unsupported = stats.paired_difference(np.random.default_rng(0).normal(size=30), np.zeros(30))
-    assert stats.within_seed_variation(unsupported, [0.0, 3.0], [0.5, 2.0]) is None
+    verdict, text = stats.seed_test([0.0, 3.0], [0.5, 2.0])
+    assert verdict == stats.SEEDS_NOT_ESTABLISHED and "Welch" in text
+    assert stats.seed_test([1.0, 1.01], [0.0, 0.01])[0] == stats.SEEDS_ESTABLISHED   # tight seeds
+    # one seed of a trained method: no test is possible, whatever the numbers
+    verdict, text = stats.seed_test([1.0], [0.0])
+    assert verdict == stats.SEEDS_TOO_FEW and "too few training seeds (1 and 1" in text
+    assert stats.seed_test([1.0, 1.2], [0.0], trained=(True, True))[0] == stats.SEEDS_TOO_FEW
+    # a method without training randomness (the grey fill) needs no seeds of its own
+    assert stats.seed_test([1.0, 1.02, 0.98], [0.0], trained=(True, False))[0] == \
+        stats.SEEDS_ESTABLISHED
+    assert stats.seed_test([1.0, -1.0], [0.0], trained=(True, False))[0] == \
+        stats.SEEDS_NOT_ESTABLISHED
+
+
+def test_small_n_uses_the_t_interval_and_large_n_bca():
+    x = np.random.default_rng(12).normal(0, 1, 8)
+    ci = stats.mean_interval(x)
+    ref = scipy.stats.t.interval(0.95, 7, loc=x.mean(), scale=scipy.stats.sem(x))
+    assert ci.method == "t" and (ci.lo, ci.hi) == (pytest.approx(ref[0]), pytest.approx(ref[1]))
+    big = np.random.default_rng(13).normal(0, 1, stats.T_BELOW_N)
+    assert stats.mean_interval(big) == bootstrap_mean(big)
+    assert paired_difference(x, np.zeros(8)).method == "t"
+
+
+def test_one_perfect_image_cannot_dominate_the_psnr_summary():
+    """Issue 18: one image at the 100 dB cap turned 'not distinguishable (0.06 [-0.03, 0.15])'
+    into 'above by 1.69 [0.03, 8.17] dB' when PSNR was summarised by its per-image mean."""
+    rng = np.random.default_rng(14)
+    b = rng.normal(25, 2, 48)
+    a = b + rng.normal(0, 0.3, 48)
+    a = a - (a - b).mean()
+    assert not stats.paired_psnr_difference(a, b).excludes_zero
+    a[0] = 100.0                                   # one image completed exactly
+    assert paired_difference(a, b).estimate > 1.0  # the per-image mean jumps by ~1.5 dB
+    diff = stats.paired_psnr_difference(a, b)
+    # in MSE units the exact image removes its own error only: at most its share of the total
+    share = stats.relative_mse(b[0]) / stats.relative_mse(b).sum()
+    assert 0 < diff.estimate <= -10 * math.log10(1 - share) + 0.3
+    assert not diff.excludes_zero
+    assert "not distinguishable at n = 48" in difference_statement("A", "B", diff, "dB")
+    summary = stats.psnr_summary(a)
+    assert summary.estimate == pytest.approx(stats.psnr_of_mean_mse(a))
+    assert summary.lo < summary.estimate < summary.hi <= 100.0
+    assert summary.estimate < np.mean(a) - 1.0      # the per-image mean is pulled up by the cap
+    assert stats.psnr_of_mean_mse([20.0, 20.0]) == pytest.approx(20.0)
+    assert stats.psnr_of_mean_mse([20.0, 100.0]) == pytest.approx(20 + 10 * math.log10(2))
+
+
+def test_too_few_images_is_said_instead_of_a_claim():
+    n = stats.MIN_IMAGES - 1
+    diff = paired_difference(np.arange(n) + 10.0, np.arange(n) * 0.9)
+    assert diff.excludes_zero
+    text = difference_statement("A", "B", diff, "dB")
+    assert "too few images to compare" in text and "above" not in text

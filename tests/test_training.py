@@ -224,3 +224,20 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
     drop = ["seconds"]
     pd.testing.assert_frame_equal(pd.DataFrame(a["history"]).drop(columns=drop),
                                   pd.DataFrame(b["history"]).drop(columns=drop))
+
+
+def test_a_lite_generator_as_init_generator_of_a_wide_run_names_the_field(tmp_path):
+    """Issue 18, family 6: torch's state_dict error did not say which setting was wrong."""
+    from inpainting.models import build_inpainter, save_generator
+    from inpainting.profiles import ModelConfig, get_profile
+    from inpainting.training import RunSpec, Trainer
+    lite = save_generator(tmp_path / "lite.pt", build_inpainter(ModelConfig("lite"), 32), 32,
+                          ModelConfig("lite"), {})
+    profile = get_profile("smoke", {"model.generator": "wide", "train.init_generator": str(lite),
+                                    "faces.n_train": 8})
+    trainer = Trainer(RunSpec(profile), out_dir=tmp_path / "run", progress=False)
+    trainer.build()
+    with pytest.raises(ValueError, match=r"train.init_generator='.*lite.pt' holds a 'lite' "
+                                         r"generator trained at 32 px, but this run trains a "
+                                         r"'wide' generator at 32 px"):
+        trainer._start_generator()

@@ -16,10 +16,12 @@ they run the same three-stage schedule from scratch with the same step counts.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from .profile_rules import generator_update_steps
 from .profiles import VGG_LAYERS, Profile, with_overrides
 from .training.runs import (GENERATOR_FILE, IDENTITY_FILE, RunSpec, is_finished, read_json, run_folder,
                             run_key, runs_folder)
@@ -92,6 +94,9 @@ def variant_spec(profile: Profile, overrides: Mapping, role: str = "faces",
     effective = with_overrides(profile, {**overrides, **({} if seed is None else {"train.seed": seed})})
     if effective.model.generator in WARM_STARTED and effective.train.steps_g > 0:
         warm = RunSpec(warm_start_profile(effective), role)
+        after = dataclasses.replace(effective, train=dataclasses.replace(effective.train, steps_g=0))
+        if not any(generator_update_steps(after).values()):
+            return warm   # nothing after the warm start changes G: the variant is the warm start
         return RunSpec(with_overrides(effective, {"train.steps_g": 0}), role, init=warm)
     return RunSpec(effective, role)
 

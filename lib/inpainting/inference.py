@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,28 @@ def _check_model(model) -> None:
         raise TypeError(f"model is a plain {type(model).__name__} module; expected "
                         f"{_ACCEPTED_MODELS} (wrap a generator: Inpainter(generator, name))")
     raise TypeError(f"model is a {type(model).__name__}; expected {_ACCEPTED_MODELS}")
+
+
+def check_model_fits(model: Inpainter, x: torch.Tensor, m: torch.Tensor) -> None:
+    """A model in another precision is an error that says how to convert it; images of another
+    size than the model was trained at, and masks that hide the whole image, are warned about."""
+    dtypes = {p.dtype for p in model.parameters()}
+    if dtypes != {torch.float32}:
+        names = ", ".join(sorted(str(d).removeprefix("torch.") for d in dtypes))
+        raise ValueError(f"model parameters are {names}; complete() runs models in float32 (the "
+                         "kit's precision for inference): pass model.float() (mixed precision "
+                         "is for training, train.amp)")
+    trained = getattr(model, "image_size", None)
+    if trained is not None and tuple(x.shape[-2:]) != (trained, trained):
+        warnings.warn(f"the model was trained on {trained}x{trained} px images, these are "
+                      f"{x.shape[-2]}x{x.shape[-1]} px: its receptive field and hole sizes were "
+                      f"learnt at {trained} px, so expect worse completions (resize the images to "
+                      f"{trained} px, or train at {x.shape[-1]} px)", stacklevel=3)
+    full = (m.flatten(1) == 1).all(dim=1)
+    if bool(full.any()):
+        warnings.warn(f"{int(full.sum())} of {len(m)} mask(s) cover the whole image: nothing is "
+                      "known, so the completion is a guess from nothing (masks use 1 = hole)",
+                      stacklevel=3)
 
 
 def _load(path, device: torch.device) -> Inpainter:
@@ -219,7 +242,8 @@ def complete(model: Inpainter | str | os.PathLike, images, masks, device: str | 
     check_inputs(x, m)
     if own:
         model = _load(model, run_on)
-    elif next(model.parameters()).device != run_on:
+    check_model_fits(model, x, m)   # before a caller's model is copied
+    if not own and next(model.parameters()).device != run_on:
         model = copy.deepcopy(model).to(run_on)
         own = True
     # channels_last: 16 % faster 128-px inference on CPU (python -m inpainting.bench), same values to

@@ -10,12 +10,14 @@ Labels follow docs/method.md: loss weights, schedule and optimiser settings are 
 from __future__ import annotations
 
 import dataclasses
-import math
+import difflib
 import os
 import re
 import typing
 from dataclasses import MISSING, dataclass, field
 from typing import Any, Mapping
+
+from .profile_rules import Checker, check_trains_generator, is_int, is_number, parse_overrides
 
 PROFILE_ENV = "INPAINTING_PROFILE"
 DATASETS = ("faces", "facades", "photos", "celeba", "paris", "folder")
@@ -236,7 +238,8 @@ class Profile:
     def from_recipe(cls, name: str, overrides: Mapping[str, Any] | typing.Iterable = ()) -> "Profile":
         """The profile made from preset ``name`` with ``overrides`` (:func:`get_profile`): what
         :attr:`name` and :attr:`overrides` of a profile rebuild."""
-        return get_profile(name, dict(overrides))
+        return get_profile(name, overrides if isinstance(overrides, (str, Mapping))
+                           else dict(overrides))
 
     def describe(self) -> str:
         """One line for figure titles and summaries."""
@@ -337,6 +340,9 @@ def _set(obj: Any, path: list[str], value: Any, key: str = "") -> Any:
     if isinstance(value, list):
         value = tuple(value)
     current = getattr(obj, head)
+    hints = typing.get_type_hints(type(obj))
+    if isinstance(value, os.PathLike) and str in typing.get_args(hints.get(head)) + (hints.get(head),):
+        value = os.fspath(value)   # a pathlib.Path for a path field (root, init_generator, ...)
     numeric = isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool)
     if current is not None and value is not None and not numeric \
             and type(value) is not type(current):
@@ -348,28 +354,32 @@ def _set(obj: Any, path: list[str], value: Any, key: str = "") -> Any:
     return dataclasses.replace(obj, **{head: value})
 
 
-def get_profile(name: str | None = None, overrides: Mapping[str, Any] | None = None,
+def get_profile(name: str | None = None, overrides: Mapping[str, Any] | str | None = None,
                 **kw_overrides: Any) -> Profile:
     """The named profile with dotted overrides applied.
 
     ``name=None`` reads ``$INPAINTING_PROFILE`` (default ``demo``). Overrides come as a mapping
-    (``{"train.steps_g": 10}``) or keywords with ``__`` for dots (``train__steps_g=10``).
+    (``{"train.steps_g": 10}``), a JSON object as a string (:func:`parse_overrides`) or keywords
+    with ``__`` for dots (``train__steps_g=10``).
     """
     name = name or os.environ.get(PROFILE_ENV, "demo")
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(PROFILES)}")
-    items = dict(overrides or {})
+    items = parse_overrides(overrides)
     items.update({k.replace("__", "."): v for k, v in kw_overrides.items()})
     return with_overrides(PROFILES[name](), items)
 
 
 def with_overrides(profile: Profile, overrides: Mapping[str, Any]) -> Profile:
     """``profile`` with dotted overrides applied and validated."""
+    overrides = parse_overrides(overrides)
     valid = override_names(profile)
     for key, value in overrides.items():
         if key not in valid:
-            raise ValueError(f"unknown parameter {key!r} for profile {profile.name!r}; valid names: "
-                             + ", ".join(valid))
+            close = difflib.get_close_matches(key, valid, n=3, cutoff=0.6)
+            hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+            raise ValueError(f"unknown parameter {key!r} for profile {profile.name!r}; {hint}"
+                             "valid names: " + ", ".join(valid))
         profile = _set(profile, key.split("."), value, key)
     if overrides:
         recipe = dict(profile.overrides)
@@ -383,67 +393,7 @@ DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 PER_NETWORKS = ("vgg19", "vgg16")
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-class _Checker:
-    """Collects the checks of :func:`validate`; every message names the field, the value and what
-    is accepted."""
-
-    def __init__(self, profile: Profile):
-        self.profile = profile
-
-    def value(self, key: str) -> Any:
-        obj = self.profile
-        for part in key.split("."):
-            obj = getattr(obj, part)
-        return obj
-
-    def fail(self, key: str, requirement: str) -> None:
-        raise ValueError(f"{key}={self.value(key)!r}: {requirement}")
-
-    def int_at_least(self, key: str, low: int, none: str | None = None) -> None:
-        value = self.value(key)
-        if value is None and none is not None:
-            return
-        if not _is_int(value) or value < low:
-            self.fail(key, (f"must be None ({none}) or an integer >= {low}" if none
-                            else f"must be an integer >= {low}"))
-
-    def number(self, key: str, low: float, strict: bool, high: float | None = None) -> None:
-        value = self.value(key)
-        ok = _is_number(value) and (value > low if strict else value >= low) \
-            and (high is None or value < high)
-        if not ok:
-            if high is not None:
-                self.fail(key, f"must be a number in ({low:g}, {high:g})")
-            self.fail(key, f"must be a number {'>' if strict else '>='} {low:g}")
-
-    def choice(self, key: str, valid: tuple[str, ...]) -> None:
-        value = self.value(key)
-        if value not in valid:
-            raise ValueError(f"{key}={value!r}; valid: {', '.join(valid)}")
-
-    def boolean(self, key: str) -> None:
-        if not isinstance(self.value(key), bool):
-            self.fail(key, "must be a bool (True or False)")
-
-    def names(self, key: str, valid: tuple[str, ...], what: str) -> tuple:
-        value = self.value(key)
-        if not isinstance(value, tuple) or not value:
-            self.fail(key, f"must hold at least one {what}; valid {what}s: {', '.join(valid)}")
-        for item in value:
-            if item not in valid:
-                raise ValueError(f"{key} has {what} {item!r}; valid {what}s: {', '.join(valid)}")
-        return value
-
-
-def _validate_data(c: _Checker, role: str) -> None:
+def _validate_data(c: Checker, role: str) -> None:
     """:class:`DataConfig` of ``role``."""
     data: DataConfig = getattr(c.profile, role)
     if data.name not in DATASETS:
@@ -451,11 +401,14 @@ def _validate_data(c: _Checker, role: str) -> None:
     if data.root is not None and not isinstance(data.root, str):
         c.fail(f"{role}.root", "must be a folder path (a string) or None (built-in sets; "
                "celeba/paris: $INPAINTING_DATA/<name>)")
+    if isinstance(data.root, str) and not data.root.strip():
+        c.fail(f"{role}.root", "is empty: give the folder of the images, or None for the default "
+               "(built-in sets need none; celeba/paris: $INPAINTING_DATA/<name>)")
     if data.name == "folder" and not data.root:
         raise ValueError(f"{role}.name='folder' needs {role}.root: the path of a folder of "
                          f"images (override e.g. {{'{role}.root': '/path/to/images'}})")
     size = data.image_size
-    if not _is_int(size) or size % 4 or not 32 <= size <= 256:
+    if not is_int(size) or size % 4 or not 32 <= size <= 256:
         c.fail(f"{role}.image_size", "must be a multiple of 4 between 32 and 256")
     for split in ("n_train", "n_test"):
         key = f"{role}.{split}"
@@ -467,7 +420,7 @@ def _validate_data(c: _Checker, role: str) -> None:
     c.choice(f"{role}.celeba_split", ("proto", "official"))
 
 
-def _validate_masks(c: _Checker) -> None:
+def _validate_masks(c: Checker) -> None:
     """:class:`MaskConfig`."""
     masks = c.profile.masks
     c.names("masks.train_kinds", MASK_KINDS, "kind")
@@ -476,14 +429,14 @@ def _validate_masks(c: _Checker) -> None:
     if not isinstance(probs, tuple) or len(probs) != len(masks.train_kinds):
         c.fail("masks.train_probs", "needs one probability per masks.train_kinds entry "
                f"({len(masks.train_kinds)}: {', '.join(masks.train_kinds)})")
-    if not all(_is_number(q) and 0 <= q <= 1 for q in probs):
+    if not all(is_number(q) and 0 <= q <= 1 for q in probs):
         c.fail("masks.train_probs", "probabilities must be numbers, each in [0, 1], that sum to 1")
     if abs(sum(probs) - 1) > 1e-6:
         c.fail("masks.train_probs", f"the probabilities must sum to 1 (sum {sum(probs):g})")
     c.int_at_least("masks.seed", 0)
 
 
-def _validate_model(c: _Checker) -> None:
+def _validate_model(c: Checker) -> None:
     """:class:`ModelConfig`."""
     profile = c.profile
     c.choice("model.generator", GENERATORS)
@@ -506,7 +459,7 @@ def per_weights_problem(network: Any, weights: Any) -> str | None:
     return None
 
 
-def _validate_loss(c: _Checker) -> None:
+def _validate_loss(c: Checker) -> None:
     """:class:`LossConfig`."""
     loss = c.profile.loss
     for f in ("w_rec", "w_adv", "w_per", "gp_weight"):
@@ -516,7 +469,7 @@ def _validate_loss(c: _Checker) -> None:
     layers = c.names("loss.per_layers", VGG_LAYERS, "layer")
     weights = loss.per_layer_weights
     if weights is not None and (not isinstance(weights, tuple) or len(weights) != len(layers)
-                                or not all(_is_number(w) and w >= 0 for w in weights)):
+                                or not all(is_number(w) and w >= 0 for w in weights)):
         c.fail("loss.per_layer_weights", f"must be None (the mean over layers) or one weight >= 0 "
                f"per loss.per_layers entry ({len(layers)}: {', '.join(layers)})")
     c.choice("loss.per_distance", ("mse", "l1", "cosine", "relative"))
@@ -525,10 +478,15 @@ def _validate_loss(c: _Checker) -> None:
         raise ValueError(problem)
 
 
-def _validate_train(c: _Checker) -> None:
+def _validate_train(c: Checker) -> None:
     """:class:`TrainConfig`."""
     t = c.profile.train
     c.int_at_least("train.batch_size", 1)
+    for role in ROLES:
+        n_train = getattr(c.profile, role).n_train
+        if is_int(n_train) and n_train < t.batch_size:
+            c.fail("train.batch_size", f"is larger than {role}.n_train={n_train}: a batch would hold "
+                   f"images twice; lower train.batch_size or raise {role}.n_train")
     for f in ("steps_g", "steps_d", "steps_joint"):
         c.int_at_least(f"train.{f}", 0)
     if t.total_steps < 1:
@@ -537,7 +495,7 @@ def _validate_train(c: _Checker) -> None:
     for f in ("lr_g", "lr_d"):
         c.number(f"train.{f}", 0, strict=True)
     if not (isinstance(t.betas, tuple) and len(t.betas) == 2
-            and all(_is_number(b) and 0 <= b < 1 for b in t.betas)):
+            and all(is_number(b) and 0 <= b < 1 for b in t.betas)):
         c.fail("train.betas", "must be two numbers in [0, 1) (Adam's beta1, beta2), e.g. "
                "(0.5, 0.999)")
     c.boolean("train.lr_decay")
@@ -556,7 +514,7 @@ def _validate_train(c: _Checker) -> None:
     c.int_at_least("train.threads", 1, none="torch's default")
 
 
-def _validate_experiments(c: _Checker) -> None:
+def _validate_experiments(c: Checker) -> None:
     """:class:`ExperimentConfig`."""
     profile = c.profile
     c.int_at_least("experiments.seeds", 1)
@@ -578,7 +536,7 @@ def validate(profile: Profile) -> None:
 
     Raises ``ValueError`` naming the field, its value and what is accepted (the valid names, the
     range, or the fix). One function per configuration class, in the order of the fields."""
-    c = _Checker(profile)
+    c = Checker(profile)
     if not isinstance(profile.name, str) or not profile.name:
         raise ValueError(f"profile name {profile.name!r} must be a non-empty string")
     for role in ROLES:
@@ -586,6 +544,7 @@ def validate(profile: Profile) -> None:
     for check in (_validate_masks, _validate_model, _validate_loss, _validate_train,
                   _validate_experiments):
         check(c)
+    check_trains_generator(profile)
     if not (isinstance(profile.overrides, tuple)
             and all(isinstance(o, tuple) and len(o) == 2 and isinstance(o[0], str)
                     for o in profile.overrides)):

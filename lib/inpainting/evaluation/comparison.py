@@ -13,13 +13,20 @@ Statistics (:mod:`inpainting.evaluation.stats`) [this kit's choices]
 * **Seeds.** Every seed's model is evaluated on the same test images. The per-image value of a
   method is the mean over its seeds; the spread of the per-seed means (sd, min, max) is reported
   beside, never folded into, the image-level interval.
-* **Intervals.** Every metric of every row carries a BCa bootstrap interval over test images
-  (``profile.experiments.bootstrap`` resamples, level ``profile.experiments.confidence``, fixed
-  seed): columns ``<metric>``, ``<metric>_lo``, ``<metric>_hi``.
-* **Findings.** Methods are compared by a paired bootstrap of per-image differences, each with
-  a reference (the full model, else the first method given), plus the best by mean with the
-  runner-up. Multiplicity: Bonferroni within each (metric, mask kind) block, so the chance of
-  any unsupported "above"/"below" in a block is at most ``1 - confidence``.
+* **Intervals.** Every metric of every row carries an interval over test images
+  (:func:`inpainting.evaluation.stats.mean_interval`: Student t below ``stats.T_BELOW_N`` images,
+  BCa bootstrap with ``profile.experiments.bootstrap`` resamples from there on; level
+  ``profile.experiments.confidence``): columns ``<metric>``, ``<metric>_lo``, ``<metric>_hi``.
+  PSNR columns are the PSNR of the mean MSE (:func:`inpainting.evaluation.stats.psnr_summary`).
+* **Findings.** Within each (metric, mask kind) block, on the images every method of the block
+  has a value (how many is said), methods are ranked by their summary on those images, which is
+  the order of their paired differences; every method is compared with a reference (the full
+  model, else the first method given), plus the best with the runner-up. Multiplicity:
+  Bonferroni within the block, so the chance of any unsupported "above"/"below" in a block is
+  at most ``1 - confidence`` (checked by simulation, ``tests/test_stats_calibration.py``). A
+  claim about a trained method also needs the training seeds to agree
+  (:func:`inpainting.evaluation.stats.seed_test`); with fewer than ``stats.MIN_SEEDS`` seeds the
+  line says "too few seeds", and below ``stats.MIN_IMAGES`` paired images "too few images".
 * **Realism** (:mod:`inpainting.evaluation.realism`): KID x 1000 (with its bootstrap interval, the
   completions and the real images resampled together) and FID per (method, mask kind), from the
   Inception features of each seed's composited outputs, computed once (cached by content); KID's
@@ -41,7 +48,7 @@ from ..runtime import results_dir
 from ..reporting import viz
 from . import realism as realism_metrics
 from . import stats
-from .metrics import LOWER_IS_BETTER, METRIC_COLUMNS, to_uint8
+from .metrics import LOWER_IS_BETTER, METRIC_COLUMNS, PSNR_COLUMNS, to_uint8
 from .runner import completions, evaluate_with_composites, supported_kinds
 from .semantic.scores import ERROR_COLUMNS, HIT_COLUMN, PRIMARY_SCORE, semantic_scores
 
@@ -252,10 +259,15 @@ class Comparison:
         many resamples as one ordinary interval)."""
         ref = self.reference(reference)
         level = f"{self.confidence:.0%}"
-        lines = [f"Paired bootstrap over test images (BCa, seed fixed) of per-image differences; "
-                 f"a method's per-image value is its mean over its training seeds. Reference: "
-                 f"{ref!r}. Bonferroni within each block: any unsupported 'above/below' in a block "
-                 f"has probability <= {1 - self.confidence:.0%} (family level {level})."]
+        lines = [f"Paired comparisons over test images of per-image differences (Student t "
+                 f"interval below {stats.T_BELOW_N} images, BCa bootstrap from there on; PSNR as "
+                 f"the PSNR of the mean MSE, delta method); a method's per-image value is its mean "
+                 f"over its training seeds. Reference: {ref!r}. Bonferroni within each block: any "
+                 f"unsupported 'above/below' in a block has probability <= "
+                 f"{1 - self.confidence:.0%} (family level {level}). A claim about a trained "
+                 f"method also needs a Welch t test across its training seeds (at least "
+                 f"{stats.MIN_SEEDS}); no block claims anything below {stats.MIN_IMAGES} paired "
+                 f"images."]
         per_image = self.per_image
         sizes = per_image.loc[per_image["method"] == GREY_FILL].groupby("kind").size().tolist()
         if self.semantic_per_image is not None and len(self.semantic_per_image):
@@ -268,9 +280,9 @@ class Comparison:
             lines.append(
                 f"Note: {len(single)} trained method(s) have one training seed here, so their "
                 "intervals cover the choice of test images, not training randomness: retraining "
-                "the same model with another seed moves its scores too (README, 'Trust'), and a "
-                "difference of that size is not established by these lines "
-                "(experiments.seeds > 1 measures it).")
+                "the same model with another seed moves its scores too (README, 'Trust'). Their "
+                "lines say 'too few seeds' instead of a claim and give the difference on these "
+                f"test images (experiments.seeds >= {stats.MIN_SEEDS} measures it).")
         for kind in dict.fromkeys(self.test_set.kinds):
             rows = per_image[per_image["kind"] == kind]
             seeded = self.per_seed[self.per_seed["kind"] == kind] if self.per_seed is not None \
@@ -279,14 +291,15 @@ class Comparison:
                 wide = rows.pivot(index="sample", columns="method", values=metric)
                 wide = wide.reindex(columns=[m for m in self.methods if m in wide.columns])
                 lines += self._block(f"[{kind}] {label}", wide, ref, unit, decimals,
-                                     lower_is_better(metric), _seed_means(seeded, metric))
+                                     lower_is_better(metric), seeded, metric)
             if self.realism is not None and self.realism.estimates(kind):
                 label, unit, decimals = KID_FINDINGS
                 scores = self.realism
+                n = int((rows["method"] == GREY_FILL).sum()) or rows["sample"].nunique()
                 lines += self._verdicts(
-                    f"[{kind}] {label}", pd.Series(scores.estimates(kind)), ref, unit, decimals,
-                    True, lambda a, b, r, lvl, k=kind: scores.difference(a, b, k, r, lvl),
-                    scores.seed_means(kind))
+                    f"[{kind}] {label}", scores.estimates(kind), ref, unit, decimals, True,
+                    lambda a, b, r, lvl, k=kind: scores.difference(a, b, k, r, lvl),
+                    scores.seed_means(kind), f"{n} images", "KID x 1000 of each method")
         if self.semantic_per_image is not None and len(self.semantic_per_image):
             columns = [c for c in self.semantic_per_image.columns if c not in ("method", "sample", "n_seeds")]
             key = primary_score(self.dataset_name, columns)
@@ -295,8 +308,7 @@ class Comparison:
                 wide = wide.reindex(columns=[m for m in self.methods if m in wide.columns])
                 kind = self.semantic_set.kinds[0] if self.semantic_set is not None else "semantic"
                 lines += self._block(f"[{kind}] semantic {key}", wide, ref, "", 3,
-                                     lower_is_better(key),
-                                     _seed_means(self.semantic_per_seed, key))
+                                     lower_is_better(key), self.semantic_per_seed, key)
             hits = hit_column(self.dataset_name, columns)
             if hits:
                 rates = []
@@ -308,25 +320,46 @@ class Comparison:
                 lines.append(f"  {hits} (rate, {level} intervals): " + "; ".join(rates))
         return "\n".join(lines)
 
-    def _block(self, title: str, wide: pd.DataFrame, ref: str, unit: str, decimals: int,
-               lower_better: bool, seed_means: dict | None = None) -> list[str]:
-        available = [m for m in wide.columns if wide[m].notna().any()]
-        return self._verdicts(
-            title, wide[available].mean(), ref, unit, decimals, lower_better,
-            lambda a, b, r, lvl: stats.paired_difference(wide[a].to_numpy(), wide[b].to_numpy(),
-                                                         r, lvl), seed_means)
+    def trained(self, method: str) -> bool:
+        """Whether ``method`` has training randomness: a trained run, or several models (seeds)."""
+        return method in self.runs or self.n_seeds.get(method, 1) > 1
 
-    def _verdicts(self, title: str, means: pd.Series, ref: str, unit: str, decimals: int,
-                  lower_better: bool, difference: Callable, seed_means: dict | None = None
-                  ) -> list[str]:
-        """One findings block: ``means`` (method -> its value), ``difference(a, b, resamples,
-        level)`` the paired interval of ``a - b``."""
-        available = list(means.index)
+    def _block(self, title: str, wide: pd.DataFrame, ref: str, unit: str, decimals: int,
+               lower_better: bool, per_seed: pd.DataFrame | None, value: str) -> list[str]:
+        """One findings block of a per-image column ``value`` (``wide``: image x method), on the
+        images every method of the block has."""
+        available = [m for m in wide.columns if wide[m].notna().any()]
+        common = wide[available].dropna()   # the images every method of the block has
+        n, left_out = len(common), len(wide) - len(common)
+        paired = f"{n} paired images" + (f", {left_out} left out where a method has no value"
+                                         if left_out else "")
+        if len(available) >= 2 and n < stats.MIN_IMAGES:
+            return [f"{title}: too few images to compare ({paired}; the kit compares from "
+                    f"{stats.MIN_IMAGES})"]
+        summarise = summary_function(value)
+        scores = {m: summarise(common[m].to_numpy(dtype=float)) for m in available}
+        difference = stats.paired_psnr_difference if value in PSNR_COLUMNS \
+            else stats.paired_difference
+        return self._verdicts(
+            title, scores, ref, unit, decimals, lower_better,
+            lambda a, b, r, lvl: difference(common[a].to_numpy(), common[b].to_numpy(), r, lvl),
+            _seed_means(per_seed, value, common.index, summarise), paired,
+            "PSNR of the mean MSE" if value in PSNR_COLUMNS else "means")
+
+    def _verdicts(self, title: str, scores: Mapping[str, float], ref: str, unit: str,
+                  decimals: int, lower_better: bool, difference: Callable,
+                  seed_values: Mapping[str, np.ndarray], paired: str, summary: str) -> list[str]:
+        """Rank ``scores`` (method -> its summary on the block's images), compare every method with
+        ``ref`` and the best with the runner-up: ``difference(a, b, resamples, level)`` is the
+        paired interval of ``a - b``; Bonferroni over the block; a claim about a trained method
+        also needs its training seeds to agree (:func:`inpainting.evaluation.stats.seed_test` on
+        ``seed_values``: method -> each seed's summary)."""
+        available = list(scores)
         if len(available) < 2:
             return [f"{title}: fewer than two methods, no comparison"]
         if ref not in available:
             ref = next((m for m in available if m != GREY_FILL), available[0])
-        ranked = list(means.sort_values(ascending=lower_better).index)
+        ranked = sorted(available, key=lambda m: scores[m], reverse=not lower_better)
         pairs = [(m, ref) for m in available if m != ref]
         best, runner_up = ranked[0], ranked[1]
         if ref not in (best, runner_up):
@@ -335,27 +368,55 @@ class Comparison:
         resamples = self.bootstrap * len(pairs)
         direction = "lower is better" if lower_better else "higher is better"
         unit_text = f" {unit}" if unit else ""
-        head = (f"{title} ({direction}; {len(pairs)} comparison{'s' if len(pairs) > 1 else ''}, "
-                f"each at {level:.2%}); means, "
-                f"best first: " + ", ".join(f"{m} {means[m]:.{decimals}f}{unit_text}"
-                                            for m in ranked))
+        head = (f"{title} ({direction}; on {paired}; {len(pairs)} "
+                f"comparison{'s' if len(pairs) > 1 else ''}, each at {level:.2%}); "
+                f"{summary} on them, best first: "
+                + ", ".join(f"{m} {scores[m]:.{decimals}f}{unit_text}" for m in ranked))
         lines = [head]
         for a, b in pairs:
             diff = difference(a, b, resamples, level)
-            line = "  - " + stats.difference_statement(a, b, diff, unit, decimals)
-            within = stats.within_seed_variation(diff, (seed_means or {}).get(a),
-                                                 (seed_means or {}).get(b))
-            if within:
-                line += f"; {within}"
-            lines.append(line)
+            line = stats.difference_statement(a, b, diff, unit, decimals)
+            if diff.excludes_zero and diff.n >= stats.MIN_IMAGES and \
+                    (self.trained(a) or self.trained(b)):
+                verdict, why = stats.seed_test(seed_values.get(a, [scores[a]]),
+                                               seed_values.get(b, [scores[b]]), level,
+                                               (self.trained(a), self.trained(b)))
+                if verdict != stats.SEEDS_ESTABLISHED:
+                    what = ("too few seeds to compare" if verdict == stats.SEEDS_TOO_FEW
+                            else "not distinguishable across training seeds")
+                    f = f".{decimals}f"
+                    line = (f"{a} and {b}: {what} ({why}); on these test images {a} - {b} = "
+                            f"{diff.estimate:{f}} [{diff.lo:{f}}, {diff.hi:{f}}]{unit_text}")
+            lines.append("  - " + line)
         return lines
 
 
-def _seed_means(per_seed: pd.DataFrame | None, value: str) -> dict[str, np.ndarray]:
-    """Method -> the mean of ``value`` over test images for each of its training seeds."""
+def summary_function(value: str) -> Callable[[np.ndarray], float]:
+    """How a column is summarised over images: the PSNR of the mean MSE for PSNR columns
+    (:data:`inpainting.evaluation.metrics.PSNR_COLUMNS`), the mean otherwise."""
+    if value.removeprefix(SEMANTIC_PREFIX) in PSNR_COLUMNS:
+        return stats.psnr_of_mean_mse
+    return lambda values: float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
+
+
+def summary_interval(value: str, values, resamples: int, confidence: float) -> stats.Interval:
+    """The summary of column ``value`` over images with its interval (:func:`summary_function`)."""
+    if value.removeprefix(SEMANTIC_PREFIX) in PSNR_COLUMNS:
+        return stats.psnr_summary(values, resamples, confidence)
+    return stats.mean_interval(values, resamples, confidence)
+
+
+def _seed_means(per_seed: pd.DataFrame | None, value: str, samples=None,
+                summarise: Callable | None = None) -> dict[str, np.ndarray]:
+    """Method -> the summary of ``value`` over test images (``samples`` when given) for each of
+    its training seeds (:func:`summary_function`)."""
     if per_seed is None or value not in per_seed or "seed_index" not in per_seed:
         return {}
-    means = per_seed.groupby(["method", "seed_index"], sort=False)[value].mean()
+    if samples is not None:
+        per_seed = per_seed[per_seed["sample"].isin(samples)]
+    summarise = summarise or summary_function(value)
+    means = per_seed.groupby(["method", "seed_index"], sort=False)[value].agg(
+        lambda v: summarise(v.to_numpy(dtype=float)))
     return {m: means.loc[m].to_numpy(dtype=float) for m in means.index.get_level_values(0).unique()}
 
 
@@ -395,12 +456,14 @@ def _semantic_columns(table: pd.DataFrame | None, dataset_name: str) -> list[str
 
 
 def _interval_cells(column: str, values, resamples: int, confidence: float) -> dict:
-    ci = stats.bootstrap_mean(np.asarray(values, dtype=float), resamples, confidence)
+    ci = summary_interval(column, np.asarray(values, dtype=float), resamples, confidence)
     return dict(zip(interval_columns(column), (ci.estimate, ci.lo, ci.hi)))
 
 
 def _spread_cells(column: str, seeds: pd.DataFrame, value: str) -> dict:
-    per_seed = seeds.groupby("seed_index")[value].mean() if len(seeds) else pd.Series(dtype=float)
+    summarise = summary_function(value)
+    per_seed = seeds.groupby("seed_index")[value].agg(lambda v: summarise(v.to_numpy(dtype=float))) \
+        if len(seeds) else pd.Series(dtype=float)
     spread = stats.seed_spread(per_seed.to_numpy(dtype=float))
     cells = (spread.sd, spread.min, spread.max) if spread.n_seeds > 1 else (math.nan,) * 3
     return dict(zip(spread_columns(column), cells))

@@ -6,7 +6,10 @@ Protocol
 * Measure the **composited** output (known pixels pasted back: ``image * (1 - mask) + output * mask``)
   against the ground truth. These functions do not composite; :mod:`inpainting.evaluation.runner` does.
 * Both images are **RGB uint8 (H, W, 3)** after rounding ``(x + 1) * 127.5`` (:func:`to_uint8`).
-* Compute one value per image; a table reports the mean of the per-image values over the test set.
+* Compute one value per image; a table reports the mean of the per-image values over the test set,
+  except PSNR (``PSNR_COLUMNS``): the PSNR of the mean MSE over the test set
+  (:func:`inpainting.evaluation.stats.psnr_of_mean_mse`), so one image completed exactly (the
+  100 dB cap) counts as an image with no error instead of outweighing the others.
 * **PSNR**: ``10 * log10(255**2 / MSE)`` (data_range 255), MSE over all pixels and all 3 channels, or
   over the hole pixels (all 3 channels) for the hole variant.
 * **SSIM** (Wang et al. 2004): ``skimage.metrics.structural_similarity(gt, out, channel_axis=-1,
@@ -53,6 +56,8 @@ SSIM_SIGMA = 1.5
 SSIM_MIN_SIDE = 2 * int(3.5 * SSIM_SIGMA + 0.5) + 1  # skimage's Gaussian window: 11
 METRIC_COLUMNS = ("psnr", "ssim", "psnr_hole", "ssim_hole", "l1_hole_pct", "l2_hole_pct")
 LOWER_IS_BETTER = frozenset({"l1_hole_pct", "l2_hole_pct"})   # the error metrics; the rest: higher
+# summarised over images as the PSNR of the mean MSE (inpainting.evaluation.stats.psnr_of_mean_mse)
+PSNR_COLUMNS = frozenset({"psnr", "psnr_hole"})
 
 
 def _check_pair(gt: np.ndarray, out: np.ndarray) -> None:

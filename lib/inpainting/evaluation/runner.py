@@ -29,7 +29,9 @@ import torch
 from skimage.restoration import inpaint_biharmonic
 from tqdm.auto import tqdm
 
-from inpainting.evaluation.metrics import METRIC_COLUMNS, RANGE_TOLERANCE, batch_metrics, to_uint8
+from inpainting.evaluation import stats
+from inpainting.evaluation.metrics import (METRIC_COLUMNS, PSNR_COLUMNS, RANGE_TOLERANCE, batch_metrics,
+                                          to_uint8)
 
 if TYPE_CHECKING:
     from inpainting.data.masks import FixedTestSet
@@ -133,6 +135,9 @@ def _run(name: str, method: Method, images: torch.Tensor, masks: torch.Tensor, b
         raise TypeError(f"method {name!r} is neither callable nor has .complete(image, mask)")
     run_device = _method_device(method, device)
     module = method if isinstance(method, torch.nn.Module) else None
+    if module is not None and any(True for _ in module.parameters()):
+        from ..inference import check_model_fits   # float32 only; a size it was not trained at
+        check_model_fits(module, images, masks)
     was_training = module.training if module is not None else False
     outputs, seconds = [], []
     try:
@@ -228,7 +233,7 @@ def evaluate(methods: Mapping[str, Method], test_set: FixedTestSet, batch_size: 
         ``seconds`` (wall time of the method's batch, divided by the batch size).
     summary : pandas.DataFrame
         One row per (method, kind) for every method and every kind of the test set, with columns
-        ``SUMMARY_COLUMNS``. The metric columns hold means of the per-image values. Also
+        ``SUMMARY_COLUMNS``. The metric columns hold means of the per-image values (PSNR: the PSNR of the mean MSE). Also
         ``n_images``, ``n_identical``, ``ms_per_image`` (mean inference time) and ``params``
         (``method.num_parameters()``, or missing). Unsupported pairs have NaN metrics and
         ``n_images`` 0.
@@ -284,6 +289,8 @@ def _summarise(per_image: pd.DataFrame, methods: Mapping[str, Method], kinds: li
     grid = pd.MultiIndex.from_product([list(methods), kinds], names=["method", "kind"])
     grouped = per_image.groupby(["method", "kind"], sort=False)
     summary = grouped[list(METRIC_COLUMNS)].mean().astype(float)
+    for column in PSNR_COLUMNS:   # the PSNR of the mean MSE (metrics module docstring)
+        summary[column] = grouped[column].agg(stats.psnr_of_mean_mse).astype(float)
     summary["n_images"] = grouped.size()
     summary["n_identical"] = grouped["identical"].sum()
     summary["ms_per_image"] = grouped["seconds"].mean().astype(float) * 1000.0

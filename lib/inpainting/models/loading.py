@@ -130,6 +130,7 @@ def read_generator(path: str | os.PathLike, expected_key: str | None = None) -> 
 def inpainter_from_blob(blob: dict[str, Any], source: str = "generator file") -> Inpainter:
     """Build the :class:`Inpainter` a :func:`read_generator` dict describes (on the CPU)."""
     model = build_inpainter(ModelConfig(**blob["model"]), blob["image_size"])
+    model.image_size = int(blob["image_size"])   # the size it was trained at (complete() warns)
     try:
         model.load_state_dict(blob["state_dict"])
     except RuntimeError as exc:
@@ -145,3 +146,26 @@ def load_inpainter(path: str | os.PathLike, device: str | torch.device = "auto")
     model = inpainter_from_blob(read_generator(path), str(path))
     device = select_device(device) if isinstance(device, str) else device
     return model.to(device).eval()
+
+
+def load_start_weights(model: Inpainter, path: str | os.PathLike, field: str, generator: str,
+                       image_size: int, size_field: str, expected_key: str | None = None) -> None:
+    """Load the ``generator.pt`` at ``path`` into ``model`` (a run's step-0 weights). A file of
+    another architecture or image size is a ``ValueError`` naming ``field`` (the setting that
+    gave the file, e.g. ``train.init_generator``) and both architectures, not torch's
+    state_dict error. ``expected_key``: the run key the file must record (the warm start's), see
+    :func:`read_generator`."""
+    blob = read_generator(path, expected_key)
+    stored, size = blob["model"].get("generator"), blob["image_size"]
+    if stored != generator or size != image_size:
+        raise ValueError(f"{field}={str(path)!r} holds a {stored!r} generator trained at {size} px, "
+                         f"but this run trains a {generator!r} generator at {image_size} px "
+                         f"(model.generator, {size_field}): give a generator.pt of a {generator!r} "
+                         f"run at {image_size} px, or set model.generator={stored!r} and "
+                         f"{size_field}={size}")
+    try:
+        model.load_state_dict(blob["state_dict"])
+    except RuntimeError as exc:
+        raise ValueError(f"{field}={str(path)!r}: its weights do not fit this run's {generator!r} "
+                         f"generator ({str(exc).splitlines()[0]}); give a generator.pt written by "
+                         "a run with the same model settings") from None

@@ -120,14 +120,31 @@ class Demo:
     def __init__(self, profile: Profile, roles: Sequence[str] = ROLES, models: dict | None = None):
         self.profile = profile
         self.datasets = {role: build_dataset(getattr(profile, role), "test") for role in roles}
-        self.size = getattr(profile, roles[0]).image_size
         self.role = roles[0]
         self.index = 0
-        q = self.size // 4
-        self.rect = (q, q, 2 * q, 2 * q)          # top, left, height, width: the centre square
-        self.strokes = np.zeros((self.size, self.size), bool)
-        self.brush = max(2, self.size // 10)
+        self._resize_hole(None)
         self._models: dict[str, list[FoundModel]] = dict(models or {})
+
+    @property
+    def size(self) -> int:
+        """The image side of the current role (roles may differ: faces at 64 px, facades at 128)."""
+        return self.datasets[self.role].image_size
+
+    def _resize_hole(self, old: int | None) -> None:
+        """The hole at the current role's size: the centre square at the start; after a switch to
+        a role of another size the rectangle is scaled with the image and the strokes redrawn at
+        the new size (nearest pixel), so every column is computed at one size."""
+        s = self.size
+        if old is None:
+            q = s // 4
+            self.rect = (q, q, 2 * q, 2 * q)      # top, left, height, width: the centre square
+            self.strokes = np.zeros((s, s), bool)
+        else:
+            self.rect = tuple(int(round(v * s / old)) for v in self.rect)
+            self.set_rect(*self.rect)
+            pick = (np.arange(s) * old) // s
+            self.strokes = self.strokes[np.ix_(pick, pick)].copy()
+        self.brush = max(2, s // 10)
 
     # ---- what is shown
     def test_size(self, role: str | None = None) -> int:
@@ -179,7 +196,10 @@ class Demo:
         if not 0 <= index < self.test_size(role):
             raise ValueError(f"index={index}: the {role} test set has {self.test_size(role)} images "
                              f"(0..{self.test_size(role) - 1})")
+        old = self.size
         self.role, self.index = role, index
+        if self.size != old:
+            self._resize_hole(old)
 
     def set_rect(self, top: int, left: int, height: int, width: int) -> None:
         """The rectangle, clipped to the image (height or width 0: no rectangle)."""

@@ -58,12 +58,13 @@ from .checkpoint import (list_checkpoints, load_latest, prune_checkpoints,
                           save_checkpoint)
 from ..data import build_dataset
 from ..data.masks import sample_masks
-from ..models import (PerceptualNetwork, build_discriminator, build_inpainter, read_generator,
-                      save_generator)
+from ..models import PerceptualNetwork, build_discriminator, build_inpainter, save_generator
+from ..models.loading import load_start_weights
 from ..models.generator import composite
 from ..models.perceptual_weights import weights_kind
 from .runs import (GENERATOR_FILE, RunSpec, identity_differences, is_finished, key_of, run_dir,
                    run_identity, run_key)
+from ..profile_rules import generator_loss_weights
 from ..runtime import cpu_bf16_fast, device_name, precision, results_dir, select_device
 from .integrity import STATE_KEYS, FolderChecks, check_resume_data
 from . import distributed, records, tensorboard
@@ -246,7 +247,9 @@ class Trainer(FolderChecks):
             path = Path(self.profile.train.init_generator)
         if path is not None:
             expected = run_key(self.init) if self.init is not None else None
-            self.G.load_state_dict(read_generator(path, expected)["state_dict"])
+            load_start_weights(self.G, path, "the warm start" if self.init is not None
+                               else "train.init_generator", self.profile.model.generator,
+                               self.image_size, f"{self.role}.image_size", expected)
         set_fill = getattr(self.G.generator, "set_fill", None)
         if set_fill is not None:
             set_fill(self._mean_pixel().to(self.device))
@@ -336,23 +339,25 @@ class Trainer(FolderChecks):
                  use_adv: bool) -> dict[str, float]:
         """One G step on ``w_rec*L_rec (+ w_per*L_per) (+ w_adv*L_adv^G)``; returns the terms."""
         w = self.profile.loss
+        # the weights profile validation reads too (inpainting.profile_rules.generator_loss_weights)
+        weight = generator_loss_weights(self.profile, "joint" if use_adv else "G")
         terms = {}
         with self.autocast():
             done = composite(images, output, masks)
             terms["rec"] = self.dist.global_ratio(   # normalised by the global batch's hole area
                 losses.reconstruction_loss(output, images, masks, w.rec_distance), masks.sum())
-            total = w.w_rec * terms["rec"]
+            total = weight["rec"] * terms["rec"]
             if self.perceptual is not None:
                 with torch.no_grad():
                     real_features = self.perceptual(images)
                 terms["per"] = losses.perceptual_loss(self.perceptual(done), real_features,
                                                       self.per_layer_weights, w.per_distance)
-                total = total + w.w_per * terms["per"]
+                total = total + weight["per"] * terms["per"]
             if use_adv:
                 _requires_grad(self.D, False)  # gradients flow through D to G only
                 terms["adv_g"] = losses.generator_adversarial_loss(
                     self.D(done, masks), self.profile.model.adversarial)
-                total = total + w.w_adv * terms["adv_g"]
+                total = total + weight["adv"] * terms["adv_g"]
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler_g.scale(total).backward()
         self.scaler_g.step(self.opt_g)

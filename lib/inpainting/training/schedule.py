@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..profile_rules import stage_steps
 from ..profiles import Profile
 
 
@@ -28,9 +29,8 @@ class Schedule:
 
     @classmethod
     def from_profile(cls, profile: Profile) -> "Schedule":
-        t = profile.train
-        steps_d = t.steps_d if profile.loss.w_adv > 0 else 0
-        return cls(t.steps_g, steps_d, t.steps_joint, t.lr_decay)
+        steps = stage_steps(profile)   # the one rule, shared with profile validation
+        return cls(steps["G"], steps["D"], steps["joint"], profile.train.lr_decay)
 
     @property
     def total(self) -> int:
