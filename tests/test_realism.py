@@ -237,3 +237,15 @@ def test_the_note_names_n_the_bias_and_the_upsampling():
     assert "n = 48" in note and "biased" in note and "not comparable" in note
     assert "64-px images are upsampled to 299 px" in note
     assert "upsampled" not in realism.table_note(10, 299)
+
+
+def test_a_kind_with_too_few_images_has_nan_cells_and_no_kid_finding():
+    """The paper profile on tiny fixture folders can have one test image of a kind: its FID/KID
+    cells are NaN (as an interval at n = 1 is) and the findings skip KID, nothing raises."""
+    from inpainting.evaluation.realism import MIN_IMAGES, RealismScores
+    rng = np.random.default_rng(0)
+    for n in range(1, MIN_IMAGES):
+        scores = RealismScores(real={"centre": rng.random((n, 2048))},
+                               fake={"m": {"centre": [rng.random((n, 2048))]}})
+        cells = scores.cells("m", "centre", 100, 0.95)
+        assert all(np.isnan(v) for v in cells.values()) and scores.estimates("centre") == {}

@@ -192,6 +192,9 @@ def features(images, cache_dir: str | Path | None = None,
 
 
 # ----------------------------------------------------------------------------------- statistics
+MIN_IMAGES = 3   # per mask kind for a table cell: KID's leave-one-image-out jackknife needs 2 left
+
+
 def _checked(a, b, least: int = 2) -> tuple[np.ndarray, np.ndarray]:
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
@@ -400,7 +403,10 @@ class RealismScores:
     image_size: int = INCEPTION_SIZE
 
     def has(self, method: str, kind: str) -> bool:
-        return bool(self.fake.get(method, {}).get(kind))
+        """Whether ``method`` has completions of ``kind`` and the kind has enough images for
+        FID/KID (fewer: the cells are NaN and there is no KID finding, as with n = 1 elsewhere)."""
+        return (bool(self.fake.get(method, {}).get(kind))
+                and len(self.real.get(kind, ())) >= MIN_IMAGES)
 
     def per_seed(self, method: str, kind: str) -> np.ndarray:
         """KID x 1000 of each of ``method``'s training seeds on ``kind``."""
@@ -430,7 +436,8 @@ class RealismScores:
 
     def estimates(self, kind: str) -> dict[str, float]:
         """Method -> KID x 1000 on ``kind`` (methods with completions of that kind)."""
-        return {m: kid_value(k[kind], self.real[kind]) for m, k in self.fake.items() if k.get(kind)}
+        return {m: kid_value(k[kind], self.real[kind]) for m, k in self.fake.items()
+                if self.has(m, kind)}
 
     def difference(self, a: str, b: str, kind: str, resamples: int,
                    confidence: float) -> stats.Interval:
