@@ -15,7 +15,9 @@ Statistics (:mod:`inpainting.evaluation.stats`) [this kit's choices]
   beside, never folded into, the image-level interval.
 * **Intervals.** Every metric of every row carries a BCa bootstrap interval over test images
   (``profile.experiments.bootstrap`` resamples, level ``profile.experiments.confidence``, fixed
-  seed): columns ``<metric>``, ``<metric>_lo``, ``<metric>_hi``.
+  seed): columns ``<metric>``, ``<metric>_lo``, ``<metric>_hi``. Semantic hit rates
+  (``semantic_eye_hit``, ``semantic_grid_hit``) carry the exact Clopper-Pearson interval instead
+  (:func:`inpainting.evaluation.stats.hit_rate_interval`): 0 hits of 48 is [0, 0.074], not [0, 0].
 * **Findings.** Methods are compared by a paired bootstrap of per-image differences, each with
   a reference (the full model, else the first method given), plus the best by mean with the
   runner-up. Multiplicity: Bonferroni within each (metric, mask kind) block, so the chance of
@@ -266,9 +268,10 @@ class Comparison:
                 for m in self.methods:
                     sel = self.semantic_per_image.loc[self.semantic_per_image["method"] == m, hits]
                     if len(sel):
-                        ci = stats.bootstrap_mean(sel, self.bootstrap, self.confidence)
-                        rates.append(f"{m} {ci.format(2)}")
-                lines.append(f"  {hits} (rate, {level} intervals): " + "; ".join(rates))
+                        ci = stats.hit_rate_interval(sel, self.confidence)
+                        rates.append(f"{m} {ci.format(3)}")
+                lines.append(f"  {hits} (rate, {level} exact Clopper-Pearson intervals): "
+                             + "; ".join(rates))
         return "\n".join(lines)
 
     def _block(self, title: str, wide: pd.DataFrame, ref: str, unit: str, decimals: int,
@@ -385,7 +388,11 @@ def _add_semantic(summary: pd.DataFrame, semantic_per_image: pd.DataFrame, seman
         seeds = semantic_per_seed[semantic_per_seed["method"] == name]
         row = {}
         for c in columns:
-            row.update(_interval_cells(SEMANTIC_PREFIX + c, rows[c], resamples, confidence))
+            if c in HIT_COLUMN.values():   # a rate: the exact interval, never a collapsed bootstrap
+                ci = stats.hit_rate_interval(rows[c], confidence)
+                row.update(zip(interval_columns(SEMANTIC_PREFIX + c), (ci.estimate, ci.lo, ci.hi)))
+            else:
+                row.update(_interval_cells(SEMANTIC_PREFIX + c, rows[c], resamples, confidence))
         for c in columns:
             row.update(_spread_cells(SEMANTIC_PREFIX + c, seeds, c))
         cells[name] = row

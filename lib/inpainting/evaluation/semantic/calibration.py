@@ -8,7 +8,7 @@ that writes the table of docs/method.md::
 
 Near-correct fills (must hit): the truth, the visible eye mirrored / the visible grid continued /
 the expected grid, and the truth degraded as a camera or codec would (shifted 1-2 px at 64 px,
-JPEG quality 50-95, blurred with sigma <= 0.7 px at 64 px, a few % brighter, darker or tinted,
+JPEG quality 50-95, blurred with sigma <= 0.6 px at 64 px, a few % brighter, darker or tinted,
 mild noise). Adversarial fills (must miss): flat colours, noise, a blurred truth (2.5 px), blobs
 of the right colour, and rendered eyes / grids with one thing wrong (no pupil, no sclera, wrong iris
 colour, another face's eye, the wrong size or place; stripes, the wrong phase, period or window
@@ -50,7 +50,7 @@ NEAR_CORRECT_DEGRADATIONS = {
     "truth as JPEG q75": ("jpeg", 75, None),
     "truth as JPEG q50": ("jpeg", 50, None),
     "truth blurred, sigma 0.5 px": ("blur", 0.5, None),
-    "truth blurred, sigma 0.7 px": ("blur", 0.7, None),
+    "truth blurred, sigma 0.6 px": ("blur", 0.6, None),
     "truth 4 % brighter": ("brightness", 0.04, None),
     "truth 4 % darker": ("brightness", -0.04, None),
     "truth tinted 4 %": ("tint", 0.04, None),
@@ -117,7 +117,7 @@ class Curve:
 
 CURVES: dict[str, Curve] = {
     "shift": Curve("shift", "shift right (px at 64 px)", (0, 0.5, 1, 1.5, 2, 2.5, 3, 4), 2.0),
-    "blur": Curve("blur", "blur sigma (px at 64 px)", (0, 0.3, 0.5, 0.7, 1, 1.5, 2, 3), 0.7),
+    "blur": Curve("blur", "blur sigma (px at 64 px)", (0, 0.3, 0.5, 0.6, 0.7, 1, 1.5, 2, 3), 0.6),
     "jpeg": Curve("jpeg", "JPEG quality (PIL, 4:2:0)", (95, 90, 75, 50, 30, 15, 5), 50),
     "noise": Curve("noise", "noise sd (0-255)", (0, 2, 5, 10, 20, 40, 80), 5),
     "brightness": Curve("brightness", "brightness gain - 1", (0, 0.02, 0.04, 0.1, 0.2, 0.4, 0.8), 0.04),

@@ -15,14 +15,15 @@ GRID_SIGMA_CHROMA_64 = 1.2   # px at 64 px: smoothing of chroma
 GRID_SHIFT_LIMIT_64 = 2.5    # px at 64 px: the grid shift whose term reaches 1 (the hit's limit)
 GRID_SHIFT_STEP_64 = 0.25    # px at 64 px: step of the shift search
 #: each term's tolerance: ``grid_error`` is the largest term divided by its tolerance
-GRID_TOLERANCE = {"grid_2d_error": 0.45, "grid_row_error": 0.45, "glass_error": 0.5,
-                  "grid_shift_error": GRID_SHIFT_LIMIT_64}
+GRID_PART_INSET_64 = 1.0     # px at 64 px: glass (wall: half of it) compared this far from its edges
+GRID_TOLERANCE = {"grid_2d_error": 0.45, "grid_row_error": 0.45, "glass_error": 0.45,
+                  "wall_error": 0.2, "grid_shift_error": GRID_SHIFT_LIMIT_64}
 GRID_HIT_THRESHOLD = 1.0     # grid_hit = grid_error < 1: every term within its tolerance
 WINDOW_SCALES = np.array([0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0])
 NO_STRUCTURE = 0.01          # double-centred energy below this share of the expected: no 2-D grid
 PEAK_FRACTION = 0.7
 FACADE_COLUMNS = ("grid_error", "grid_hit", "grid_2d_error", "grid_row_error", "glass_error",
-                  "grid_shift_error", "grid_corr", "grid_contrast", "phase_error_x", "phase_error_y",
+                  "wall_error", "grid_shift_error", "grid_corr", "grid_contrast", "phase_error_x", "phase_error_y",
                   "window_size_error", "period_error_x", "period_error_y")
 
 
@@ -201,11 +202,21 @@ def _grid_terms(attributes: dict, image: np.ndarray, hole: np.ndarray, rows: np.
     r, c = np.arange(top, bottom, dtype=float)[:, None], np.arange(left, right, dtype=float)[None, :]
     no_glass = {**attributes, "window_rgb": attributes["frame_rgb"]}
     expected = np.stack([window_grid(attributes, r, c), window_grid(no_glass, r, c)])
+    dyw_b, dxw_b, _, _, _, in_b, _ = _window_profiles(attributes, r, c)
     ri, ci = (rows - top).astype(int)[:, None], (cols - left).astype(int)[None, :]
     smooth = smooth_in_support(to_ycc(expected), support, *sigmas)[:, ri, ci]     # (2, h, w, 3)
     e = smooth[0]
-    dyw, dxw, wh, ww, _, in_grid, _ = _window_profiles(attributes, rows[:, None], cols[None, :])
-    glass = _cov(np.abs(dxw) - ww / 2) * _cov(np.abs(dyw) - wh / 2) * in_grid          # (h, w)
+    dyw, dxw, wh, ww, ft, in_grid, _ = _window_profiles(attributes, rows[:, None], cols[None, :])
+    inset = scaled(GRID_PART_INSET_64, s)
+    # the glass and the wall, each at least ``inset`` px from its edges (a blur's reach)
+    glass = _cov(np.abs(dxw) - ww / 2 + inset) * _cov(np.abs(dyw) - wh / 2 + inset) * in_grid
+    # the wall: a band around each window, from half the inset beyond the frame to 0.3 of the window
+    def box(extra_x, extra_y):
+        return _cov(np.abs(dxw) - ww / 2 - ft - extra_x) * _cov(np.abs(dyw) - wh / 2 - ft - extra_y)
+    wall = (box(0.3 * ww, 0.3 * wh) - box(inset / 2, inset / 2)).clip(0, 1) * in_grid
+    no_wall = expected[0] + (1 - _cov(np.abs(dxw_b) - ww / 2 - ft) * _cov(np.abs(dyw_b) - wh / 2 - ft) * in_b)[..., None] \
+        * (np.asarray(attributes["window_rgb"], float) - np.asarray(attributes["wall_rgb"], float))
+    smooth_wall = smooth_in_support(to_ycc(no_wall), support, *sigmas)[ri, ci]
     completed = smooth_in_support(to_ycc(image[top:bottom, left:right]), support, *sigmas)
     weight = (_double_centre(e) ** 2).sum(axis=(0, 1))
     weight = weight / max(weight.sum(), 1e-9)   # channels weighted by how much the grid shows in them
@@ -213,6 +224,7 @@ def _grid_terms(attributes: dict, image: np.ndarray, hole: np.ndarray, rows: np.
     norms = {"grid_2d_error": max((e2d ** 2).sum(axis=(0, 1)) @ weight, 1e-9),
              "grid_row_error": max((erow ** 2).sum(axis=(0, 1)) @ weight, 1e-9)}
     signal = max((glass * ((e - smooth[1]) ** 2).sum(axis=-1)).sum(), 1e-9)
+    wall_signal = max((wall * ((e - smooth_wall) ** 2).sum(axis=-1)).sum(), 1e-9)
 
     def evaluate(offsets):
         moved = sample(completed, ri[None] + offsets[:, 0, None, None],
@@ -222,6 +234,7 @@ def _grid_terms(attributes: dict, image: np.ndarray, hole: np.ndarray, rows: np.
                  "grid_row_error": (((_row_centre(moved, (1, 2)) - erow) ** 2).sum(axis=(1, 2)) @ weight)
                  / norms["grid_row_error"],
                  "glass_error": (((moved - e) ** 2).sum(axis=-1) * glass).sum(axis=(1, 2)) / signal,
+                 "wall_error": (((moved - e) ** 2).sum(axis=-1) * wall).sum(axis=(1, 2)) / wall_signal,
                  "grid_shift_error": np.hypot(offsets[:, 0], offsets[:, 1]) * 64 / s}
         return terms
 

@@ -16,7 +16,7 @@ EYE_SIGMA_CHROMA_64 = 1.2    # px at 64 px: smoothing of chroma
 EYE_SHIFT_LIMIT_64 = 2.5     # px at 64 px: the template shift whose term reaches 1 (the hit's limit)
 EYE_SHIFT_STEP_64 = 0.25     # px at 64 px: step of the shift search
 #: each term's tolerance: ``eye_error`` is the largest term divided by its tolerance
-EYE_TOLERANCE = {"eye_region_error": 0.35, "pupil_error": 0.75, "iris_zone_error": 0.4,
+EYE_TOLERANCE = {"eye_region_error": 0.35, "pupil_error": 0.8, "iris_zone_error": 0.4,
                  "sclera_error": 0.45, "iris_colour_error": 28.0, "eye_shift_error": EYE_SHIFT_LIMIT_64}
 EYE_HIT_THRESHOLD = 1.0      # eye_hit = eye_error < 1: every term within its tolerance
 EYE_PARTS = {"pupil": "pupil_error", "iris": "iris_zone_error", "sclera": "sclera_error"}

@@ -10,7 +10,7 @@ the error is the largest quotient), and the raw terms that say why.
 ``PRIMARY_SCORE[dataset]`` names the error, ``HIT_COLUMN[dataset]`` the hit, ``ERROR_COLUMNS``
 every error-like column. The tolerances were chosen from the calibration
 (:mod:`.calibration`; its table is in docs/method.md): near-correct completions (the truth shifted
-1-2 px at 64 px, saved as JPEG quality 50-95, blurred with sigma <= 0.7 px at 64 px, a few %
+1-2 px at 64 px, saved as JPEG quality 50-95, blurred with sigma <= 0.6 px at 64 px, a few %
 brighter / darker / tinted, with mild noise; the visible eye mirrored; the visible grid
 continued) must hit, adversarial ones (flat colours, noise, a blurred truth, blobs of the right
 colour, rendered eyes and grids with one thing wrong) must miss.
@@ -45,9 +45,10 @@ the brow is not rendered) plus a ``max(1, S / 64)``-px skin margin beside and be
   template with the part painted over by what lies beneath it (pupil by the iris colour, iris by
   the sclera colour, sclera by the skin): the fraction of the part's own signal the completion
   misses, so an eye without its pupil scores ~1 however few pixels the pupil covers; tolerances
-  0.5, 0.4, 0.5;
-* ``iris_colour_error``: RMS chroma (Cb, Cr) difference over the iris, 0-255 units, tolerance 14
-  (a flat patch of the iris colour scores low here; the other terms reject it);
+  0.8, 0.4, 0.45;
+* ``iris_colour_error``: RMS YCbCr difference over the iris (coverage-weighted), 0-255 units,
+  tolerance 28 (luma included: JPEG keeps it, and it separates the palette's iris colours that
+  chroma alone, blurred by 4:2:0 subsampling, does not);
 * ``eye_shift_error``: the offset, px at 64 px, tolerance 2.5.
 
 ``eye_error`` (primary) = the largest term / tolerance; ``eye_hit`` = ``eye_error < 1``. Other
@@ -78,7 +79,11 @@ where the windows have no contrast does not count):
   caught); tolerance 0.45;
 * ``glass_error`` = ``sum g r / sum g |E - E_frame|^2`` over all channels, ``g`` the glass's
   coverage, ``E_frame`` the expected picture with the glass painted in the frame colour: windows
-  without glass (frame-coloured patches) score ~1; tolerance 0.5;
+  without glass (frame-coloured patches) score ~1; the glass is compared 1 px (at 64 px) inside its
+  edges, so a slight blur does not count; tolerance 0.45;
+* ``wall_error`` = the same for a band of wall around each window (from 0.5 px beyond the frame to
+  0.3 of the window size), against the wall painted in the glass colour: windows too large;
+  tolerance 0.2;
 * ``grid_shift_error``: the offset, px at 64 px, tolerance 2.5.
 
 ``grid_error`` (primary) = the largest term / tolerance; ``grid_hit`` = ``grid_error < 1``.
