@@ -136,6 +136,23 @@ def test_intervals_are_the_bootstrap_of_the_per_image_values(comparison, profile
     assert row["n_images"] == len(noise) == 8
 
 
+def test_hit_rates_carry_the_exact_interval_not_a_bootstrap(comparison, profile):
+    """A rate of 0/n has the Clopper-Pearson upper bound 1 - (alpha/2)^(1/n) > 0, never [0, 0]."""
+    hit = comparison.semantic_columns[1]
+    sem = comparison.semantic_per_image
+    for method, rows in sem.groupby("method"):
+        ci = stats.hit_rate_interval(rows[hit], profile.experiments.confidence)
+        row = comparison.summary.query("method == @method").iloc[0]
+        assert (row[f"semantic_{hit}"], row[f"semantic_{hit}_lo"], row[f"semantic_{hit}_hi"]) == \
+            (ci.estimate, ci.lo, ci.hi)
+        assert row[f"semantic_{hit}_hi"] > row[f"semantic_{hit}"] or row[f"semantic_{hit}"] == 1
+    grey = sem[sem["method"] == "masked input (grey hole)"]
+    n = len(grey)
+    row = comparison.summary.query("method == 'masked input (grey hole)'").iloc[0]
+    assert row[f"semantic_{hit}"] == 0 and row[f"semantic_{hit}_hi"] == pytest.approx(1 - 0.025 ** (1 / n))
+    assert "exact Clopper-Pearson" in comparison.findings()
+
+
 def test_seeds_are_averaged_per_image_and_their_spread_reported(comparison):
     per_seed = comparison.per_seed[comparison.per_seed["method"] == "noise"]
     assert sorted(per_seed["seed_index"].unique()) == [0, 1, 2]

@@ -106,7 +106,8 @@ def test_grade_ids_are_unique_across_notebooks():
 
 # Outputs made from no trained run (a scratch trainer at initialisation; hand-made calibration
 # fills of the semantic score): nothing to attach.
-NO_RUNS = {"one_step_changes", "semantic_calibration_faces", "semantic_calibration_facades"}
+NO_RUNS = {"one_step_changes", "semantic_calibration_faces", "semantic_calibration_facades",
+           "semantic_calibration_curves"}
 
 
 def _output_name(call: ast.Call) -> str:

@@ -209,3 +209,30 @@ def test_too_few_images_is_said_instead_of_a_claim():
     assert diff.excludes_zero
     text = difference_statement("A", "B", diff, "dB")
     assert "too few images to compare" in text and "above" not in text
+
+
+def test_proportion_interval_is_the_exact_clopper_pearson_interval():
+    for k, n in ((0, 48), (1, 48), (24, 48), (47, 48), (48, 48), (3, 7)):
+        ci = stats.proportion_interval(k, n, 0.95)
+        ref = scipy.stats.binomtest(k, n).proportion_ci(0.95, method="exact")
+        assert ci.estimate == k / n and ci.method == "Clopper-Pearson" and ci.n == n
+        # the same beta quantiles (scipy's binomtest uses them too): same code path up to rounding
+        assert ci.lo == pytest.approx(ref.low, abs=1e-12) and ci.hi == pytest.approx(ref.high, abs=1e-12)
+    none = stats.proportion_interval(0, 48)
+    assert none.lo == 0 and none.hi == pytest.approx(0.07397, abs=1e-5)
+    assert none.format(3) == "0.000 [0.000, 0.074]"
+    assert stats.proportion_interval(0, 0).note == "no values"
+    for bad in ((5, 4), (-1, 4), (1, 2.5)):
+        with pytest.raises(ValueError):
+            stats.proportion_interval(*bad)
+
+
+def test_hit_rate_interval_takes_hits_or_seed_averaged_rates():
+    hits = np.array([1, 0, 0, 1, np.nan, 1.0])
+    ci = stats.hit_rate_interval(hits)
+    assert (ci.n, ci.n_missing, ci.estimate) == (5, 1, 0.6)
+    assert (ci.lo, ci.hi) == (stats.proportion_interval(3, 5).lo, stats.proportion_interval(3, 5).hi)
+    rates = stats.hit_rate_interval([0.5, 0.5, 1.0, 0.0])   # two seeds: fractional hits
+    assert rates.estimate == 0.5 and 0 < rates.lo < 0.5 < rates.hi < 1
+    with pytest.raises(ValueError, match="in \\[0, 1\\]"):
+        stats.hit_rate_interval([0.5, 2.0])

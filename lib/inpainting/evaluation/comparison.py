@@ -18,6 +18,9 @@ Statistics (:mod:`inpainting.evaluation.stats`) [this kit's choices]
   BCa bootstrap with ``profile.experiments.bootstrap`` resamples from there on; level
   ``profile.experiments.confidence``): columns ``<metric>``, ``<metric>_lo``, ``<metric>_hi``.
   PSNR columns are the PSNR of the mean MSE (:func:`inpainting.evaluation.stats.psnr_summary`).
+  Semantic hit rates (``semantic_eye_hit``, ``semantic_grid_hit``) carry the exact Clopper-Pearson
+  interval instead (:func:`inpainting.evaluation.stats.hit_rate_interval`): 0 hits of 48 is
+  [0, 0.074], not [0, 0].
 * **Findings.** Within each (metric, mask kind) block, on the images every method of the block
   has a value (how many is said), methods are ranked by their summary on those images, which is
   the order of their paired differences; every method is compared with a reference (the full
@@ -315,9 +318,10 @@ class Comparison:
                 for m in self.methods:
                     sel = self.semantic_per_image.loc[self.semantic_per_image["method"] == m, hits]
                     if len(sel):
-                        ci = stats.bootstrap_mean(sel, self.bootstrap, self.confidence)
-                        rates.append(f"{m} {ci.format(2)}")
-                lines.append(f"  {hits} (rate, {level} intervals): " + "; ".join(rates))
+                        ci = stats.hit_rate_interval(sel, self.confidence)
+                        rates.append(f"{m} {ci.format(3)}")
+                lines.append(f"  {hits} (rate, {level} exact Clopper-Pearson intervals): "
+                             + "; ".join(rates))
         return "\n".join(lines)
 
     def trained(self, method: str) -> bool:
@@ -497,7 +501,11 @@ def _add_semantic(summary: pd.DataFrame, semantic_per_image: pd.DataFrame, seman
         seeds = semantic_per_seed[semantic_per_seed["method"] == name]
         row = {}
         for c in columns:
-            row.update(_interval_cells(SEMANTIC_PREFIX + c, rows[c], resamples, confidence))
+            if c in HIT_COLUMN.values():   # a rate: the exact interval, never a collapsed bootstrap
+                ci = stats.hit_rate_interval(rows[c], confidence)
+                row.update(zip(interval_columns(SEMANTIC_PREFIX + c), (ci.estimate, ci.lo, ci.hi)))
+            else:
+                row.update(_interval_cells(SEMANTIC_PREFIX + c, rows[c], resamples, confidence))
         for c in columns:
             row.update(_spread_cells(SEMANTIC_PREFIX + c, seeds, c))
         cells[name] = row

@@ -344,6 +344,56 @@ def _pair(a, b) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+def proportion_interval(k: float, n: int, confidence: float = DEFAULT_CONFIDENCE) -> Interval:
+    """A hit rate ``k / n`` and its exact (Clopper-Pearson) interval.
+
+    ``lo = B(alpha / 2; k, n - k + 1)`` and ``hi = B(1 - alpha / 2; k + 1, n - k)`` with ``B`` the
+    beta quantile and ``alpha = 1 - confidence`` (``lo = 0`` when ``k = 0``, ``hi = 1`` when
+    ``k = n``): the interval covers the true rate with at least the nominal probability for every
+    ``n``, unlike a bootstrap of 0/1 values, which collapses to ``[0, 0]`` when nothing hits
+    (0 of 48 gives [0, 0.074] at 95 %). ``k`` may be fractional (a per-image rate averaged over
+    training seeds, summed): the same formula with the beta quantile at non-integer parameters.
+
+    Parameters
+    ----------
+    k : float
+        Hits, ``0 <= k <= n``.
+    n : int
+        Trials (images). ``n = 0`` gives NaN with a note.
+    confidence : float
+        Level of the interval, e.g. 0.95.
+
+    Returns
+    -------
+    Interval
+        ``method = "Clopper-Pearson"``, ``resamples = 0``.
+    """
+    from scipy.stats import beta
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    if int(n) != n or n < 0:
+        raise ValueError(f"n must be a non-negative integer, got {n!r}")
+    if not 0 <= k <= n:
+        raise ValueError(f"k = {k!r} hits must lie in [0, n = {n}]")
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan, 0, 0, confidence, 0, "none", "no values")
+    alpha = 1 - confidence
+    lo = 0.0 if k == 0 else float(beta.ppf(alpha / 2, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return Interval(float(k) / n, lo, hi, int(n), 0, confidence, 0, "Clopper-Pearson")
+
+
+def hit_rate_interval(hits: Sequence[float] | np.ndarray,
+                      confidence: float = DEFAULT_CONFIDENCE) -> Interval:
+    """:func:`proportion_interval` of per-image hits (0/1, or rates in [0, 1] averaged over
+    training seeds); NaN is dropped (``n_missing``)."""
+    finite, missing = _finite(hits, "hits")
+    if ((finite < 0) | (finite > 1)).any():
+        raise ValueError("hits must lie in [0, 1] (a 0/1 hit or a rate per image)")
+    ci = proportion_interval(float(finite.sum()), len(finite), confidence)
+    return Interval(ci.estimate, ci.lo, ci.hi, ci.n, missing, ci.confidence, 0, ci.method, ci.note)
+
+
 def paired_difference(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray,
                       resamples: int = DEFAULT_RESAMPLES, confidence: float = DEFAULT_CONFIDENCE,
                       seed: int = BOOTSTRAP_SEED) -> Interval:
