@@ -337,7 +337,8 @@ def test_ledger_of_a_real_smoke_comparison_is_written_first_in_the_summary(tmp_p
     first = summary.index("## claim_verdicts (06_evaluation)")
     assert first < summary.index("## claims_ledger (06_evaluation)") < summary.index("## 06_evaluation")
     assert "### faces_all_methods" in summary and "### claim_verdicts" not in summary
-    assert "Bonferroni over the 2 tests" in summary[first:]
+    assert "Bonferroni over the 2 tests that could be run, each at 97.50%" in summary[first:]
+    assert verdicts.attrs["how"].startswith("Verdict per claim of the abstract (a claim is supported")
     entries = read_outputs("smoke")
     assert entries["06_evaluation/claims_ledger"]["first"] is True
     assert entries["06_evaluation/faces_all_methods"]["first"] is False
