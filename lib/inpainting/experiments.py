@@ -121,7 +121,8 @@ def paper_claims(profile: Profile) -> tuple:
               "row the full model with only the layer changed)"),
         Claim("C4", "\"an effective lightweight generator architecture\" that needs \"far less "
               "parameters\" than earlier methods (docs/method.md §1)", ("faces", "facades"),
-              (ClaimTest(psnr, full, GLCIC, margin=psnr_margin), ClaimTest(kid, full, GLCIC, margin=kid_margin)),
+              (ClaimTest(psnr, full, GLCIC, margin=psnr_margin),
+               ClaimTest(kid, full, GLCIC, margin=kid_margin)),
               "the lite generator (1,372,883 parameters, docs/method.md §2.2) is non-inferior to "
               "GLCIC's completion network (6,072,131, §2.3) re-trained under the same protocol; "
               "the ledger's params column gives the counts of the rows compared"),

@@ -52,7 +52,7 @@ from .comparison import (Comparison, lower_is_better, paired_differences, primar
 from .metrics import METRIC_COLUMNS, PSNR_COLUMNS
 from .realism import KID_COLUMN
 
-SEMANTIC = "semantic"   # a ClaimTest's metric: the role's primary semantic score (semantic.scores.PRIMARY_SCORE)
+SEMANTIC = "semantic"   # a ClaimTest's metric: the role's primary semantic score (PRIMARY_SCORE)
 METRICS = (*METRIC_COLUMNS, KID_COLUMN, SEMANTIC)
 SUPPORTED, CONTRADICTED, NOT_ESTABLISHED, NOT_TESTED = ("supported", "contradicted",
                                                         "not established", "not tested")
@@ -329,9 +329,10 @@ def ledger(comparisons: Mapping[str, Comparison], profile: Profile,
         f"A - B over the test images both methods have (Student t below {stats.T_BELOW_N} images, "
         f"BCa from there; hole PSNR as the PSNR of the mean MSE; KID x 1000 paired on the same "
         f"resamples; a method's per-image value is its mean over its training seeds). "
-        f"{out.attrs['multiplicity']}. Supported or contradicted also needs the training seeds to agree (Welch t at the same level, at "
-        f"least {stats.MIN_SEEDS} seeds of each trained method) and {stats.MIN_IMAGES} paired "
-        f"images; non-inferiority: the same rule on A - B shifted by the margin.")
+        f"{out.attrs['multiplicity']}. Supported or contradicted also needs the training seeds "
+        f"to agree (Welch t at the same level, at least {stats.MIN_SEEDS} seeds of each trained "
+        f"method) and {stats.MIN_IMAGES} paired images; non-inferiority: the same rule on A - B "
+        f"shifted by the margin.")
     return out
 
 
@@ -360,9 +361,10 @@ def claim_verdicts(table: pd.DataFrame) -> pd.DataFrame:
                      "roles": ", ".join(dict.fromkeys(tests["role"])), "tests": len(tests), **n,
                      "verdict": verdict})
     out = pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
+    multiplicity = table.attrs.get("multiplicity", "Bonferroni over its tests")
     out.attrs["how"] = (f"Verdict per claim of the abstract ({CLAIM_RULE}), from the tests of the "
                         f"claims ledger (tables/claims_ledger.csv: each test's interval, images, "
-                        f"seeds and budget; {table.attrs.get('multiplicity', 'Bonferroni over its tests')}).")
+                        f"seeds and budget; {multiplicity}).")
     return out
 
 
