@@ -26,7 +26,8 @@ import pandas as pd
 import pytest
 
 from inpainting.evaluation import stats
-from inpainting.evaluation.comparison import Comparison, summary_interval
+from inpainting.evaluation.comparison import Comparison
+from inpainting.evaluation.summaries import summary_interval
 
 METHODS = ["A (full)", "B", "C", "D", "E"]
 CLAIM = re.compile(r"^  - (.+?) (above|below) (.+?) by ")

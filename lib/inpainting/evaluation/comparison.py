@@ -53,11 +53,12 @@ from . import realism as realism_metrics
 from . import stats
 from .metrics import LOWER_IS_BETTER, METRIC_COLUMNS, PSNR_COLUMNS, to_uint8
 from .runner import completions, evaluate_with_composites, supported_kinds
+from .summaries import (SEMANTIC_PREFIX, paired_differences, seed_summaries,  # noqa: F401
+                        summary_function, summary_interval)
 from .semantic.scores import ERROR_COLUMNS, HIT_COLUMN, PRIMARY_SCORE, semantic_scores
 
 GREY_FILL = "masked input (grey hole)"
 SPREAD_STATS = ("sd", "min", "max")
-SEMANTIC_PREFIX = "semantic_"
 FINDINGS_METRICS = {"psnr_hole": ("hole PSNR", "dB", 2), "ssim_hole": ("hole SSIM", "", 3)}
 
 
@@ -288,41 +289,44 @@ class Comparison:
                 f"test images (experiments.seeds >= {stats.MIN_SEEDS} measures it).")
         for kind in dict.fromkeys(self.test_set.kinds):
             rows = per_image[per_image["kind"] == kind]
-            seeded = self.per_seed[self.per_seed["kind"] == kind] if self.per_seed is not None \
-                else None
             for metric, (label, unit, decimals) in FINDINGS_METRICS.items():
-                wide = rows.pivot(index="sample", columns="method", values=metric)
-                wide = wide.reindex(columns=[m for m in self.methods if m in wide.columns])
+                wide, seeded = self.image_table(metric, kind)
                 lines += self._block(f"[{kind}] {label}", wide, ref, unit, decimals,
                                      lower_is_better(metric), seeded, metric)
             if self.realism is not None and self.realism.estimates(kind):
                 label, unit, decimals = KID_FINDINGS
-                scores = self.realism
                 n = int((rows["method"] == GREY_FILL).sum()) or rows["sample"].nunique()
                 lines += self._verdicts(
-                    f"[{kind}] {label}", scores.estimates(kind), ref, unit, decimals, True,
-                    lambda a, b, r, lvl, k=kind: scores.difference(a, b, k, r, lvl),
-                    scores.seed_means(kind), f"{n} images", "KID x 1000 of each method")
+                    f"[{kind}] {label}", self.realism.estimates(kind), ref, unit, decimals, True,
+                    lambda a, b, r, lvl, k=kind: self.realism.difference(a, b, k, r, lvl),
+                    self.realism.seed_means(kind), f"{n} images", "KID x 1000 of each method")
         if self.semantic_per_image is not None and len(self.semantic_per_image):
             columns = [c for c in self.semantic_per_image.columns if c not in ("method", "sample", "n_seeds")]
             key = primary_score(self.dataset_name, columns)
             if key:
-                wide = self.semantic_per_image.pivot(index="sample", columns="method", values=key)
-                wide = wide.reindex(columns=[m for m in self.methods if m in wide.columns])
+                wide, seeded = self.image_table(key)
                 kind = self.semantic_set.kinds[0] if self.semantic_set is not None else "semantic"
                 lines += self._block(f"[{kind}] semantic {key}", wide, ref, "", 3,
-                                     lower_is_better(key), self.semantic_per_seed, key)
+                                     lower_is_better(key), seeded, key)
             hits = hit_column(self.dataset_name, columns)
             if hits:
-                rates = []
-                for m in self.methods:
-                    sel = self.semantic_per_image.loc[self.semantic_per_image["method"] == m, hits]
-                    if len(sel):
-                        ci = stats.hit_rate_interval(sel, self.confidence)
-                        rates.append(f"{m} {ci.format(3)}")
+                rate = self.semantic_per_image.groupby("method", sort=False)[hits]
+                rates = [f"{m} {stats.hit_rate_interval(rate.get_group(m), self.confidence).format(3)}"
+                         for m in self.methods if m in rate.groups]
                 lines.append(f"  {hits} (rate, {level} exact Clopper-Pearson intervals): "
                              + "; ".join(rates))
         return "\n".join(lines)
+
+    def image_table(self, value: str, kind: str | None = None):
+        """``(wide, per_seed)``: image x method values of column ``value`` (a metric on mask ``kind``;
+        ``kind`` None: a semantic score) in the order of :attr:`methods`, and their per-seed rows."""
+        if kind is None:
+            rows, seeds = self.semantic_per_image, self.semantic_per_seed
+        else:
+            rows = self.per_image[self.per_image["kind"] == kind]
+            seeds = None if self.per_seed is None else self.per_seed[self.per_seed["kind"] == kind]
+        wide = rows.pivot(index="sample", columns="method", values=value)
+        return wide.reindex(columns=[m for m in self.methods if m in wide.columns]), seeds
 
     def trained(self, method: str) -> bool:
         """Whether ``method`` has training randomness: a trained run, or several models (seeds)."""
@@ -342,12 +346,9 @@ class Comparison:
                     f"{stats.MIN_IMAGES})"]
         summarise = summary_function(value)
         scores = {m: summarise(common[m].to_numpy(dtype=float)) for m in available}
-        difference = stats.paired_psnr_difference if value in PSNR_COLUMNS \
-            else stats.paired_difference
         return self._verdicts(
-            title, scores, ref, unit, decimals, lower_better,
-            lambda a, b, r, lvl: difference(common[a].to_numpy(), common[b].to_numpy(), r, lvl),
-            _seed_means(per_seed, value, common.index, summarise), paired,
+            title, scores, ref, unit, decimals, lower_better, paired_differences(common, value),
+            seed_summaries(per_seed, value, common.index, summarise), paired,
             "PSNR of the mean MSE" if value in PSNR_COLUMNS else "means")
 
     def _verdicts(self, title: str, scores: Mapping[str, float], ref: str, unit: str,
@@ -380,48 +381,17 @@ class Comparison:
         for a, b in pairs:
             diff = difference(a, b, resamples, level)
             line = stats.difference_statement(a, b, diff, unit, decimals)
-            if diff.excludes_zero and diff.n >= stats.MIN_IMAGES and \
-                    (self.trained(a) or self.trained(b)):
-                verdict, why = stats.seed_test(seed_values.get(a, [scores[a]]),
-                                               seed_values.get(b, [scores[b]]), level,
-                                               (self.trained(a), self.trained(b)))
-                if verdict != stats.SEEDS_ESTABLISHED:
-                    what = ("too few seeds to compare" if verdict == stats.SEEDS_TOO_FEW
-                            else "not distinguishable across training seeds")
-                    f = f".{decimals}f"
-                    line = (f"{a} and {b}: {what} ({why}); on these test images {a} - {b} = "
-                            f"{diff.estimate:{f}} [{diff.lo:{f}}, {diff.hi:{f}}]{unit_text}")
+            verdict, why = stats.difference_verdict(
+                diff, seed_values.get(a, [scores[a]]), seed_values.get(b, [scores[b]]), level,
+                (self.trained(a), self.trained(b)))
+            if verdict in stats.SEEDS_FAILED:
+                what = ("too few seeds to compare" if verdict == stats.SEEDS_TOO_FEW
+                        else "not distinguishable across training seeds")
+                f = f".{decimals}f"
+                line = (f"{a} and {b}: {what} ({why}); on these test images {a} - {b} = "
+                        f"{diff.estimate:{f}} [{diff.lo:{f}}, {diff.hi:{f}}]{unit_text}")
             lines.append("  - " + line)
         return lines
-
-
-def summary_function(value: str) -> Callable[[np.ndarray], float]:
-    """How a column is summarised over images: the PSNR of the mean MSE for PSNR columns
-    (:data:`inpainting.evaluation.metrics.PSNR_COLUMNS`), the mean otherwise."""
-    if value.removeprefix(SEMANTIC_PREFIX) in PSNR_COLUMNS:
-        return stats.psnr_of_mean_mse
-    return lambda values: float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
-
-
-def summary_interval(value: str, values, resamples: int, confidence: float) -> stats.Interval:
-    """The summary of column ``value`` over images with its interval (:func:`summary_function`)."""
-    if value.removeprefix(SEMANTIC_PREFIX) in PSNR_COLUMNS:
-        return stats.psnr_summary(values, resamples, confidence)
-    return stats.mean_interval(values, resamples, confidence)
-
-
-def _seed_means(per_seed: pd.DataFrame | None, value: str, samples=None,
-                summarise: Callable | None = None) -> dict[str, np.ndarray]:
-    """Method -> the summary of ``value`` over test images (``samples`` when given) for each of
-    its training seeds (:func:`summary_function`)."""
-    if per_seed is None or value not in per_seed or "seed_index" not in per_seed:
-        return {}
-    if samples is not None:
-        per_seed = per_seed[per_seed["sample"].isin(samples)]
-    summarise = summarise or summary_function(value)
-    means = per_seed.groupby(["method", "seed_index"], sort=False)[value].agg(
-        lambda v: summarise(v.to_numpy(dtype=float)))
-    return {m: means.loc[m].to_numpy(dtype=float) for m in means.index.get_level_values(0).unique()}
 
 
 # ------------------------------------------------------------------------------------ building

@@ -467,6 +467,34 @@ def seed_test(seeds_a, seeds_b, confidence: float = DEFAULT_CONFIDENCE,
                      f"{counts[0]} and {counts[1]} seeds at {confidence:.2%}")
 
 
+NOT_DISTINGUISHABLE, IMAGES_TOO_FEW = "not distinguishable", "too few images"
+SEEDS_FAILED = (SEEDS_TOO_FEW, SEEDS_NOT_ESTABLISHED)
+
+
+def difference_verdict(difference: Interval, seeds_a, seeds_b,
+                       confidence: float = DEFAULT_CONFIDENCE,
+                       trained: tuple[bool, bool] = (True, True)) -> tuple[str, str]:
+    """The kit's one rule for claiming that a paired difference ``a - b`` is not 0 (the findings of
+    ``Comparison.findings`` and the claims ledger, ``inpainting.evaluation.claims``).
+
+    ``difference``: the paired interval of ``a - b`` at level ``confidence``; ``seeds_a`` /
+    ``seeds_b`` and ``trained``: as :func:`seed_test`. Returns ``(verdict, why)``:
+    :data:`NOT_DISTINGUISHABLE` when there is no interval or it contains 0, :data:`IMAGES_TOO_FEW`
+    below ``MIN_IMAGES`` paired images, :data:`SEEDS_ESTABLISHED` when the interval excludes 0 and
+    no side is trained (no training randomness to test) or :func:`seed_test` agrees, else its
+    verdict (:data:`SEEDS_TOO_FEW`, :data:`SEEDS_NOT_ESTABLISHED`) with its text."""
+    if not difference.has_interval:
+        return NOT_DISTINGUISHABLE, f"no interval at n = {difference.n} ({difference.note})"
+    if difference.n < MIN_IMAGES:
+        return IMAGES_TOO_FEW, (f"too few images to compare (n = {difference.n}; the kit compares "
+                                f"from {MIN_IMAGES} paired images)")
+    if not difference.excludes_zero:
+        return NOT_DISTINGUISHABLE, f"the interval contains 0 at n = {difference.n}"
+    if not any(trained):
+        return SEEDS_ESTABLISHED, "no training randomness (neither method is trained)"
+    return seed_test(seeds_a, seeds_b, confidence, trained)
+
+
 def seed_spread(per_seed_means: Sequence[float] | np.ndarray) -> SeedSpread:
     """Mean, sd (``ddof = 1``) and range of one metric's per-seed means (one per training seed)."""
     finite, _ = _finite(per_seed_means, "per-seed means")

@@ -296,15 +296,16 @@ class Report:
         self._record(name, "figure", path, how, notes, runs)
         return path
 
-    def table(self, df: pd.DataFrame, name: str, how: str, runs=None) -> Path:
+    def table(self, df: pd.DataFrame, name: str, how: str, runs=None, first: bool = False) -> Path:
         """Save ``df`` as ``tables/<name>.csv`` (numbers only) and record ``how`` it was made,
         with the caveats of ``runs`` (see :meth:`figure`), what its intervals are when ``df`` has
         ``_lo`` / ``_hi`` columns, and what its FID/KID columns are when it has them (n, bias,
-        resizing: the comparison's ``realism_attrs``)."""
+        resizing: the comparison's ``realism_attrs``). ``first``: shown at the top of
+        ``summary.md``, before every notebook's section (the claims ledger)."""
         notes = caveats(runs)
         notes += [n for n in (_interval_note(df, runs), _realism_note(df, runs)) if n]
         path = save_table(df, results_dir(self.profile, "tables") / f"{name}.csv")
-        self._record(name, "table", path, how, notes, runs)
+        self._record(name, "table", path, how, notes, runs, first)
         return path
 
     def text(self, text: str, name: str, how: str, runs=None) -> Path:
@@ -316,12 +317,13 @@ class Report:
         self._record(name, "text", path, how, notes, runs)
         return path
 
-    def _record(self, name: str, kind: str, path: Path, how: str, notes: list[str], runs) -> None:
+    def _record(self, name: str, kind: str, path: Path, how: str, notes: list[str], runs,
+                first: bool = False) -> None:
         registry = self.root / OUTPUTS_JSON
         entries = read_outputs(self.profile)
         entries[f"{self.notebook}/{name}"] = {
             "kind": kind, "notebook": self.notebook, "path": str(path.relative_to(self.root)),
-            "how": _how(how, notes), "caveats": notes, "runs": _run_ids(runs)}
+            "how": _how(how, notes), "caveats": notes, "runs": _run_ids(runs), "first": first}
         atomic_write_text(registry, json.dumps(entries, indent=2, sort_keys=True))
         write_summary(self.profile)
 
@@ -371,6 +373,21 @@ def _provenance_section(run: dict) -> list[str]:
     return lines
 
 
+def _entry_lines(root: Path, key: str, e: dict) -> list[str]:
+    """One output in ``summary.md``: how it was made, then the table inline (intervals as
+    "x [lo, hi]"), the text verbatim or the figure."""
+    lines = [f"{e['how']}\n"]
+    if e["kind"] == "table":
+        df = format_intervals(pd.read_csv(root / e["path"]))
+        lines.append(markdown_table(df) + f"\n\n([CSV]({e['path']}))\n")
+    elif e["kind"] == "text":
+        body = (root / e["path"]).read_text().rstrip()
+        lines.append(f"```text\n{body}\n```\n")
+    else:
+        lines.append(f"![{key}]({e['path']})\n")
+    return lines
+
+
 def write_summary(profile_name: str) -> Path:
     """Rebuild ``summary.md`` from ``outputs.json`` and ``run.json``: tables inline (intervals as
     "x [lo, hi]"), texts verbatim, figures as images, then the machine and the table of training
@@ -381,18 +398,15 @@ def write_summary(profile_name: str) -> Path:
     lines = [SUMMARY_HEADER.format(profile=profile_name)]
     for warning in (run.get("warnings") or {}).values():
         lines.append(f"> **WARNING:** {warning}\n")
-    for notebook in sorted({e["notebook"] for e in entries.values()}):
+    first = sorted(k for k, e in entries.items() if e.get("first") is True)
+    for key in first:   # e.g. the claims ledger: before every notebook's section
+        lines.append(f"## {key.split('/', 1)[1]} ({entries[key]['notebook']})\n")
+        lines += _entry_lines(root, key, entries[key])
+    for notebook in sorted({e["notebook"] for k, e in entries.items() if k not in first}):
         lines.append(f"## {notebook}\n")
-        for key in sorted(k for k, e in entries.items() if e["notebook"] == notebook):
-            e = entries[key]
-            lines.append(f"### {key.split('/', 1)[1]}\n\n{e['how']}\n")
-            if e["kind"] == "table":
-                df = format_intervals(pd.read_csv(root / e["path"]))
-                lines.append(markdown_table(df) + f"\n\n([CSV]({e['path']}))\n")
-            elif e["kind"] == "text":
-                body = (root / e["path"]).read_text().rstrip()
-                lines.append(f"```text\n{body}\n```\n")
-            else:
-                lines.append(f"![{key}]({e['path']})\n")
+        for key in sorted(k for k, e in entries.items() if e["notebook"] == notebook
+                          and k not in first):
+            lines.append(f"### {key.split('/', 1)[1]}\n")
+            lines += _entry_lines(root, key, entries[key])
     lines += _provenance_section(run)
     return atomic_write_text(root / "summary.md", "\n".join(lines))
