@@ -23,7 +23,7 @@ from torch import nn
 from torchvision.models.vgg import cfgs, make_layers
 
 from .perceptual_weights import IMAGENET_MEAN, IMAGENET_STD, NETWORKS, WeightsError, load_weights
-# re-exported for callers written before the weights had their own module (issue 17)
+# re-exported for callers written before the weights had their own module
 from .perceptual_weights import OFFLINE_ENV, cache_path, fetch_weights, weights_kind  # noqa: F401
 
 __all__ = ["PerceptualNetwork", "layer_names"]

@@ -1,5 +1,5 @@
 """What keeps a run folder honest: the training data it was trained on, and the files in it that
-are not its own (family 2 and 3 of issue 18).
+are not its own.
 
 * **Training data.** A run records the fingerprint of its training split
   (:meth:`inpainting.data.files.FileDataset.fingerprint`: every file's path and size) in each
