@@ -121,3 +121,18 @@ def within(name: str, measured: float, tolerance: float) -> None:
             f.write(json.dumps({"name": name, "measured": float(measured),
                                 "tolerance": tolerance}) + "\n")
     assert measured < tolerance, f"{name}: {measured:.3e} (tolerance {tolerance:.1e})"
+
+
+def make_oracle(profile, role="faces"):
+    """Completes exactly (looks the masked input up in the test sets; never sees the hole)."""
+    import torch
+    from inpainting.data.test_sets import fixed_test_set, semantic_test_set
+    truth = {}
+    for ts in (fixed_test_set(profile, role), semantic_test_set(profile, role)):
+        for image, mask in zip(ts.images, ts.masks):
+            truth[(image * (1 - mask)).numpy().tobytes() + mask.numpy().tobytes()] = image
+
+    def oracle(images, masks):
+        return torch.stack([truth[(i * (1 - m)).numpy().tobytes() + m.numpy().tobytes()]
+                            for i, m in zip(images, masks)])
+    return oracle

@@ -18,6 +18,7 @@ from inpainting.evaluation.comparison import Comparison
 from inpainting.experiments import (CONTEXT_ENCODER, FACADES_VARIANTS, FACES_ALL_VARIANTS, FULL_MODEL,
                                     GLCIC, paper_claims, variants_for)
 from inpainting.profiles import get_profile
+from fixtures import make_oracle
 
 N = 24
 
@@ -296,19 +297,6 @@ def test_paper_claims_name_rows_notebook_06_trains(name):
 
 
 # ------------------------------------------------------------- a real smoke comparison, summary.md
-def make_oracle(profile, role="faces"):
-    from inpainting.data.test_sets import fixed_test_set, semantic_test_set
-    truth = {}
-    for ts in (fixed_test_set(profile, role), semantic_test_set(profile, role)):
-        for image, mask in zip(ts.images, ts.masks):
-            truth[(image * (1 - mask)).numpy().tobytes() + mask.numpy().tobytes()] = image
-
-    def oracle(images, masks):
-        return torch.stack([truth[(i * (1 - m)).numpy().tobytes() + m.numpy().tobytes()]
-                            for i, m in zip(images, masks)])
-    return oracle
-
-
 def noise_fill(images, masks):
     g = torch.Generator().manual_seed(0)
     return torch.rand(images.shape, generator=g) * 0.6 - 0.3

@@ -14,9 +14,9 @@ import inpainting.models
 from inpainting.evaluation import realism, stats
 from inpainting.evaluation.comparison import (GREY_FILL, TABLE_COLUMNS, compare, interval_columns,
                                    spread_columns)
-from inpainting.data.test_sets import fixed_test_set, semantic_test_set
 from inpainting.evaluation.metrics import METRIC_COLUMNS
 from inpainting.profiles import get_profile
+from fixtures import make_oracle
 
 
 @pytest.fixture(scope="module")
@@ -31,19 +31,6 @@ def results(tmp_path_factory):
 @pytest.fixture(scope="module")
 def profile(results):
     return get_profile("smoke")
-
-
-def make_oracle(profile, role="faces"):
-    """Completes exactly (looks the masked input up in the test sets; never sees the hole)."""
-    truth = {}
-    for ts in (fixed_test_set(profile, role), semantic_test_set(profile, role)):
-        for image, mask in zip(ts.images, ts.masks):
-            truth[(image * (1 - mask)).numpy().tobytes() + mask.numpy().tobytes()] = image
-
-    def oracle(images, masks):
-        return torch.stack([truth[(i * (1 - m)).numpy().tobytes() + m.numpy().tobytes()]
-                            for i, m in zip(images, masks)])
-    return oracle
 
 
 def noise_fill(seed, amplitude=0.3):
