@@ -232,6 +232,7 @@ def kind_trainer(kind: StepKind, out_dir: str | os.PathLike, overrides: dict | N
     """A built :class:`Trainer` for ``kind`` (random perceptual weights, ``progress=False``)."""
     profile = with_overrides(kind.profile, {**RANDOM_VGG, **(overrides or {})})
     trainer = Trainer(RunSpec(profile, kind.role), out_dir, progress=False)
+    trainer.balance_every = 0   # timed steps are plain steps (no term-balance measurement)
     trainer.build()
     return trainer
 

@@ -5,7 +5,8 @@ Files in a run folder (``results/<profile>/runs/<role>/<generator>-<key>/``):
 * ``identity.json``: the run's identity (:func:`inpainting.training.runs.run_identity`);
 * ``train_config.json``: the run record: status (``running`` / ``finished``), schedule, effective
   loss weights and :func:`provenance` (precision, device, threads, perceptual weights, seconds);
-* ``log.csv``: one row per step (:data:`HISTORY_COLUMNS`), rewritten at every checkpoint;
+* ``log.csv``: one row per step (:data:`HISTORY_COLUMNS`; the ``gnorm_*`` term-balance columns
+  every ``train.log_every`` steps), rewritten at every checkpoint;
 * ``samples/step_XXXXXX.png``: input | completion | ground truth on fixed test images (one row
   each);
 * ``generator.pt``: the trained generator (:mod:`inpainting.models.loading`).
@@ -25,13 +26,15 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .balance import BALANCE_COLUMNS
 from .runs import IDENTITY_FILE, RECORD_FILE, read_json
 from ..data.images import to_uint8
 from ..runtime import (NOTEBOOK_ENV, atomic_write, atomic_write_text, read_run_json, save_table,
                        update_run_json)
 
-HISTORY_COLUMNS = ("step", "stage", "rec", "adv_g", "per", "g_total", "d_loss", "lr_g", "lr_d",
-                   "seconds")
+# gnorm_*: each weighted term's gradient norm, every train.log_every steps (training/balance.py)
+HISTORY_COLUMNS = ("step", "stage", "rec", "adv_g", "per", "g_total", "d_loss", *BALANCE_COLUMNS,
+                   "lr_g", "lr_d", "seconds")
 LOG_FILE = "log.csv"
 SAMPLES = "samples"
 
