@@ -150,7 +150,9 @@ class TrainConfig:
     this kit's 2-core machine one thread made a run 1.7-2x slower and two side by side gained only
     1.08x over one run on both cores (README "Speed").
     ``init_generator``: a ``generator.pt`` whose weights start G (the shared reconstruction warm start
-    of the experiments, see ``inpainting.experiments``); ignored when resuming from a checkpoint."""
+    of the experiments, see ``inpainting.experiments``); ignored when resuming from a checkpoint.
+    ``curve_points``: generators kept in ``<run>/curve/`` for the learning curves
+    (``inpainting.evaluation.curves``): the joint stage's start and ``n`` evenly spaced points."""
 
     batch_size: int = 16
     steps_g: int = 300
@@ -177,6 +179,9 @@ class TrainConfig:
     threads: int | None = neutral(None, "how many cores compute a step; float32 sums come out in "
                                         "another order, a rounding-level change like the number of "
                                         "processes (recorded in run.json)")
+    curve_points: int = neutral(0, "which generators are kept for learning curves (the joint "
+                                   "stage's start and n evenly spaced points); saving uses no "
+                                   "random state")
 
     @property
     def total_steps(self) -> int:
@@ -501,6 +506,7 @@ def _validate_train(c: Checker) -> None:
     c.boolean("train.lr_decay")
     for f in ("log_every", "sample_every", "checkpoint_every"):
         c.int_at_least(f"train.{f}", 1)
+    c.int_at_least("train.curve_points", 0)
     c.int_at_least("train.seed", 0)
     if not isinstance(t.device, str) or not DEVICE_PATTERN.match(t.device):
         hint = " (use 'cuda' for a GPU)" if str(t.device).lower() in ("gpu", "cuda0", "nvidia") \

@@ -61,6 +61,19 @@ def term_gradient_norms(weighted: Mapping[str, torch.Tensor], wrt: Sequence[torc
     return out
 
 
+def gradient_targets(wrt: str, output: torch.Tensor, generator: torch.nn.Module,
+                     distributed: bool = False) -> list[torch.Tensor]:
+    """What the norms are taken w.r.t.: ``[output]`` for ``"output"``, the generator's trainable
+    weights for ``"parameters"`` (one process only: under torchrun the data-parallel wrapper owns
+    the weights' backward passes)."""
+    if wrt not in WRT:
+        raise ValueError(f"balance_wrt={wrt!r}; valid: {', '.join(WRT)}")
+    if wrt == "parameters" and distributed:
+        raise RuntimeError("balance_wrt='parameters' runs in one process; under torchrun the "
+                           "loop measures w.r.t. the output")
+    return [output] if wrt == "output" else [p for p in generator.parameters() if p.requires_grad]
+
+
 def _norm(grads: Sequence[torch.Tensor]) -> float:
     return math.sqrt(sum(float(g.double().pow(2).sum()) for g in grads))
 

@@ -68,7 +68,7 @@ from ..profile_rules import generator_loss_weights
 from ..runtime import cpu_bf16_fast, device_name, precision, results_dir, select_device
 from .integrity import STATE_KEYS, FolderChecks, check_resume_data
 from . import distributed, records, tensorboard
-from .balance import BALANCE_COLUMNS, WRT, term_gradient_norms
+from .balance import BALANCE_COLUMNS, gradient_targets, term_gradient_norms
 from .records import HISTORY_COLUMNS, TrainResult
 from .schedule import Schedule
 from .stream import BatchStream, torch_threads
@@ -165,6 +165,7 @@ class Trainer(FolderChecks):
         self.rank, self.world_size = self.dist.rank, self.dist.world_size
         self.is_main = self.dist.is_main
         self.balance_every, self.balance_wrt = profile.train.log_every, "output"
+        self.curve_steps = set(self.schedule.curve_points(profile.train.curve_points))
 
     # ----------------------------------------------------------------------------------- data
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -380,13 +381,7 @@ class Trainer(FolderChecks):
                         output: torch.Tensor) -> dict[str, float]:
         """Gradient norm of each weighted term and of their sum w.r.t. ``balance_wrt``
         (:func:`inpainting.training.balance.term_gradient_norms`; the graph is kept for the update)."""
-        if self.balance_wrt not in WRT:
-            raise ValueError(f"balance_wrt={self.balance_wrt!r}; valid: {', '.join(WRT)}")
-        if self.balance_wrt == "parameters" and self.dist.active:
-            raise RuntimeError("balance_wrt='parameters' runs in one process; under torchrun the "
-                               "loop measures w.r.t. the output")
-        wrt = [output] if self.balance_wrt == "output" else \
-            [p for p in self.G.parameters() if p.requires_grad]
+        wrt = gradient_targets(self.balance_wrt, output, self.G, self.dist.active)
         scale = float(self.scaler_g.get_scale()) if self.scaler_g.is_enabled() else 1.0
         return term_gradient_norms(weighted, wrt, scale)
 
@@ -508,8 +503,10 @@ class Trainer(FolderChecks):
         window = time.perf_counter(), self.step
         loader = self.stream.loader(self.step, self.schedule.total, t.num_workers,
                                     pin_memory=self.device.type == "cuda")
+        self._keep_curve_point()
         for batch in loader:
             record = self.train_step(batch)
+            self._keep_curve_point()
             if bar:
                 bar.update(1)
             if self.step % t.log_every == 0 or self.step == self.schedule.total:
@@ -544,6 +541,18 @@ class Trainer(FolderChecks):
                   "synchronised, so only floating-point summation order differs", flush=True)
         self.g_net = self.dist.wrap(self.G, self.device)
         self.d_net = self.dist.wrap(self.D, self.device)
+
+    def _keep_curve_point(self) -> None:
+        """At a step of ``train.curve_points``, keep the generator for the learning curves (a file
+        already there was written at this same step of this run, atomically: kept)."""
+        if not self.is_main or self.step not in self.curve_steps:
+            return
+        path = records.curve_file(self.out_dir, self.step)
+        if not path.is_file():
+            save_generator(path, self.G, self.image_size, self.profile.model,
+                           {"key": self.key, "role": self.role, "profile": asdict(self.profile),
+                            "steps": self.step, "precision": self.precision, "curve_point": True,
+                            "perceptual_weights_source": self.perceptual_weights_source})
 
     def _finish(self) -> None:
         """Write the generator file and the finished record of a run at its last step."""

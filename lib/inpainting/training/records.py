@@ -9,6 +9,8 @@ Files in a run folder (``results/<profile>/runs/<role>/<generator>-<key>/``):
   every ``train.log_every`` steps), rewritten at every checkpoint;
 * ``samples/step_XXXXXX.png``: input | completion | ground truth on fixed test images (one row
   each);
+* ``curve/step_XXXXXXXX.pt``: the generator at the joint-stage points of ``train.curve_points``
+  (same format as ``generator.pt``; the learning curves read them);
 * ``generator.pt``: the trained generator (:mod:`inpainting.models.loading`).
 
 Each run's provenance is also merged into ``results/<profile>/run.json`` under ``"runs"``, so the
@@ -37,6 +39,19 @@ HISTORY_COLUMNS = ("step", "stage", "rec", "adv_g", "per", "g_total", "d_loss", 
                    "lr_g", "lr_d", "seconds")
 LOG_FILE = "log.csv"
 SAMPLES = "samples"
+CURVE = "curve"   # <run>/curve/step_XXXXXXXX.pt: generators kept for the learning curves
+
+
+def curve_file(out_dir: Path, step: int) -> Path:
+    """The generator kept at ``step`` steps done (a ``generator.pt``, ``train.curve_points``)."""
+    return Path(out_dir) / CURVE / f"step_{step:08d}.pt"
+
+
+def curve_files(out_dir: Path) -> dict[int, Path]:
+    """``{steps done: file}`` of the generators a run kept for the learning curves."""
+    folder = Path(out_dir) / CURVE
+    found = sorted(folder.glob("step_*.pt")) if folder.is_dir() else []
+    return {int(p.stem.removeprefix("step_")): p for p in found if p.stem[5:].isdigit()}
 
 
 @dataclass
