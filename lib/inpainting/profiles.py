@@ -1,4 +1,4 @@
-"""Run profiles (smoke / demo / paper) as typed, frozen configuration.
+"""Run profiles (smoke / demo / study / paper) as typed, frozen configuration.
 
 A profile fixes every size, step count and loss weight of the kit. Notebooks take a profile name and a
 dict of dotted overrides (``{"train.batch_size": 8}``) and call :func:`get_profile`; unknown profile
@@ -301,6 +301,21 @@ def _demo() -> Profile:
     )
 
 
+def _study() -> Profile:
+    # The demo's models at a budget where the rows can separate [INFERRED, docs/method.md §5.5]:
+    # every row of T3/T4 (relu1_1, relu3_1, relu5_1) and both baselines on both datasets, two
+    # seeds (a claim about a trained method needs >= 2), a warm start twice the demo's and four
+    # times its joint stage, seven learning-curve points per run; about 1.9 h of training on a
+    # 2-core AVX-512 CPU in float32 (4.1 h on this kit's 2-core AVX2 CPU; docs/method.md §5.5).
+    demo = _demo()
+    return dataclasses.replace(
+        demo, name="study",
+        train=dataclasses.replace(demo.train, steps_g=800, steps_d=40, steps_joint=480,
+                                  log_every=20, sample_every=240, checkpoint_every=240,
+                                  curve_points=6),
+        experiments=ExperimentConfig(seeds=2, perceptual_levels=("relu1_1", "relu3_1", "relu5_1")))
+
+
 def _paper() -> Profile:
     root = os.environ.get("INPAINTING_DATA", "data")
     return Profile(
@@ -315,7 +330,7 @@ def _paper() -> Profile:
     )
 
 
-PROFILES = {"smoke": _smoke, "demo": _demo, "paper": _paper}
+PROFILES = {"smoke": _smoke, "demo": _demo, "study": _study, "paper": _paper}
 
 
 def override_names(obj: Any = None, prefix: str = "") -> list[str]:
