@@ -3,6 +3,7 @@ leaves the update bit-identical (w.r.t. the output and w.r.t. the parameters), t
 every train.log_every steps, and the shares read back from a history."""
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from inpainting import training
+from inpainting.reporting import viz
 from inpainting.models.perceptual_weights import OFFLINE_ENV
 from inpainting.profiles import get_profile
 from inpainting.training.balance import BALANCE_COLUMNS, shares, term_gradient_norms
@@ -52,10 +54,12 @@ def test_shares_of_a_history():
     assert shares(history.drop(columns=list(BALANCE_COLUMNS))).empty   # an old run's log
 
 
-def _trainer(tmp_path, name, every, wrt="output"):
+def _trainer(tmp_path, name, every, wrt=None):
     profile = get_profile("smoke", STEPS)
     t = training.Trainer(training.RunSpec(profile, "faces"), tmp_path / name, progress=False)
-    t.balance_every, t.balance_wrt = every, wrt
+    t.balance_every = every
+    if wrt is not None:
+        t.balance_wrt = wrt
     t.build()
     return t
 
@@ -90,6 +94,11 @@ def test_the_loop_logs_the_norms_every_log_every_steps(tmp_path):
     assert h[h.stage == "D"].gnorm_g.isna().all()     # the D stage makes no generator step
     s = shares(h)
     assert (s.share_rec > 0).all() and (s.share_per > 0).all()
+    # one process: w.r.t. the parameters, and the record says so
+    record = json.loads((result.out_dir / "train_config.json").read_text())
+    assert record["balance_wrt"] == "parameters"
+    fig = viz.term_balance(h)
+    assert [line.get_label() for line in fig.axes[0].get_lines()][:3] == ["rec", "adv", "per"]
 
 
 def test_parameters_need_one_process(tmp_path):

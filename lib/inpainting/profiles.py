@@ -305,8 +305,8 @@ def _study() -> Profile:
     # The demo's models at a budget where the rows can separate [INFERRED, docs/method.md §5.5]:
     # every row of T3/T4 (relu1_1, relu3_1, relu5_1) and both baselines on both datasets, two
     # seeds (a claim about a trained method needs >= 2), a warm start twice the demo's and four
-    # times its joint stage, seven learning-curve points per run; about 1.9 h of training on a
-    # 2-core AVX-512 CPU in float32 (4.1 h on this kit's 2-core AVX2 CPU; docs/method.md §5.5).
+    # times its joint stage, seven learning-curve points per run; about 1.8 h of training on a
+    # 2-core AVX-512 CPU in float32 (3.7 h on this kit's 2-core AVX2 CPU; docs/method.md §5.5).
     demo = _demo()
     return dataclasses.replace(
         demo, name="study",

@@ -9,7 +9,7 @@ follows), so the two can be compared. Single thread, float32 unless the profile 
 
 Output: one row per (wrt, term) with the median and the range of the term's share
 (``||grad w*L_term|| / ||grad of the sum||``) over the measured joint steps, and whether it acts
-(median share >= :data:`ACTS`).
+(median share >= :data:`inpainting.training.balance.ACTS`, the rule of docs/method.md §5.5).
 """
 from __future__ import annotations
 
@@ -25,12 +25,10 @@ from ..experiments import FULL_MODEL, train_spec, variant_spec
 from ..profile_rules import parse_overrides
 from ..profiles import get_profile
 from ..training import Trainer
-from ..training.balance import TERMS, WRT, gradient_targets, term_gradient_norms
-
-ACTS = 0.05   # the rule (docs/method.md §5.5): every weighted term's median share at least 5 %
+from ..training.balance import ACTS, TERMS, WRT, gradient_targets, term_gradient_norms
 
 
-def measure(profile, overrides: dict | None = None, role: str = "faces", steps: int = 20,
+def measure(profile, overrides: dict | None = None, role: str = "faces", steps: int = 40,
             wrt=WRT, log=print) -> pd.DataFrame:
     """One row per measured joint step and ``wrt``: step, wrt, ``gnorm_*`` and ``share_*``."""
     profile = get_profile(profile.name, {**dict(profile.overrides), "train.threads": 1})
@@ -92,7 +90,7 @@ def main(argv=None) -> None:
     parser.add_argument("--variant", default="{}", help="the row's overrides as a JSON object "
                         f"(default {{}}: {FULL_MODEL})")
     parser.add_argument("--role", default="faces")
-    parser.add_argument("--steps", type=int, default=20, help="joint steps measured")
+    parser.add_argument("--steps", type=int, default=40, help="joint steps measured")
     args = parser.parse_args(argv)
     profile = get_profile(args.profile, args.overrides)
     frame = measure(profile, parse_overrides(args.variant, "--variant"), args.role, args.steps)

@@ -178,9 +178,9 @@ def interval_curves(table: pd.DataFrame, metrics: Sequence[str], x: str,
 def term_balance(history: pd.DataFrame, title: str = ""):
     """Each loss term's share of the generator's gradient (``gnorm_<term> / gnorm_g``, the
     ``gnorm_*`` columns of a training log, :mod:`inpainting.training.balance`) against the step,
-    on a log scale, stage boundaries as vertical lines. A term far below the others (< 0.01) does
-    not act."""
-    from ..training.balance import TERMS, shares
+    on a log scale, stage boundaries as vertical lines, the kit's "acts" threshold
+    (:data:`inpainting.training.balance.ACTS`) dashed."""
+    from ..training.balance import ACTS, TERMS, shares
     data = shares(history)
     fig, ax = plt.subplots(figsize=(5.5, 3.0))
     for term in TERMS:
@@ -192,7 +192,7 @@ def term_balance(history: pd.DataFrame, title: str = ""):
         for b in history.loc[history["stage"].ne(history["stage"].shift()), "step"].iloc[1:]:
             ax.axvline(b, color="grey", ls=":", lw=1)
     ax.set_yscale("log")
-    ax.axhline(0.01, color="red", ls="--", lw=0.8)
+    ax.axhline(ACTS, color="red", ls="--", lw=0.8)
     ax.set_xlabel("step")
     ax.set_ylabel("share of the gradient norm")
     if data.empty:
@@ -200,5 +200,4 @@ def term_balance(history: pd.DataFrame, title: str = ""):
                 transform=ax.transAxes, ha="center", fontsize=8)
     else:
         ax.legend(fontsize=7)
-    return _finish(fig, title or "term balance: ||grad of w*L_term|| / ||grad of the sum|| "
-                   "(w.r.t. G's output)")
+    return _finish(fig, title or "term balance: ||grad of w*L_term|| / ||grad of the sum||")

@@ -5,15 +5,17 @@ The generator's loss in a step is a sum of weighted terms ``w_rec*L_rec + w_adv*
 w_per*L_per``; a weight that looks sensible can leave a term with a gradient thousands of times
 smaller than the others, and then the row of a table that "has" that term trains without it. This
 module measures, for each weighted term, the norm of its gradient and the norm of the gradient of
-their sum, with respect to
+their sum, every ``train.log_every`` steps, with respect to
 
-* ``"output"`` (what the training loop logs every ``train.log_every`` steps): the generator's raw
-  output ``G(x)``. Every term reaches the weights only through it (L_rec on the output in the hole,
-  L_per and L_adv through the composite), so the parameter gradient is the same linear map
-  ``J^T`` applied to these vectors. One extra backward pass through VGG and D per measured step,
-  none through G, and nothing a data-parallel wrapper sees;
-* ``"parameters"`` (the balance helper, :mod:`inpainting.bench.term_balance`): the generator's
-  weights themselves, one backward pass through G per term; single process only.
+* ``"parameters"`` (the loop's choice in one process): the generator's weights, what the update
+  follows; one extra backward pass per term through D / VGG and G on a measured step (a few per
+  cent of the training time at ``log_every`` 20);
+* ``"output"`` (the loop's choice under torchrun, where the data-parallel wrapper owns the weights'
+  backward passes): the generator's raw output ``G(x)``. Every term reaches the weights only
+  through it, so the parameter gradient is the same linear map ``J^T`` applied to these vectors,
+  but ``J^T`` damps some directions more than others: in the demo's full model L_adv's share is
+  0.12 of the output gradient and 0.035 of the parameter gradient (docs/method.md §5.5), so the
+  output shares are an upper bound for the high-frequency terms, not the update's balance.
 
 Measuring is neutral: :func:`torch.autograd.grad` with ``retain_graph=True`` returns gradients
 without accumulating them into any ``.grad``, draws no random number and leaves the graph for the
@@ -23,6 +25,7 @@ Columns (:data:`BALANCE_COLUMNS`, in ``log.csv``): ``gnorm_rec``, ``gnorm_adv``,
 for a term the step does not have) and ``gnorm_g`` (the sum's). A term's *share* is its norm over
 the sum's (:func:`shares`): 1 for a term alone; below ~0.01 a term does nothing the others would
 not; the shares of terms that pull the same way add up to about 1, more when they oppose.
+:data:`ACTS` is the kit's rule for "acts" (docs/method.md §5.5).
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ import pandas as pd
 import torch
 
 TERMS = ("rec", "adv", "per")
+ACTS = 0.05   # the rule (docs/method.md §5.5): a term acts when its median share is at least 5 %
 BALANCE_COLUMNS = tuple(f"gnorm_{t}" for t in TERMS) + ("gnorm_g",)
 WRT = ("output", "parameters")
 

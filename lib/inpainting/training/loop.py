@@ -136,8 +136,8 @@ class Trainer(FolderChecks):
 
     Term balance (:mod:`inpainting.training.balance`): every ``balance_every`` steps (default
     ``train.log_every``; 0: never) a generator step also measures each weighted term's gradient
-    norm w.r.t. ``balance_wrt`` (``"output"``, or ``"parameters"`` in one process) into the
-    ``gnorm_*`` columns; the update is the same either way.
+    norm w.r.t. ``balance_wrt`` (``"parameters"`` in one process, ``"output"`` under torchrun) into
+    the ``gnorm_*`` columns (``train_config.json`` says which); the update is the same either way.
     """
 
     def __init__(self, spec: RunSpec, out_dir: str | os.PathLike | None = None,
@@ -164,7 +164,8 @@ class Trainer(FolderChecks):
         self.amp_dtype = torch.float16 if self.precision == "float16" else torch.bfloat16
         self.rank, self.world_size = self.dist.rank, self.dist.world_size
         self.is_main = self.dist.is_main
-        self.balance_every, self.balance_wrt = profile.train.log_every, "output"
+        self.balance_every = profile.train.log_every
+        self.balance_wrt = "output" if self.dist.active else "parameters"
         self.curve_steps = set(self.schedule.curve_points(profile.train.curve_points))
 
     # ----------------------------------------------------------------------------------- data
@@ -472,6 +473,7 @@ class Trainer(FolderChecks):
                          "lr_d": self.profile.train.lr_d, "betas": list(self.profile.train.betas)},
             "seed": self.profile.train.seed, "device": str(self.device), "amp": self.use_amp,
             "precision": self.precision, "steps_done": self.step, "seconds": self.seconds,
+            "balance_wrt": self.balance_wrt,
             "provenance": self.provenance()})
 
     def fit(self) -> TrainResult:
