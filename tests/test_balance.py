@@ -101,6 +101,15 @@ def test_the_loop_logs_the_norms_every_log_every_steps(tmp_path):
     assert [line.get_label() for line in fig.axes[0].get_lines()][:3] == ["rec", "adv", "per"]
 
 
+def test_a_term_alone_is_not_measured(tmp_path, monkeypatch):
+    monkeypatch.setenv(OFFLINE_ENV, "1")
+    profile = get_profile("smoke", {**STEPS, "loss.w_adv": 0.0, "loss.w_per": 0.0})
+    t = training.Trainer(training.RunSpec(profile, "faces"), tmp_path / "alone", progress=False)
+    t.balance_every = 1
+    t.build()
+    assert all(math.isnan(t.train_step()[c]) for c in BALANCE_COLUMNS)
+
+
 def test_parameters_need_one_process(tmp_path):
     t = _trainer(tmp_path, "bad", 1, "weights")
     with pytest.raises(ValueError, match="balance_wrt='weights'; valid: output, parameters"):

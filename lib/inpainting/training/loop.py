@@ -370,7 +370,8 @@ class Trainer(FolderChecks):
                     self.D(done, masks), self.profile.model.adversarial)
                 weighted["adv"] = weight["adv"] * terms["adv_g"]
                 total = total + weighted["adv"]
-        norms = self.measure_balance(weighted, output) if measure else {}
+        # a term alone has share 1: measured only where terms share the step
+        norms = self.measure_balance(weighted, output) if measure and len(weighted) > 1 else {}
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler_g.scale(total).backward()
         self.scaler_g.step(self.opt_g)
