@@ -29,8 +29,30 @@ def test_profile_sizes_follow_kit_design():
 
 
 def test_unknown_profile_lists_valid_ones():
-    with pytest.raises(ValueError, match="smoke, demo, paper"):
+    with pytest.raises(ValueError, match="smoke, demo, study, paper"):
         get_profile("fast")
+
+
+def test_the_study_profile_trains_every_row_with_two_seeds_and_curve_points():
+    """Issue 20: every T3/T4 row and both baselines on both datasets, >= 2 seeds (a claim about a
+    trained method needs them), >= 48 test images per kind, >= 6 points of each joint stage, a
+    longer warm start than the demo's; the demo's models and losses otherwise."""
+    from inpainting.experiments import needed_runs
+    from inpainting.training import Schedule
+    study, demo = get_profile("study"), get_profile("demo")
+    assert study.experiments.seeds >= 2
+    assert study.faces.n_test >= 48 and study.facades.n_test >= 48
+    assert study.experiments.faces_baselines == study.experiments.facades_baselines == \
+        ("glcic", "context_encoder")
+    assert set(study.experiments.perceptual_levels) >= {"relu1_1", "relu3_1", "relu5_1"}
+    assert study.train.steps_g > demo.train.steps_g and study.train.steps_joint > demo.train.steps_joint
+    assert len(Schedule.from_profile(study).curve_points(study.train.curve_points)) >= 7
+    assert (study.model, study.loss, study.masks) == (demo.model, demo.loss, demo.masks)
+    runs = needed_runs(study)
+    generators = {(s.role, s.profile.model.generator) for s in runs}
+    assert {("faces", "glcic"), ("facades", "glcic"), ("faces", "context_encoder"),
+            ("facades", "context_encoder")} <= generators
+    assert len(runs) == 2 * (2 + 8 + 3)   # seeds x (warm starts + faces rows + facades rows)
 
 
 def test_unknown_parameter_lists_valid_names():

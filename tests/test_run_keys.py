@@ -3,7 +3,9 @@
 ``tests/run_keys.json`` was recorded before the package was regrouped (issue 16) by running this file
 as a script (``python tests/test_run_keys.py``), and recorded again, deliberately, when the smoke and
 demo profiles moved to pretrained perceptual weights (issue 17: their runs with L_per have new
-keys; every paper key stayed, the paper profile gained the "random features" row). It lists, for the smoke, demo and paper profiles,
+keys; every paper key stayed, the paper profile gained the "random features" row), and extended
+when issue 20 added the study profile (its keys added, every other key unchanged). It lists, for the
+smoke, demo, study and paper profiles,
 every run :func:`inpainting.experiments.needed_runs` returns (warm starts first), each with its key,
 the key of its warm start, and the profile fields in which it differs from the profile.
 
@@ -24,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 FIXTURE = Path(__file__).with_name("run_keys.json")
-PROFILE_NAMES = ("smoke", "demo", "paper")
+PROFILE_NAMES = ("smoke", "demo", "study", "paper")
 ENVIRONMENT = {"INPAINTING_OFFLINE": "1", "INPAINTING_DEVICE": "cpu"}
 UNSET = ("INPAINTING_DATA", "INPAINTING_PROFILE")
 
@@ -86,6 +88,7 @@ if __name__ == "__main__":   # record the fixture (before a refactoring, never t
     note = ("Recorded by `python tests/test_run_keys.py`, offline ($INPAINTING_OFFLINE=1, empty "
             "$TORCH_HOME), after issue 17 moved smoke and demo to the pretrained weights "
             "'vgg16-hed' (network vgg16; the paper keys are those recorded before issue 16, "
-            "'imagenet' VGG-19); $INPAINTING_DATA unset; device cpu.")
+            "'imagenet' VGG-19); study added by issue 20 (every other key unchanged); "
+            "$INPAINTING_DATA unset; device cpu.")
     FIXTURE.write_text(json.dumps({"note": note, "runs": runs}, indent=1) + "\n")
     print(f"{FIXTURE}: " + ", ".join(f"{k}: {len(v)} runs" for k, v in runs.items()))

@@ -49,7 +49,7 @@ CHANGES = {
     "train.lr_g": 1e-3, "train.lr_d": 1e-3, "train.betas": (0.9, 0.99), "train.lr_decay": False,
     "train.log_every": 3, "train.sample_every": 3, "train.checkpoint_every": 3, "train.seed": 1,
     "train.device": "cpu", "train.amp": True, "train.init_generator": None,   # tested on its own
-    "train.num_workers": 2, "train.threads": 2, "experiments.seeds": 3,
+    "train.num_workers": 2, "train.threads": 2, "train.curve_points": 6, "experiments.seeds": 3,
     "experiments.bootstrap": 500, "experiments.confidence": 0.9,
     "experiments.faces_baselines": ("glcic",), "experiments.facades_baselines": ("glcic",),
     "experiments.perceptual_levels": ("relu5_1",),
@@ -57,7 +57,7 @@ CHANGES = {
 # Neutral for a faces run, each for the reason runs.NEUTRAL_FIELDS gives.
 NEUTRAL = {"faces.n_test", "masks.test_kinds", "masks.seed", "train.log_every",
            "train.sample_every", "train.checkpoint_every", "train.device", "train.num_workers",
-           "train.threads", "experiments.seeds", "experiments.bootstrap", "experiments.confidence",
+           "train.threads", "train.curve_points", "experiments.seeds", "experiments.bootstrap", "experiments.confidence",
            "experiments.faces_baselines", "experiments.facades_baselines",
            "experiments.perceptual_levels",
            *(n for n in CHANGES if n.startswith(("facades.", "photos.")))}

@@ -1,4 +1,4 @@
-"""Run profiles (smoke / demo / paper) as typed, frozen configuration.
+"""Run profiles (smoke / demo / study / paper) as typed, frozen configuration.
 
 A profile fixes every size, step count and loss weight of the kit. Notebooks take a profile name and a
 dict of dotted overrides (``{"train.batch_size": 8}``) and call :func:`get_profile`; unknown profile
@@ -150,7 +150,9 @@ class TrainConfig:
     this kit's 2-core machine one thread made a run 1.7-2x slower and two side by side gained only
     1.08x over one run on both cores (README "Speed").
     ``init_generator``: a ``generator.pt`` whose weights start G (the shared reconstruction warm start
-    of the experiments, see ``inpainting.experiments``); ignored when resuming from a checkpoint."""
+    of the experiments, see ``inpainting.experiments``); ignored when resuming from a checkpoint.
+    ``curve_points``: generators kept in ``<run>/curve/`` for the learning curves
+    (``inpainting.evaluation.curves``): the joint stage's start and ``n`` evenly spaced points."""
 
     batch_size: int = 16
     steps_g: int = 300
@@ -177,6 +179,9 @@ class TrainConfig:
     threads: int | None = neutral(None, "how many cores compute a step; float32 sums come out in "
                                         "another order, a rounding-level change like the number of "
                                         "processes (recorded in run.json)")
+    curve_points: int = neutral(0, "which generators are kept for learning curves (the joint "
+                                   "stage's start and n evenly spaced points); saving uses no "
+                                   "random state")
 
     @property
     def total_steps(self) -> int:
@@ -296,6 +301,21 @@ def _demo() -> Profile:
     )
 
 
+def _study() -> Profile:
+    # The demo's models at a budget where the rows can separate [INFERRED, docs/method.md §5.5]:
+    # every row of T3/T4 (relu1_1, relu3_1, relu5_1) and both baselines on both datasets, two
+    # seeds (a claim about a trained method needs >= 2), a warm start twice the demo's and four
+    # times its joint stage, seven learning-curve points per run; about 1.8 h of training on a
+    # 2-core AVX-512 CPU in float32 (3.7 h on this kit's 2-core AVX2 CPU; docs/method.md §5.5).
+    demo = _demo()
+    return dataclasses.replace(
+        demo, name="study",
+        train=dataclasses.replace(demo.train, steps_g=800, steps_d=40, steps_joint=480,
+                                  log_every=20, sample_every=240, checkpoint_every=240,
+                                  curve_points=6),
+        experiments=ExperimentConfig(seeds=2, perceptual_levels=("relu1_1", "relu3_1", "relu5_1")))
+
+
 def _paper() -> Profile:
     root = os.environ.get("INPAINTING_DATA", "data")
     return Profile(
@@ -310,7 +330,7 @@ def _paper() -> Profile:
     )
 
 
-PROFILES = {"smoke": _smoke, "demo": _demo, "paper": _paper}
+PROFILES = {"smoke": _smoke, "demo": _demo, "study": _study, "paper": _paper}
 
 
 def override_names(obj: Any = None, prefix: str = "") -> list[str]:
@@ -501,6 +521,7 @@ def _validate_train(c: Checker) -> None:
     c.boolean("train.lr_decay")
     for f in ("log_every", "sample_every", "checkpoint_every"):
         c.int_at_least(f"train.{f}", 1)
+    c.int_at_least("train.curve_points", 0)
     c.int_at_least("train.seed", 0)
     if not isinstance(t.device, str) or not DEVICE_PATTERN.match(t.device):
         hint = " (use 'cuda' for a GPU)" if str(t.device).lower() in ("gpu", "cuda0", "nvidia") \

@@ -56,7 +56,7 @@ import pandas as pd
 import torch
 
 from ..experiments import (CONTEXT_ENCODER, FULL_MODEL, NOTEBOOK_VARIANTS, variant_spec,
-                           variants_for, warm_start_profile)
+                           variants_for)
 from ..profiles import Profile, with_overrides
 from ..runtime import device_name
 from ..training import Schedule, Trainer
@@ -232,6 +232,7 @@ def kind_trainer(kind: StepKind, out_dir: str | os.PathLike, overrides: dict | N
     """A built :class:`Trainer` for ``kind`` (random perceptual weights, ``progress=False``)."""
     profile = with_overrides(kind.profile, {**RANDOM_VGG, **(overrides or {})})
     trainer = Trainer(RunSpec(profile, kind.role), out_dir, progress=False)
+    trainer.balance_every = 0   # timed steps are plain steps (no term-balance measurement)
     trainer.build()
     return trainer
 

@@ -80,7 +80,8 @@ def check_owner(blob: dict[str, Any], path: Path, expected: str | None = None) -
     """:class:`ForeignFileError` naming both keys when ``blob`` records another run's key than
     ``expected`` (default: the key of the run folder ``path`` lies in, ``<generator>-<key>``). A
     file outside a run folder, or without a stored key, is not checked."""
-    folder = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    # checkpoints/ and curve/ (training.records.CURVE: the learning curves' generators) of a run
+    folder = path.parent.parent if path.parent.name in ("checkpoints", "curve") else path.parent
     expected = expected or folder_key(folder)
     found = stored_key(blob)
     if expected is None or found is None or found == expected:

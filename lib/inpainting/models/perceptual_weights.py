@@ -39,7 +39,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torchvision.models import VGG16_Weights, VGG19_Weights
-from torchvision.models.vgg import cfgs
 
 from ..profiles import PER_WEIGHTS as WEIGHTS
 from ..profiles import PER_WEIGHTS_FIX as HED_OVERRIDE

@@ -1,4 +1,4 @@
-"""Figure helpers shared by the notebooks: image grids and loss curves.
+"""Figure helpers shared by the notebooks: image grids, loss curves, term balance, learning curves.
 
 Every helper returns a matplotlib ``Figure``: the notebook shows it inline and saves it through
 ``inpainting.reporting.report.Report.figure``, which draws the caveats of the runs behind it (perceptual
@@ -149,3 +149,55 @@ def _bars(ax, summary: pd.DataFrame, metric: str, by: str, hue: str | None, grou
     ax.set_ylabel(metric)
     if hue:
         ax.legend(title=hue, fontsize=7, title_fontsize=7)
+
+
+def interval_curves(table: pd.DataFrame, metrics: Sequence[str], x: str,
+                    line: Sequence[str], title: str = ""):
+    """One panel per metric of ``table``, one line per distinct value of the ``line`` columns
+    against ``x``, the interval ``[metric_lo, metric_hi]`` shaded when the table has it (the
+    learning curves of :mod:`inpainting.evaluation.curves`)."""
+    metrics = [m for m in metrics if m in table and table[m].notna().any()]
+    fig, axes = plt.subplots(1, max(len(metrics), 1), figsize=(3.6 * max(len(metrics), 1), 3.0),
+                             squeeze=False)
+    groups = list(table.groupby(list(line), sort=False))
+    for ax, metric in zip(axes[0], metrics):
+        for key, rows in groups:
+            rows = rows.sort_values(x)
+            label = " / ".join(map(str, key if isinstance(key, tuple) else (key,)))
+            (drawn,) = ax.plot(rows[x], rows[metric], marker="o", ms=3, lw=1.2, label=label)
+            if f"{metric}_lo" in rows and f"{metric}_hi" in rows:
+                ax.fill_between(rows[x], rows[f"{metric}_lo"], rows[f"{metric}_hi"],
+                                color=drawn.get_color(), alpha=0.15, lw=0)
+        ax.set_title(metric, fontsize=9)
+        ax.set_xlabel(x.replace("_", " "))
+    if metrics:
+        axes[0][-1].legend(fontsize=6, loc="best")
+    return _finish(fig, title)
+
+
+def term_balance(history: pd.DataFrame, title: str = ""):
+    """Each loss term's share of the generator's gradient (``gnorm_<term> / gnorm_g``, the
+    ``gnorm_*`` columns of a training log, :mod:`inpainting.training.balance`) against the step,
+    on a log scale, stage boundaries as vertical lines, the kit's "acts" threshold
+    (:data:`inpainting.training.balance.ACTS`) dashed."""
+    from ..training.balance import ACTS, TERMS, shares
+    data = shares(history)
+    fig, ax = plt.subplots(figsize=(5.5, 3.0))
+    for term in TERMS:
+        column = data[["step", f"share_{term}"]].dropna()
+        column = column[column[f"share_{term}"] > 0]
+        if len(column):
+            ax.plot(column["step"], column[f"share_{term}"], marker=".", lw=1, label=term)
+    if "stage" in history and len(history):
+        for b in history.loc[history["stage"].ne(history["stage"].shift()), "step"].iloc[1:]:
+            ax.axvline(b, color="grey", ls=":", lw=1)
+    ax.set_yscale("log")
+    ax.axhline(ACTS, color="red", ls="--", lw=0.8)
+    ax.set_xlabel("step")
+    ax.set_ylabel("share of the gradient norm")
+    if data.empty:
+        ax.text(0.5, 0.5, "not measured (a run made before the gnorm_* columns)",
+                transform=ax.transAxes, ha="center", fontsize=8)
+    else:
+        ax.legend(fontsize=7)
+    return _finish(fig, title or "term balance: ||grad of w*L_term|| / ||grad of the sum||")

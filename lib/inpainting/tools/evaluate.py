@@ -36,7 +36,6 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 
 from .common import UsageError, add_profile_arguments, fail, image_files, profile_from_args

@@ -68,13 +68,14 @@ from ..profile_rules import generator_loss_weights
 from ..runtime import cpu_bf16_fast, device_name, precision, results_dir, select_device
 from .integrity import STATE_KEYS, FolderChecks, check_resume_data
 from . import distributed, records, tensorboard
+from .balance import BALANCE_COLUMNS, gradient_targets, term_gradient_norms
 from .records import HISTORY_COLUMNS, TrainResult
 from .schedule import Schedule
 from .stream import BatchStream, torch_threads
 
 N_SAMPLES = 8
 MEAN_PIXEL_IMAGES = 1000
-LOSS_COLUMNS = ("rec", "adv_g", "per", "g_total", "d_loss")
+LOSS_COLUMNS = ("rec", "adv_g", "per", "g_total", "d_loss", *BALANCE_COLUMNS)
 _WARNED_BF16 = set()
 
 
@@ -132,6 +133,11 @@ class Trainer(FolderChecks):
     ``perceptual`` is the frozen VGG of L_per (``None`` without it), built from the weights
     ``spec.perceptual_weights`` resolved for the key; a weights file changed since is an error,
     never a run whose key names other weights.
+
+    Term balance (:mod:`inpainting.training.balance`): every ``balance_every`` steps (default
+    ``train.log_every``; 0: never) a generator step also measures each weighted term's gradient
+    norm w.r.t. ``balance_wrt`` (``"parameters"`` in one process, ``"output"`` under torchrun) into
+    the ``gnorm_*`` columns (``train_config.json`` says which); the update is the same either way.
     """
 
     def __init__(self, spec: RunSpec, out_dir: str | os.PathLike | None = None,
@@ -158,6 +164,9 @@ class Trainer(FolderChecks):
         self.amp_dtype = torch.float16 if self.precision == "float16" else torch.bfloat16
         self.rank, self.world_size = self.dist.rank, self.dist.world_size
         self.is_main = self.dist.is_main
+        self.balance_every = profile.train.log_every
+        self.balance_wrt = "output" if self.dist.active else "parameters"
+        self.curve_steps = set(self.schedule.curve_points(profile.train.curve_points))
 
     # ----------------------------------------------------------------------------------- data
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -336,34 +345,47 @@ class Trainer(FolderChecks):
         return loss.item()
 
     def g_update(self, images: torch.Tensor, masks: torch.Tensor, output: torch.Tensor,
-                 use_adv: bool) -> dict[str, float]:
-        """One G step on ``w_rec*L_rec (+ w_per*L_per) (+ w_adv*L_adv^G)``; returns the terms."""
+                 use_adv: bool, measure: bool = False) -> dict[str, float]:
+        """One G step on ``w_rec*L_rec (+ w_per*L_per) (+ w_adv*L_adv^G)``; returns the terms
+        (with ``measure``, also each weighted term's gradient norm: :meth:`measure_balance`)."""
         w = self.profile.loss
         # the weights profile validation reads too (inpainting.profile_rules.generator_loss_weights)
         weight = generator_loss_weights(self.profile, "joint" if use_adv else "G")
-        terms = {}
+        terms, weighted = {}, {}
         with self.autocast():
             done = composite(images, output, masks)
             terms["rec"] = self.dist.global_ratio(   # normalised by the global batch's hole area
                 losses.reconstruction_loss(output, images, masks, w.rec_distance), masks.sum())
-            total = weight["rec"] * terms["rec"]
+            total = weighted["rec"] = weight["rec"] * terms["rec"]
             if self.perceptual is not None:
                 with torch.no_grad():
                     real_features = self.perceptual(images)
                 terms["per"] = losses.perceptual_loss(self.perceptual(done), real_features,
                                                       self.per_layer_weights, w.per_distance)
-                total = total + weight["per"] * terms["per"]
+                weighted["per"] = weight["per"] * terms["per"]
+                total = total + weighted["per"]
             if use_adv:
                 _requires_grad(self.D, False)  # gradients flow through D to G only
                 terms["adv_g"] = losses.generator_adversarial_loss(
                     self.D(done, masks), self.profile.model.adversarial)
-                total = total + weight["adv"] * terms["adv_g"]
+                weighted["adv"] = weight["adv"] * terms["adv_g"]
+                total = total + weighted["adv"]
+        # a term alone has share 1: measured only where terms share the step
+        norms = self.measure_balance(weighted, output) if measure and len(weighted) > 1 else {}
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler_g.scale(total).backward()
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
         terms["g_total"] = total
-        return {k: v.item() for k, v in terms.items()}
+        return {**{k: v.item() for k, v in terms.items()}, **norms}
+
+    def measure_balance(self, weighted: dict[str, torch.Tensor],
+                        output: torch.Tensor) -> dict[str, float]:
+        """Gradient norm of each weighted term and of their sum w.r.t. ``balance_wrt``
+        (:func:`inpainting.training.balance.term_gradient_norms`; the graph is kept for the update)."""
+        wrt = gradient_targets(self.balance_wrt, output, self.G, self.dist.active)
+        scale = float(self.scaler_g.get_scale()) if self.scaler_g.is_enabled() else 1.0
+        return term_gradient_norms(weighted, wrt, scale)
 
     def train_step(self, batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
         """Run global step ``self.step`` (on ``batch``, default :meth:`batch`) and return its
@@ -389,7 +411,8 @@ class Trainer(FolderChecks):
             if use_adv:
                 record["d_loss"] = self.d_update(images, masks,
                                                  composite(images, output, masks).detach())
-            record.update(self.g_update(images, masks, output, use_adv))
+            measure = self.balance_every > 0 and (self.step + 1) % self.balance_every == 0
+            record.update(self.g_update(images, masks, output, use_adv, measure))
         with warnings.catch_warnings():  # the idle optimiser's scheduler still follows the step
             warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)`")
             for sched in (self.sched_g, self.sched_d):
@@ -451,6 +474,7 @@ class Trainer(FolderChecks):
                          "lr_d": self.profile.train.lr_d, "betas": list(self.profile.train.betas)},
             "seed": self.profile.train.seed, "device": str(self.device), "amp": self.use_amp,
             "precision": self.precision, "steps_done": self.step, "seconds": self.seconds,
+            "balance_wrt": self.balance_wrt,
             "provenance": self.provenance()})
 
     def fit(self) -> TrainResult:
@@ -482,8 +506,10 @@ class Trainer(FolderChecks):
         window = time.perf_counter(), self.step
         loader = self.stream.loader(self.step, self.schedule.total, t.num_workers,
                                     pin_memory=self.device.type == "cuda")
+        self._keep_curve_point()
         for batch in loader:
             record = self.train_step(batch)
+            self._keep_curve_point()
             if bar:
                 bar.update(1)
             if self.step % t.log_every == 0 or self.step == self.schedule.total:
@@ -518,6 +544,18 @@ class Trainer(FolderChecks):
                   "synchronised, so only floating-point summation order differs", flush=True)
         self.g_net = self.dist.wrap(self.G, self.device)
         self.d_net = self.dist.wrap(self.D, self.device)
+
+    def _keep_curve_point(self) -> None:
+        """At a step of ``train.curve_points``, keep the generator for the learning curves (a file
+        already there was written at this same step of this run, atomically: kept)."""
+        if not self.is_main or self.step not in self.curve_steps:
+            return
+        path = records.curve_file(self.out_dir, self.step)
+        if not path.is_file():
+            save_generator(path, self.G, self.image_size, self.profile.model,
+                           {"key": self.key, "role": self.role, "profile": asdict(self.profile),
+                            "steps": self.step, "precision": self.precision, "curve_point": True,
+                            "perceptual_weights_source": self.perceptual_weights_source})
 
     def _finish(self) -> None:
         """Write the generator file and the finished record of a run at its last step."""

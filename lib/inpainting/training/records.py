@@ -5,9 +5,12 @@ Files in a run folder (``results/<profile>/runs/<role>/<generator>-<key>/``):
 * ``identity.json``: the run's identity (:func:`inpainting.training.runs.run_identity`);
 * ``train_config.json``: the run record: status (``running`` / ``finished``), schedule, effective
   loss weights and :func:`provenance` (precision, device, threads, perceptual weights, seconds);
-* ``log.csv``: one row per step (:data:`HISTORY_COLUMNS`), rewritten at every checkpoint;
+* ``log.csv``: one row per step (:data:`HISTORY_COLUMNS`; the ``gnorm_*`` term-balance columns
+  every ``train.log_every`` steps), rewritten at every checkpoint;
 * ``samples/step_XXXXXX.png``: input | completion | ground truth on fixed test images (one row
   each);
+* ``curve/step_XXXXXXXX.pt``: the generator at the joint-stage points of ``train.curve_points``
+  (same format as ``generator.pt``; the learning curves read them);
 * ``generator.pt``: the trained generator (:mod:`inpainting.models.loading`).
 
 Each run's provenance is also merged into ``results/<profile>/run.json`` under ``"runs"``, so the
@@ -25,15 +28,30 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .balance import BALANCE_COLUMNS
 from .runs import IDENTITY_FILE, RECORD_FILE, read_json
 from ..data.images import to_uint8
 from ..runtime import (NOTEBOOK_ENV, atomic_write, atomic_write_text, read_run_json, save_table,
                        update_run_json)
 
-HISTORY_COLUMNS = ("step", "stage", "rec", "adv_g", "per", "g_total", "d_loss", "lr_g", "lr_d",
-                   "seconds")
+# gnorm_*: each weighted term's gradient norm, every train.log_every steps (training/balance.py)
+HISTORY_COLUMNS = ("step", "stage", "rec", "adv_g", "per", "g_total", "d_loss", *BALANCE_COLUMNS,
+                   "lr_g", "lr_d", "seconds")
 LOG_FILE = "log.csv"
 SAMPLES = "samples"
+CURVE = "curve"   # <run>/curve/step_XXXXXXXX.pt: generators kept for the learning curves
+
+
+def curve_file(out_dir: Path, step: int) -> Path:
+    """The generator kept at ``step`` steps done (a ``generator.pt``, ``train.curve_points``)."""
+    return Path(out_dir) / CURVE / f"step_{step:08d}.pt"
+
+
+def curve_files(out_dir: Path) -> dict[int, Path]:
+    """``{steps done: file}`` of the generators a run kept for the learning curves."""
+    folder = Path(out_dir) / CURVE
+    found = sorted(folder.glob("step_*.pt")) if folder.is_dir() else []
+    return {int(p.stem.removeprefix("step_")): p for p in found if p.stem[5:].isdigit()}
 
 
 @dataclass

@@ -50,7 +50,7 @@ from typing import Any
 
 from ..models.perceptual_weights import weights_kind
 from ..profiles import NEUTRAL, ROLES, Profile, neutral_fields
-from ..runtime import (file_sha256, folder_key, precision, read_record_json, results_dir,
+from ..runtime import (file_sha256, precision, read_record_json, results_dir,
                        select_device)
 
 FORMAT = 3   # bump when the trainer computes something different for the same profile

@@ -46,6 +46,15 @@ class Schedule:
         """True when ``done`` completed steps end a (non-empty) stage."""
         return done in (self.steps_g, self.steps_g + self.steps_d, self.total) and done > 0
 
+    def curve_points(self, n: int) -> list[int]:
+        """Steps done at which the learning curves see the generator (``train.curve_points``):
+        the start of the joint stage and ``n`` evenly spaced points of it, its end included (none
+        for ``n == 0`` or no joint stage)."""
+        if n <= 0 or self.steps_joint == 0:
+            return []
+        start = self.steps_g + self.steps_d
+        return sorted({start + round(k * self.steps_joint / n) for k in range(n + 1)})
+
     def lr_factor(self, step: int) -> float:
         """1, then linear decay to 0 over the second half of the joint stage (if ``lr_decay``)."""
         decay_start = self.steps_g + self.steps_d + self.steps_joint // 2

@@ -22,9 +22,13 @@ from typing import Sequence
 
 import numpy as np
 
+from .balance import TERMS
+
 FOLDER = "tensorboard"
 SCALARS = {"rec": "loss/rec", "adv_g": "loss/adv_g", "per": "loss/per", "g_total": "loss/g_total",
-           "d_loss": "loss/d", "lr_g": "lr/g", "lr_d": "lr/d", "seconds": "time/step_seconds"}
+           "d_loss": "loss/d", "lr_g": "lr/g", "lr_d": "lr/d", "seconds": "time/step_seconds",
+           **{f"gnorm_{t}": f"grad_norm/{t}" for t in TERMS}, "gnorm_g": "grad_norm/g_total"}
+# and balance/share_<term>: gnorm_<term> / gnorm_g (training/balance.py)
 _MAX_OPEN = 4
 _writers: dict[Path, object] = {}
 
@@ -55,6 +59,12 @@ def log_steps(run_dir: Path, records: Sequence[dict]) -> None:
             value = record.get(column)
             if value is not None and not (isinstance(value, float) and math.isnan(value)):
                 writer.add_scalar(tag, float(value), int(record["step"]) + 1)
+        total = record.get("gnorm_g")
+        if isinstance(total, float) and total > 0:
+            for term in TERMS:
+                value = record.get(f"gnorm_{term}")
+                if isinstance(value, float) and not math.isnan(value):
+                    writer.add_scalar(f"balance/share_{term}", value / total, int(record["step"]) + 1)
     writer.flush()
 
 

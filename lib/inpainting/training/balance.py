@@ -1,0 +1,97 @@
+"""Term balance: how much of the generator's gradient each weighted loss term supplies
+(docs/method.md §5.5).
+
+The generator's loss in a step is a sum of weighted terms ``w_rec*L_rec + w_adv*L_adv^G +
+w_per*L_per``; a weight that looks sensible can leave a term with a gradient thousands of times
+smaller than the others, and then the row of a table that "has" that term trains without it. This
+module measures, for each weighted term, the norm of its gradient and the norm of the gradient of
+their sum, every ``train.log_every`` steps, with respect to
+
+* ``"parameters"`` (the loop's choice in one process): the generator's weights, what the update
+  follows; one extra backward pass per term through D / VGG and G on a measured step (a few per
+  cent of the training time at ``log_every`` 20);
+* ``"output"`` (the loop's choice under torchrun, where the data-parallel wrapper owns the weights'
+  backward passes): the generator's raw output ``G(x)``. Every term reaches the weights only
+  through it, so the parameter gradient is the same linear map ``J^T`` applied to these vectors,
+  but ``J^T`` damps some directions more than others: in the demo's full model L_adv's share is
+  0.12 of the output gradient and 0.035 of the parameter gradient (docs/method.md §5.5), so the
+  output shares are an upper bound for the high-frequency terms, not the update's balance.
+
+Measuring is neutral: :func:`torch.autograd.grad` with ``retain_graph=True`` returns gradients
+without accumulating them into any ``.grad``, draws no random number and leaves the graph for the
+update's own backward pass, so the update is bit-identical with or without it (tests).
+
+Columns (:data:`BALANCE_COLUMNS`, in ``log.csv``): ``gnorm_rec``, ``gnorm_adv``, ``gnorm_per`` (NaN
+for a term the step does not have) and ``gnorm_g`` (the sum's). A term's *share* is its norm over
+the sum's (:func:`shares`): 1 for a term alone; below ~0.01 a term does nothing the others would
+not; the shares of terms that pull the same way add up to about 1, more when they oppose.
+:data:`ACTS` is the kit's rule for "acts" (docs/method.md §5.5).
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import pandas as pd
+import torch
+
+TERMS = ("rec", "adv", "per")
+ACTS = 0.05   # the rule (docs/method.md §5.5): a term acts when its median share is at least 5 %
+BALANCE_COLUMNS = tuple(f"gnorm_{t}" for t in TERMS) + ("gnorm_g",)
+WRT = ("output", "parameters")
+
+
+def term_gradient_norms(weighted: Mapping[str, torch.Tensor], wrt: Sequence[torch.Tensor],
+                        scale: float = 1.0) -> dict[str, float]:
+    """``{gnorm_<term>: ||d weighted[term] / d wrt||, gnorm_g: ||d sum / d wrt||}`` for the weighted
+    terms (scalar tensors of one graph, names from :data:`TERMS`) w.r.t. the tensors ``wrt``.
+
+    ``scale`` multiplies each term before differentiation and divides the norms after (a float16
+    loss scaler's scale, so small gradients do not underflow). The graph is retained; nothing is
+    accumulated into ``.grad``."""
+    unknown = set(weighted) - set(TERMS)
+    if unknown:
+        raise ValueError(f"unknown loss terms {sorted(unknown)}; terms: {', '.join(TERMS)}")
+    wrt = list(wrt)
+    out = dict.fromkeys(BALANCE_COLUMNS, math.nan)
+    total: list[torch.Tensor] | None = None
+    for name, term in weighted.items():
+        grads = torch.autograd.grad(term * scale, wrt, retain_graph=True, allow_unused=True)
+        grads = [torch.zeros_like(x) if g is None else g.float() for g, x in zip(grads, wrt)]
+        out[f"gnorm_{name}"] = _norm(grads) / scale
+        total = grads if total is None else [a + b for a, b in zip(total, grads)]
+    if total is not None:
+        out["gnorm_g"] = _norm(total) / scale
+    return out
+
+
+def gradient_targets(wrt: str, output: torch.Tensor, generator: torch.nn.Module,
+                     distributed: bool = False) -> list[torch.Tensor]:
+    """What the norms are taken w.r.t.: ``[output]`` for ``"output"``, the generator's trainable
+    weights for ``"parameters"`` (one process only: under torchrun the data-parallel wrapper owns
+    the weights' backward passes)."""
+    if wrt not in WRT:
+        raise ValueError(f"balance_wrt={wrt!r}; valid: {', '.join(WRT)}")
+    if wrt == "parameters" and distributed:
+        raise RuntimeError("balance_wrt='parameters' runs in one process; under torchrun the "
+                           "loop measures w.r.t. the output")
+    return [output] if wrt == "output" else [p for p in generator.parameters() if p.requires_grad]
+
+
+def _norm(grads: Sequence[torch.Tensor]) -> float:
+    return math.sqrt(sum(float(g.double().pow(2).sum()) for g in grads))
+
+
+def shares(history: pd.DataFrame) -> pd.DataFrame:
+    """The measured rows of a run's history (``log.csv``) with each term's share of the generator's
+    gradient, ``share_<term> = gnorm_<term> / gnorm_g`` (columns ``step``, ``stage``,
+    ``share_rec``, ``share_adv``, ``share_per``); empty when nothing was measured (a run made before
+    the columns existed)."""
+    columns = ["step", "stage"] + [f"share_{t}" for t in TERMS]
+    if "gnorm_g" not in history:
+        return pd.DataFrame(columns=columns)
+    rows = history[history["gnorm_g"].notna() & (history["gnorm_g"] > 0)]
+    out = rows[["step", "stage"]].copy()
+    for t in TERMS:
+        out[f"share_{t}"] = rows[f"gnorm_{t}"] / rows["gnorm_g"]
+    return out.reset_index(drop=True)

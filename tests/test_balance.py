@@ -1,0 +1,116 @@
+"""Term balance (training/balance.py): the gradient norms are right on a known loss, measuring
+leaves the update bit-identical (w.r.t. the output and w.r.t. the parameters), the loop logs them
+every train.log_every steps, and the shares read back from a history."""
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from inpainting import training
+from inpainting.reporting import viz
+from inpainting.models.perceptual_weights import OFFLINE_ENV
+from inpainting.profiles import get_profile
+from inpainting.training.balance import BALANCE_COLUMNS, shares, term_gradient_norms
+
+STEPS = {"train.steps_g": 2, "train.steps_d": 1, "train.steps_joint": 3, "train.log_every": 2}
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    monkeypatch.setenv(OFFLINE_ENV, "1")
+
+
+def test_norms_of_a_known_loss():
+    x = torch.tensor([1.0, 2.0, 2.0], requires_grad=True)
+    weighted = {"rec": 0.5 * (x ** 2).sum(), "adv": 3.0 * x.sum()}   # grads x and (3, 3, 3)
+    norms = term_gradient_norms(weighted, [x])
+    assert norms["gnorm_rec"] == pytest.approx(3.0)
+    assert norms["gnorm_adv"] == pytest.approx(math.sqrt(27))
+    assert norms["gnorm_g"] == pytest.approx(math.sqrt(4 ** 2 + 5 ** 2 + 5 ** 2))
+    assert math.isnan(norms["gnorm_per"])
+    assert x.grad is None                       # nothing accumulated
+    weighted["rec"].backward()                   # the graph was kept
+    # a scale (a float16 loss scaler's) changes nothing but the rounding
+    scaled = term_gradient_norms({"rec": 0.5 * (x ** 2).sum()}, [x], scale=1024.0)
+    assert scaled["gnorm_rec"] == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="unknown loss terms.*'tv'"):
+        term_gradient_norms({"tv": x.sum()}, [x])
+
+
+def test_shares_of_a_history():
+    history = pd.DataFrame({"step": [0, 1, 2], "stage": ["G", "joint", "joint"],
+                            "gnorm_rec": [float("nan"), 2.0, 1.0], "gnorm_adv": [float("nan"), 1.0, 3.0],
+                            "gnorm_per": [float("nan"), float("nan"), 0.0],
+                            "gnorm_g": [float("nan"), 2.5, 3.2]})
+    s = shares(history)
+    assert list(s.step) == [1, 2]
+    assert s.share_rec.tolist() == pytest.approx([0.8, 1 / 3.2])
+    assert s.share_adv.tolist() == pytest.approx([0.4, 3 / 3.2])
+    assert math.isnan(s.share_per[0]) and s.share_per[1] == 0
+    assert shares(history.drop(columns=list(BALANCE_COLUMNS))).empty   # an old run's log
+
+
+def _trainer(tmp_path, name, every, wrt=None):
+    profile = get_profile("smoke", STEPS)
+    t = training.Trainer(training.RunSpec(profile, "faces"), tmp_path / name, progress=False)
+    t.balance_every = every
+    if wrt is not None:
+        t.balance_wrt = wrt
+    t.build()
+    return t
+
+
+@pytest.mark.parametrize("wrt", ["output", "parameters"])
+def test_measuring_leaves_the_update_bit_identical(tmp_path, wrt):
+    plain, measured = _trainer(tmp_path, "plain", 0), _trainer(tmp_path, "measured", 1, wrt)
+    for _ in range(6):   # stages G, D and joint
+        a, b = plain.train_step(), measured.train_step()
+        assert all(math.isnan(a[c]) for c in BALANCE_COLUMNS)
+        if b["stage"] != "D":
+            assert b["gnorm_g"] > 0 and b["gnorm_rec"] > 0
+            assert (b["gnorm_adv"] > 0) == (b["stage"] == "joint")
+        for k in ("rec", "adv_g", "per", "g_total", "d_loss"):
+            assert (math.isnan(a[k]) and math.isnan(b[k])) or a[k] == b[k], k
+    # exact: the same operations in the same order on the same machine; measuring only reads
+    for m in ("G", "D"):
+        for p, q in zip(getattr(plain, m).parameters(), getattr(measured, m).parameters()):
+            assert torch.equal(p, q)
+    for p, q in zip(plain.opt_g.state.values(), measured.opt_g.state.values()):
+        assert torch.equal(p["exp_avg_sq"], q["exp_avg_sq"])
+
+
+def test_the_loop_logs_the_norms_every_log_every_steps(tmp_path):
+    result = _trainer(tmp_path, "fit", 2).fit()
+    h = result.history
+    measured = h[h.gnorm_g.notna()]
+    # the steps done 2, 4, 6 are logged (log_every 2): steps 1 (G), 3 and 5 (joint)
+    assert list(measured.step) == [1, 3, 5]
+    assert list(measured.stage) == ["G", "joint", "joint"]
+    assert measured.gnorm_adv.isna().tolist() == [True, False, False]
+    assert h[h.stage == "D"].gnorm_g.isna().all()     # the D stage makes no generator step
+    s = shares(h)
+    assert (s.share_rec > 0).all() and (s.share_per > 0).all()
+    # one process: w.r.t. the parameters, and the record says so
+    record = json.loads((result.out_dir / "train_config.json").read_text())
+    assert record["balance_wrt"] == "parameters"
+    fig = viz.term_balance(h)
+    assert [line.get_label() for line in fig.axes[0].get_lines()][:3] == ["rec", "adv", "per"]
+
+
+def test_a_term_alone_is_not_measured(tmp_path, monkeypatch):
+    monkeypatch.setenv(OFFLINE_ENV, "1")
+    profile = get_profile("smoke", {**STEPS, "loss.w_adv": 0.0, "loss.w_per": 0.0})
+    t = training.Trainer(training.RunSpec(profile, "faces"), tmp_path / "alone", progress=False)
+    t.balance_every = 1
+    t.build()
+    assert all(math.isnan(t.train_step()[c]) for c in BALANCE_COLUMNS)
+
+
+def test_parameters_need_one_process(tmp_path):
+    t = _trainer(tmp_path, "bad", 1, "weights")
+    with pytest.raises(ValueError, match="balance_wrt='weights'; valid: output, parameters"):
+        t.train_step()
