@@ -503,5 +503,5 @@ def with_size(profile: Profile, size: int | None) -> Profile:
 
 __all__ = ["Clock", "GROUPS", "PartTimes", "StepKind", "TOLERANCE", "WARM_START",
            "decomposed_step", "kind_rows", "kind_trainer", "measure", "resolve_variants",
-           "run_parts", "select_kinds", "split_d_forward", "stage_steps", "step_kinds",
+           "run_parts", "select_kinds", "stage_steps", "step_kinds",
            "step_signature", "summary", "whole_step", "with_size"]

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from ..runtime import (CheckpointError, atomic_write, atomic_write_text, set_aside,
-                       torch_file_problem, warn_loudly)
+                       torch_file_problem, verify_file, warn_loudly)  # noqa: F401 (verify_file: re-exported)
 
 POINTER = "latest"
 _NAME = re.compile(r"^step_(\d{8,})\.pt$")
