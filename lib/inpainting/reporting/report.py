@@ -43,8 +43,10 @@ No number here is the paper's: the paper's tables are not available to this kit 
 Metric convention (canonical): composited output, RGB uint8, per-image mean; PSNR data_range 255;
 SSIM Wang et al. (Gaussian sigma 1.5, population covariance); "hole" columns on the hole only
 (SSIM on the hole's bounding box); L1/L2 % Context-Encoder style on the hole, [0, 1] scale.
-A cell "x [lo, hi]" is a mean over test images and its bootstrap interval (the CSV keeps the
-columns `<metric>`, `<metric>_lo`, `<metric>_hi`); "sd s, a–b" is the spread of per-seed means.
+A cell "x [lo, hi]" is a summary over test images and its interval: the mean with a Student t interval
+below 100 images and a BCa bootstrap from 100, PSNR as the PSNR of the mean MSE, hit rates with the
+exact Clopper-Pearson interval (the CSV keeps the columns `<metric>`, `<metric>_lo`, `<metric>_hi`);
+"sd s, a–b" is the spread of per-seed means.
 Realism: `kid_x1000` (KID x 1000, unbiased, with its interval) and `fid` compare Inception-v3 features
 of the composited outputs with the real test images of the same mask kind; each table's note gives
 the n (FID at small n is biased, not comparable to papers' 10k-sample FID) and the resizing to 299 px.
