@@ -23,11 +23,13 @@ from ..models.generator import composite
 from ..models.perceptual import PerceptualNetwork
 from ..profiles import VGG_LAYERS, get_profile
 from ..training import RunSpec, Trainer
+from ..training.balance import term_gradient_norms
 
 
 def _grad_norm(loss: torch.Tensor, params: list[torch.Tensor]) -> float:
-    grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-    return float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads if g is not None)))
+    """The norm of ``loss``'s gradient w.r.t. ``params`` (the training log's own measure,
+    :func:`inpainting.training.balance.term_gradient_norms`)."""
+    return term_gradient_norms({"rec": loss}, params)["gnorm_rec"]
 
 
 def measure_state(trainer: Trainer, networks: dict[str, PerceptualNetwork], distances: Sequence[str],
