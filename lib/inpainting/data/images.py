@@ -55,7 +55,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 RESAMPLE = Image.Resampling.BILINEAR
 RANGE_TOLERANCE = 1e-6   # model-space values this far outside [-1, 1] are clipped by to_uint8
-_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 _COLOUR_MODES = ("CMYK", "YCbCr", "LAB", "HSV")
 _FIX_HINT = ("the file is corrupt or unreadable; remove it or download it again (removing it moves "
@@ -105,7 +105,7 @@ def _strict_truncation() -> Iterator[None]:
         ImageFile.LOAD_TRUNCATED_IMAGES = previous
 
 
-def _open_decoded(path: str | os.PathLike) -> Image.Image:
+def open_decoded(path: str | os.PathLike) -> Image.Image:
     """Open and fully decode ``path``; every decoding failure becomes :class:`ImageReadError`."""
     if os.path.islink(path) and not os.path.exists(path):   # dangling link or a link loop
         raise ImageReadError(f"{os.fspath(path)}: the file is corrupt or unreadable: a symbolic "
@@ -128,7 +128,7 @@ def _open_decoded(path: str | os.PathLike) -> Image.Image:
                              path) from err
 
 
-def _sixteen_bit_to_uint8(img: Image.Image) -> np.ndarray:
+def sixteen_bit_to_uint8(img: Image.Image) -> np.ndarray:
     """``(H, W)`` uint8 from 16-bit (or 32-bit ``I``) grey, scaled over the full 16-bit range."""
     values = np.clip(np.asarray(img, dtype=np.float64), 0, 65535)
     return np.round(values * (255.0 / 65535.0)).astype(np.uint8)
@@ -149,8 +149,8 @@ def _to_rgb(img: Image.Image, path: str | os.PathLike) -> tuple[np.ndarray, str 
     if mode in ("L", "1"):
         grey = np.asarray(img.convert("L"), dtype=np.uint8)
         return np.repeat(grey[:, :, None], 3, axis=2), f"grayscale {mode} -> RGB"
-    if mode in _SIXTEEN_BIT_MODES:
-        grey = _sixteen_bit_to_uint8(img)
+    if mode in SIXTEEN_BIT_MODES:
+        grey = sixteen_bit_to_uint8(img)
         return np.repeat(grey[:, :, None], 3, axis=2), f"{mode} grayscale -> 8-bit RGB"
     if mode in _ALPHA_MODES or (mode == "P" and "transparency" in img.info):
         return np.asarray(_composite_on_white(img), dtype=np.uint8).copy(), \
@@ -179,7 +179,7 @@ def decode_rgb(path: str | os.PathLike) -> tuple[np.ndarray, str | None]:
     FileNotFoundError
         ``path`` does not exist.
     """
-    img = _open_decoded(path)
+    img = open_decoded(path)
     return _to_rgb(img, path)
 
 

@@ -110,10 +110,10 @@ def read_mask(path: Path, hole_black: bool = False) -> np.ndarray:
     ``MAX_MID_FRACTION`` of values in [32, 224) (a soft or grey-level mask, or a photo) is a
     :class:`UsageError`, as are colour pixels, transparency and a mask with no hole or no known
     pixel."""
-    from ..data.images import (_SIXTEEN_BIT_MODES, ImageReadError, _open_decoded,
-                               _sixteen_bit_to_uint8)
+    from ..data.images import (SIXTEEN_BIT_MODES, ImageReadError, open_decoded,
+                               sixteen_bit_to_uint8)
     try:
-        img = _open_decoded(path)
+        img = open_decoded(path)
     except (ImageReadError, FileNotFoundError) as exc:
         raise UsageError(f"mask {exc}") from None
     if "A" in img.mode or "transparency" in img.info:
@@ -121,8 +121,8 @@ def read_mask(path: Path, hole_black: bool = False) -> np.ndarray:
                          "greyscale PNG without alpha (white = hole)")
     if img.mode in ("L", "1"):
         grey = np.asarray(img.convert("L"), dtype=np.float64)
-    elif img.mode in _SIXTEEN_BIT_MODES:
-        grey = _sixteen_bit_to_uint8(img).astype(np.float64)
+    elif img.mode in SIXTEEN_BIT_MODES:
+        grey = sixteen_bit_to_uint8(img).astype(np.float64)
     else:   # RGB, palette, CMYK, ...: grey only when its channels agree
         rgb = np.asarray(img.convert("RGB"), dtype=np.float64)
         if np.abs(rgb - rgb.mean(axis=2, keepdims=True)).max() > COLOUR_TOLERANCE:
