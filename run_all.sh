@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Inpainting kit: set-up and runs in one command.
-#   ./run_all.sh [smoke|demo|paper]   set up if needed, then run every notebook in order (default: demo)
+#   ./run_all.sh [smoke|demo|study|paper]  set up if needed, then run every notebook in order (default: demo)
 #   ./run_all.sh test [pytest args]   set up if needed, then run the test suite (what .ci/run calls);
 #                                     the JupyterLab browser test runs when Chromium is installed
 #   ./run_all.sh lab [folder] [args]  JupyterLab on notebooks/ (or folder, e.g. student/), 127.0.0.1 only
@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
 KERNEL=inpainting-kit
-VALID="smoke, demo, paper, test, lab, student, setup, tensorboard"
+VALID="smoke, demo, study, paper, test, lab, student, setup, tensorboard"
 
 usage_error() {
   echo "run_all.sh: $1; valid: $VALID (./run_all.sh --help)" >&2
@@ -24,7 +24,7 @@ usage_error() {
 
 if [[ $# -eq 0 ]]; then MODE=demo; else MODE=$1; shift; fi
 case "$MODE" in
-  smoke|demo|paper|setup|student) [[ $# -eq 0 ]] || usage_error "'$MODE' takes no further arguments (got: $*)" ;;
+  smoke|demo|study|paper|setup|student) [[ $# -eq 0 ]] || usage_error "'$MODE' takes no further arguments (got: $*)" ;;
   test|lab) ;;
   tensorboard) if [[ $# -gt 0 && "$1" != -* && ! -d "$1" ]]; then
                  usage_error "tensorboard: '$1' is not a folder (./run_all.sh tensorboard [folder] [tensorboard options])"

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_ALL = str(ROOT / "run_all.sh")
-VALID = "valid: smoke, demo, paper, test, lab, student, setup, tensorboard"
+VALID = "valid: smoke, demo, study, paper, test, lab, student, setup, tensorboard"
 
 
 def _run(*args, env=None, timeout=300):

@@ -4,7 +4,9 @@
 as a script (``python tests/test_run_keys.py``), and recorded again, deliberately, when the smoke and
 demo profiles moved to pretrained perceptual weights (issue 17: their runs with L_per have new
 keys; every paper key stayed, the paper profile gained the "random features" row), and extended
-when issue 20 added the study profile (its keys added, every other key unchanged). It lists, for the
+when issue 20 added the study profile (its keys added, every other key unchanged), and its study
+keys recorded again when the study was re-sized to train within 2 h on the 2-core AVX2 CPU and took
+loss.w_adv 3e-3 by the weight rule (every smoke, demo and paper key unchanged). It lists, for the
 smoke, demo, study and paper profiles,
 every run :func:`inpainting.experiments.needed_runs` returns (warm starts first), each with its key,
 the key of its warm start, and the profile fields in which it differs from the profile.
@@ -88,7 +90,8 @@ if __name__ == "__main__":   # record the fixture (before a refactoring, never t
     note = ("Recorded by `python tests/test_run_keys.py`, offline ($INPAINTING_OFFLINE=1, empty "
             "$TORCH_HOME), after issue 17 moved smoke and demo to the pretrained weights "
             "'vgg16-hed' (network vgg16; the paper keys are those recorded before issue 16, "
-            "'imagenet' VGG-19); study added by issue 20 (every other key unchanged); "
+            "'imagenet' VGG-19); study added by issue 20 and re-recorded when it was re-sized "
+            "(400 + 20 + 180 steps, loss.w_adv 3e-3; every other key unchanged); "
             "$INPAINTING_DATA unset; device cpu.")
     FIXTURE.write_text(json.dumps({"note": note, "runs": runs}, indent=1) + "\n")
     print(f"{FIXTURE}: " + ", ".join(f"{k}: {len(v)} runs" for k, v in runs.items()))

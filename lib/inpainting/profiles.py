@@ -302,17 +302,20 @@ def _demo() -> Profile:
 
 
 def _study() -> Profile:
-    # The demo's models at a budget where the rows can separate [INFERRED, docs/method.md §5.5]:
-    # every row of T3/T4 (relu1_1, relu3_1, relu5_1) and both baselines on both datasets, two
-    # seeds (a claim about a trained method needs >= 2), a warm start twice the demo's and four
-    # times its joint stage, seven learning-curve points per run; about 1.8 h of training on a
-    # 2-core AVX-512 CPU in float32 (3.7 h on this kit's 2-core AVX2 CPU; docs/method.md §5.5).
+    # The demo's models with every row the claims need [INFERRED, docs/method.md §5.5]: every row
+    # of T3/T4 (relu1_1, relu3_1, relu5_1) and both baselines on both datasets, two seeds (a claim
+    # about a trained method needs >= 2), the demo's warm start, a joint stage 1.5x the demo's,
+    # seven learning-curve points per run, one torch thread per run (--all: two runs side by side
+    # on two cores). Sized to train within 2 h on this kit's 2-core AVX2 CPU in float32 (the
+    # guide's budget machine; about 0.7 h on a 2-core AVX-512 one). loss.w_adv 3e-3 by the weight
+    # rule of docs/method.md §5.5: at 1e-3 L_adv had 3.5 % of the full model's gradient (< 5 %).
     demo = _demo()
     return dataclasses.replace(
         demo, name="study",
-        train=dataclasses.replace(demo.train, steps_g=800, steps_d=40, steps_joint=480,
-                                  log_every=20, sample_every=240, checkpoint_every=240,
-                                  curve_points=6),
+        loss=dataclasses.replace(demo.loss, w_adv=3e-3),
+        train=dataclasses.replace(demo.train, steps_g=400, steps_d=20, steps_joint=180,
+                                  log_every=20, sample_every=90, checkpoint_every=90,
+                                  curve_points=6, threads=1),
         experiments=ExperimentConfig(seeds=2, perceptual_levels=("relu1_1", "relu3_1", "relu5_1")))
 
 

@@ -13,7 +13,9 @@ Which models: every finished training run of the profile found under
 :func:`inpainting.experiments.find_runs`). The variants the notebooks train
 (:data:`inpainting.experiments.NOTEBOOK_VARIANTS`) get their table names; the demo's own quick tiny
 run, the shared warm starts and any other finished run get a label made from their identity. When
-none exists, :func:`missing_message` says which notebook to run, and :func:`train_tiny` trains the
+none exists, the committed reference models of the same image size are shown, labelled as such
+(:func:`inpainting.references.reference_models`: the study's trained lite generators); when there
+are none either, :func:`missing_message` says which notebook to run, and :func:`train_tiny` trains the
 full model with a tiny budget (:data:`TINY_STEPS`): enough to see the pipeline work, not to judge
 the method. The photos role has no training set in the kit: its images are completed with the faces
 models, labelled as such.
@@ -61,11 +63,15 @@ def tiny_overrides(profile: Profile) -> dict:
 def find_models(profile: Profile, role: str = "faces") -> list[FoundModel]:
     """Every finished training run of ``profile`` on ``MODEL_ROLE[role]``, each once
     (:func:`inpainting.experiments.find_runs`, with the demo's tiny run named after the notebooks'
-    variants). Nothing is trained or loaded."""
+    variants); when there is none, the committed reference models that fit the profile
+    (:func:`inpainting.references.reference_models`, labelled "[reference: ...]"). Nothing is
+    trained or loaded."""
     from ..experiments import ABLATION_VARIANTS, FULL_MODEL, find_runs, variant_spec
+    from ..references import reference_models
     trained_on = MODEL_ROLE[role]
     tiny = variant_spec(profile, {**ABLATION_VARIANTS[FULL_MODEL], **tiny_overrides(profile)}, trained_on)
-    models = find_runs(profile, trained_on, extra=[(TINY_NAME, tiny)])
+    models = find_runs(profile, trained_on, extra=[(TINY_NAME, tiny)]) or \
+        reference_models(profile, trained_on)
     for m in models:
         if trained_on != role:
             m.name = f"{m.name} [trained on {trained_on}]"
