@@ -114,3 +114,22 @@ def test_parameters_need_one_process(tmp_path):
     t = _trainer(tmp_path, "bad", 1, "weights")
     with pytest.raises(ValueError, match="balance_wrt='weights'; valid: output, parameters"):
         t.train_step()
+
+
+def test_row_balance_applies_the_weight_rule_to_each_trained_row():
+    from inpainting.training.balance import ACTS, row_balance
+
+    def history(adv):   # 10 G steps, then joint steps measured every 20
+        rows = [{"step": s, "stage": "G", "gnorm_g": math.nan} for s in range(10)]
+        for s in range(10, 130, 20):
+            rows.append({"step": s, "stage": "joint", "gnorm_rec": 1.0, "gnorm_adv": adv,
+                         "gnorm_per": 0.5, "gnorm_g": 1.0})
+        return pd.DataFrame(rows).reindex(columns=["step", "stage", *BALANCE_COLUMNS])
+    lone = pd.DataFrame({"step": [0, 1], "stage": ["G", "G"], "gnorm_rec": [math.nan] * 2,
+                         "gnorm_adv": [math.nan] * 2, "gnorm_per": [math.nan] * 2,
+                         "gnorm_g": [math.nan] * 2})
+    table = row_balance({"acts": history(0.2), "too weak": history(ACTS / 2), "L_rec": lone}).set_index("row")
+    assert table.loc["acts", "acts"] == True and table.loc["too weak", "acts"] == False  # noqa: E712
+    assert table.loc["acts", "measured_at_start"] == 2 and table.loc["acts", "measured_steps"] == 6
+    assert table.loc["too weak", "share_adv_start"] == pytest.approx(ACTS / 2)
+    assert math.isnan(table.loc["L_rec", "acts"]) and table.loc["L_rec", "measured_steps"] == 0

@@ -87,7 +87,8 @@ def test_the_demo_shows_the_references_when_no_local_run_exists():
     """Notebook 07 with the demo profile (64 px like the study) before any training: the study's
     models, labelled; the smoke profile (32 px) gets none and trains its tiny run as before."""
     models = find_models(get_profile("demo"), "faces")
-    assert models and all("[reference: study, seed" in m.name for m in models)
+    assert models and all("[reference: study, seed 0]" in m.name for m in models)   # one seed per row
+    assert len(models) == sum(e["role"] == "faces" and e["seed"] == 0 for e in COMMITTED["models"])
     assert any(m.name.startswith(FULL_MODEL) for m in models)
     assert models[0].model() is not None and models[0].result.key == models[0].run_dir.name.split("-")[-1]
     assert find_models(get_profile("smoke"), "faces") == []

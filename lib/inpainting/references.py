@@ -38,7 +38,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 import pandas as pd
 import torch
@@ -212,10 +212,11 @@ def stale_references(root: Path | None = None) -> list[str]:
     return problems
 
 
-def reference_models(profile: Profile, role: str, root: Path | None = None) -> list[FoundModel]:
+def reference_models(profile: Profile, role: str, root: Path | None = None,
+                     seeds: Collection[int] | None = None) -> list[FoundModel]:
     """The committed reference models trained on ``role`` that fit ``profile`` (same image size),
-    each labelled with the profile that trained it and its seed; only current ones (keys match,
-    :func:`stale_references`). Nothing is loaded."""
+    with a training seed in ``seeds`` (None: all), each labelled with the profile that trained it
+    and its seed; only current ones (keys match, :func:`stale_references`). Nothing is loaded."""
     from .training.records import read_result
     out = []
     base = root or ROOT
@@ -225,7 +226,7 @@ def reference_models(profile: Profile, role: str, root: Path | None = None) -> l
         if getattr(ref_profile, role).image_size != getattr(profile, role).image_size:
             continue
         for e in manifest["models"]:
-            if e["role"] != role:
+            if e["role"] != role or (seeds is not None and e["seed"] not in seeds):
                 continue
             if current_key(manifest["profile"], role, e["variant"], e["seed"]) != e["key"]:
                 continue

@@ -180,9 +180,29 @@ def term_balance(history: pd.DataFrame, title: str = ""):
     ``gnorm_*`` columns of a training log, :mod:`inpainting.training.balance`) against the step,
     on a log scale, stage boundaries as vertical lines, the kit's "acts" threshold
     (:data:`inpainting.training.balance.ACTS`) dashed."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.0))
+    _term_balance_axes(ax, history)
+    return _finish(fig, title or "term balance: ||grad of w*L_term|| / ||grad of the sum||")
+
+
+def term_balance_rows(histories: dict, title: str = ""):
+    """:func:`term_balance` for several runs side by side (``name -> history``), one panel each,
+    on one share axis."""
+    n = max(len(histories), 1)
+    cols = min(n, 3)
+    fig, axes = plt.subplots((n + cols - 1) // cols, cols, figsize=(3.6 * cols, 2.6 * ((n + cols - 1) // cols)),
+                             sharey=True, squeeze=False)
+    for ax, (name, history) in zip(axes.flat, histories.items()):
+        _term_balance_axes(ax, history)
+        ax.set_title(name, fontsize=8)
+    for ax in list(axes.flat)[len(histories):]:
+        ax.axis("off")
+    return _finish(fig, title or "term balance per run: ||grad of w*L_term|| / ||grad of the sum||")
+
+
+def _term_balance_axes(ax, history: pd.DataFrame) -> None:
     from ..training.balance import ACTS, TERMS, shares
     data = shares(history)
-    fig, ax = plt.subplots(figsize=(5.5, 3.0))
     for term in TERMS:
         column = data[["step", f"share_{term}"]].dropna()
         column = column[column[f"share_{term}"] > 0]
@@ -200,4 +220,3 @@ def term_balance(history: pd.DataFrame, title: str = ""):
                 transform=ax.transAxes, ha="center", fontsize=8)
     else:
         ax.legend(fontsize=7)
-    return _finish(fig, title or "term balance: ||grad of w*L_term|| / ||grad of the sum||")

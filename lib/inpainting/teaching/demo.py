@@ -63,15 +63,15 @@ def tiny_overrides(profile: Profile) -> dict:
 def find_models(profile: Profile, role: str = "faces") -> list[FoundModel]:
     """Every finished training run of ``profile`` on ``MODEL_ROLE[role]``, each once
     (:func:`inpainting.experiments.find_runs`, with the demo's tiny run named after the notebooks'
-    variants); when there is none, the committed reference models that fit the profile
-    (:func:`inpainting.references.reference_models`, labelled "[reference: ...]"). Nothing is
-    trained or loaded."""
-    from ..experiments import ABLATION_VARIANTS, FULL_MODEL, find_runs, variant_spec
+    variants); when there is none, the committed reference models that fit the profile, of its
+    first training seed (:func:`inpainting.references.reference_models`, labelled "[reference:
+    ...]"). Nothing is trained or loaded."""
+    from ..experiments import ABLATION_VARIANTS, FULL_MODEL, find_runs, seeds, variant_spec
     from ..references import reference_models
     trained_on = MODEL_ROLE[role]
     tiny = variant_spec(profile, {**ABLATION_VARIANTS[FULL_MODEL], **tiny_overrides(profile)}, trained_on)
     models = find_runs(profile, trained_on, extra=[(TINY_NAME, tiny)]) or \
-        reference_models(profile, trained_on)
+        reference_models(profile, trained_on, seeds=seeds(profile)[:1])   # one seed per row
     for m in models:
         if trained_on != role:
             m.name = f"{m.name} [trained on {trained_on}]"

@@ -95,3 +95,34 @@ def shares(history: pd.DataFrame) -> pd.DataFrame:
     for t in TERMS:
         out[f"share_{t}"] = rows[f"gnorm_{t}"] / rows["gnorm_g"]
     return out.reset_index(drop=True)
+
+
+START_STEPS = 40   # "the start of the joint stage" of the weight rule: its first 40 steps
+
+
+def row_balance(histories: Mapping[str, pd.DataFrame], start_steps: int = START_STEPS) -> pd.DataFrame:
+    """The weight rule checked on trained rows: for each ``name -> history`` (a run's
+    ``log.csv``), each term's median share over the first ``start_steps`` joint steps and over the
+    whole joint stage, the number of measured steps, and ``acts``: every term the row has
+    (a measured share) has a median share of at least :data:`ACTS` at the start. A row whose joint
+    stage has a single term (L_rec alone) or was not measured has ``acts`` NaN."""
+    rows = []
+    for name, history in histories.items():
+        data = shares(history)
+        joint = data[data["stage"] == "joint"]
+        if len(joint):
+            first = joint["step"].min()
+            start = joint[joint["step"] < first + start_steps]
+        else:
+            start = joint
+        row = {"row": name, "measured_steps": len(joint), "measured_at_start": len(start)}
+        present = []
+        for t in TERMS:
+            values = joint[f"share_{t}"].dropna()
+            row[f"share_{t}_start"] = float(start[f"share_{t}"].median()) if len(values) else math.nan
+            row[f"share_{t}_joint"] = float(values.median()) if len(values) else math.nan
+            if len(values):
+                present.append(row[f"share_{t}_start"])
+        row["acts"] = (all(s >= ACTS for s in present) if len(present) > 1 else math.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)
