@@ -125,3 +125,18 @@ def test_export_writes_float16_weights_a_manifest_and_refuses_unfinished_runs(tm
     (offered,) = R.reference_models(smoke, "faces", tmp_path)
     assert offered.name == f"{FULL_MODEL} [reference: smoke, seed 0]"
     assert not folder.with_name("smoke.partial").exists()
+
+
+def test_the_stored_runs_are_the_lite_rows_train_lists_under_the_same_names():
+    """One naming of the runs: the references' (role, variant, seed) are the lines of
+    ``python -m inpainting.train --list`` with the same keys."""
+    from inpainting.train import WARM_START, listing
+    study = get_profile("study")
+    listed = {tuple(a[a.index(f) + 1] for f in ("--role", "--variant", "--seed")): spec.key
+              for a, spec in listing(study)}
+    stored = R.stored_runs(study)
+    lite_rows = [k for k, key in listed.items() if k[1] != WARM_START and
+                 any(s.key == key and s.profile.model.generator == "lite" for _, s in listing(study))]
+    assert len(stored) == len(lite_rows) == 14   # faces: 6 rows, facades: the full model; 2 seeds
+    for role, variant, seed, spec in stored:
+        assert listed[(role, variant, str(seed))] == spec.key

@@ -74,20 +74,30 @@ def read_manifest(profile_name: str, root: Path | None = None) -> dict | None:
 
 def stored_runs(profile: Profile) -> list[tuple[str, str, int, Any]]:
     """``(role, variant, seed, spec)`` of every run of ``profile`` a reference folder keeps: the
-    notebooks' trained rows (not the warm starts) whose generator is in :data:`STORED_GENERATORS`."""
-    from .train import WARM_START, listing
-    out = []
-    for args, spec in listing(profile):
-        role, variant, seed = (args[args.index(flag) + 1] for flag in ("--role", "--variant", "--seed"))
-        if variant != WARM_START and spec.profile.model.generator in STORED_GENERATORS:
-            out.append((role, variant, int(seed), spec))
+    runs the notebooks train (:data:`inpainting.experiments.NOTEBOOK_VARIANTS`, each once, under
+    its first name, as ``python -m inpainting.train --list`` names them), not the warm starts, whose
+    generator is in :data:`STORED_GENERATORS`."""
+    from .experiments import NOTEBOOK_VARIANTS, seeds, variant_spec, variants_for
+    out, seen = [], set()
+    for entries in NOTEBOOK_VARIANTS.values():
+        for role, variants in entries:
+            for name, overrides in variants_for(profile, variants, role).items():
+                for seed in seeds(profile):
+                    spec = variant_spec(profile, overrides, role, seed)
+                    key = run_key(spec)
+                    if key in seen or spec.init is None or \
+                            spec.profile.model.generator not in STORED_GENERATORS:
+                        continue
+                    seen.add(key)
+                    out.append((role, name, seed, spec))
     return out
 
 
-def current_key(profile_name: str, role: str, variant: str, seed: int) -> str:
-    """The run key today's code gives ``variant`` of preset ``profile_name`` (no overrides)."""
-    from .train import resolve
-    return run_key(resolve(get_profile(profile_name), variant, role, seed))
+def current_keys(profile_name: str) -> dict[tuple[str, str, int], str]:
+    """``(role, variant, seed) -> run key`` that today's code gives every stored run of preset
+    ``profile_name`` (no overrides)."""
+    return {(role, name, seed): run_key(spec)
+            for role, name, seed, spec in stored_runs(get_profile(profile_name))}
 
 
 def _sha256(path: Path) -> str:
@@ -195,14 +205,13 @@ def stale_references(root: Path | None = None) -> list[str]:
     for folder in sorted(p for p in (root or ROOT).iterdir() if (p / MANIFEST).is_file()) \
             if (root or ROOT).is_dir() else []:
         manifest = read_manifest(folder.name, root)
+        keys = current_keys(manifest["profile"])
         for e in manifest["models"]:
             what = f"{folder.name}/{e['role']}: {e['variant']} (seed {e['seed']})"
-            try:
-                now = current_key(manifest["profile"], e["role"], e["variant"], e["seed"])
-            except Exception as exc:   # a variant or profile that no longer exists
-                problems.append(f"{what}: no longer a run of the kit ({exc})")
-                continue
-            if now != e["key"]:
+            now = keys.get((e["role"], e["variant"], e["seed"]))
+            if now is None:
+                problems.append(f"{what}: no longer a stored run of profile {manifest['profile']}")
+            elif now != e["key"]:
                 problems.append(f"{what}: stored key {e['key']}, the profile's key is now {now}")
             path = folder / e["file"]
             if not path.is_file():
@@ -225,10 +234,11 @@ def reference_models(profile: Profile, role: str, root: Path | None = None,
         ref_profile = get_profile(manifest["profile"])
         if getattr(ref_profile, role).image_size != getattr(profile, role).image_size:
             continue
+        keys = current_keys(manifest["profile"])
         for e in manifest["models"]:
             if e["role"] != role or (seeds is not None and e["seed"] not in seeds):
                 continue
-            if current_key(manifest["profile"], role, e["variant"], e["seed"]) != e["key"]:
+            if keys.get((role, e["variant"], e["seed"])) != e["key"]:
                 continue
             run = (folder / e["file"]).parent
             m = FoundModel(f"{e['variant']} [reference: {manifest['profile']}, seed {e['seed']}]",
