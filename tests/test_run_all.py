@@ -35,7 +35,7 @@ def test_bad_arguments_are_usage_errors_listing_the_valid_ones(args, message, tm
 def test_help_lists_every_command():
     proc = _run("--help", timeout=30)
     assert proc.returncode == 0
-    for command in ("smoke|demo|paper", "test", "lab", "student", "setup", "tensorboard"):
+    for command in ("smoke|demo|study|paper", "test", "lab", "student", "setup", "tensorboard"):
         assert command in proc.stdout
 
 

@@ -59,7 +59,7 @@ CHECK_IMAGES = 4   # per-image hole PSNRs of the first images recorded for the l
 SHARED_RESULTS = ("claim_verdicts", "claims_ledger", "learning_curves_faces", "loss_ablation",
                   "loss_ablation_grid_centre", "loss_ablation_grid_eye", "perceptual_levels",
                   "faces_all_methods", "facades_all_methods", "faces_grid_eye", "generator_size",
-                  "term_balance_full", "training_runs")
+                  "term_balance_full", "term_balance_rows", "training_runs")
 
 
 def reference_root(profile_name: str, root: Path | None = None) -> Path:
