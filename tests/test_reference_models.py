@@ -114,6 +114,8 @@ def test_export_writes_float16_weights_a_manifest_and_refuses_unfinished_runs(tm
         R.export(smoke, "1 s", "test", root=tmp_path)
     assert not (tmp_path / "smoke").exists()
     train_spec(spec, progress=False)
+    (tmp_path / "smoke").mkdir()
+    (tmp_path / "smoke" / "README.md").write_text("kept")
     folder = R.export(smoke, "1 min", "python -m inpainting.train --profile smoke --all", root=tmp_path)
     manifest = R.read_manifest("smoke", tmp_path)
     (entry,) = manifest["models"]
@@ -125,6 +127,7 @@ def test_export_writes_float16_weights_a_manifest_and_refuses_unfinished_runs(tm
     (offered,) = R.reference_models(smoke, "faces", tmp_path)
     assert offered.name == f"{FULL_MODEL} [reference: smoke, seed 0]"
     assert not folder.with_name("smoke.partial").exists()
+    assert (folder / "README.md").read_text() == "kept"   # a re-export keeps the description
 
 
 def test_the_stored_runs_are_the_lite_rows_train_lists_under_the_same_names():

@@ -176,6 +176,8 @@ def export(profile: Profile, wall_time: str, command: str, root: Path | None = N
         "torch": torch.__version__, "storage": str(STORAGE).replace("torch.", ""),
         "models": entries, "results": copied}
     atomic_write_text(work / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    if (final / "README.md").is_file():   # the folder's hand-written description is kept
+        shutil.copy2(final / "README.md", work / "README.md")
     if final.exists():
         shutil.rmtree(final)
     work.rename(final)
