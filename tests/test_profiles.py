@@ -33,16 +33,19 @@ def test_unknown_profile_lists_valid_ones():
         get_profile("fast")
 
 
-def test_the_study_profile_trains_every_row_with_two_seeds_and_curve_points():
-    """Issue 20: every T3/T4 row and both baselines on both datasets, >= 2 seeds (a claim about a
-    trained method needs them), >= 48 test images per kind, >= 6 points of each joint stage, a
+def test_the_study_profile_trains_every_row_with_the_planned_seeds_and_curve_points():
+    """Every T3/T4 row and both baselines on both datasets, the seeds and test images of the
+    pre-registered plan (inpainting.evaluation.plan), >= 6 points of each joint stage, a
     longer joint stage than the demo's (its warm start, so the demo's are reused), the demo's
     models and losses except loss.w_adv, raised by the weight rule (docs/method.md §5.5)."""
     from inpainting.experiments import needed_runs
     from inpainting.training import Schedule
     study, demo = get_profile("study"), get_profile("demo")
-    assert study.experiments.seeds >= 2
-    assert study.faces.n_test >= 48 and study.facades.n_test >= 48
+    from inpainting.evaluation.plan import STUDY_PLAN
+    from inpainting.experiments import seeds
+    assert tuple(seeds(study)) == STUDY_PLAN.seeds
+    assert study.faces.n_test == study.facades.n_test == STUDY_PLAN.n_test
+    assert study.masks.test_kinds == STUDY_PLAN.kinds
     assert study.experiments.faces_baselines == study.experiments.facades_baselines == \
         ("glcic", "context_encoder")
     assert set(study.experiments.perceptual_levels) >= {"relu1_1", "relu3_1", "relu5_1"}
@@ -55,7 +58,7 @@ def test_the_study_profile_trains_every_row_with_two_seeds_and_curve_points():
     generators = {(s.role, s.profile.model.generator) for s in runs}
     assert {("faces", "glcic"), ("facades", "glcic"), ("faces", "context_encoder"),
             ("facades", "context_encoder")} <= generators
-    assert len(runs) == 2 * (2 + 8 + 3)   # seeds x (warm starts + faces rows + facades rows)
+    assert len(runs) == len(STUDY_PLAN.seeds) * (2 + 8 + 3)   # seeds x (warm starts + faces rows + facades rows)
 
 
 def test_unknown_parameter_lists_valid_names():

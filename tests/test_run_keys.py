@@ -91,7 +91,8 @@ if __name__ == "__main__":   # record the fixture (before a refactoring, never t
             "$TORCH_HOME), after issue 17 moved smoke and demo to the pretrained weights "
             "'vgg16-hed' (network vgg16; the paper keys are those recorded before issue 16, "
             "'imagenet' VGG-19); study added by issue 20 and re-recorded when it was re-sized "
-            "(400 + 20 + 180 steps, loss.w_adv 3e-3; every other key unchanged); "
+            "(400 + 20 + 180 steps, loss.w_adv 3e-3; every other key unchanged), then extended to "
+            "the pre-registered plan's seeds 0-7 (its 26 earlier keys unchanged); "
             "$INPAINTING_DATA unset; device cpu.")
     FIXTURE.write_text(json.dumps({"note": note, "runs": runs}, indent=1) + "\n")
     print(f"{FIXTURE}: " + ", ".join(f"{k}: {len(v)} runs" for k, v in runs.items()))
