@@ -51,11 +51,14 @@ class Job:
 
 
 def schedule_order(jobs: Sequence[Job]) -> list[Job]:
-    """Warm starts first (every variant waits for one), then the runs without a warm start (the
-    baselines, which train their own reconstruction stage: the longest runs, started early so
-    they do not finish last alone), then the variants in the notebooks' order."""
+    """Seed by seed, so that every finished seed is a whole replicate of the study (training that
+    spans sessions never leaves a seed's rows on two machines); within a seed, warm starts first
+    (every variant waits for one), then the runs without a warm start (the baselines, which train
+    their own reconstruction stage: the longest runs, started early so they do not finish last
+    alone), then the variants in the notebooks' order."""
     def rank(job):
-        return 0 if job.is_warm_start else 1 if job.spec.init is None else 2
+        return (job.spec.profile.train.seed,
+                0 if job.is_warm_start else 1 if job.spec.init is None else 2)
     return sorted(jobs, key=rank)   # stable
 
 
