@@ -1,0 +1,332 @@
+"""One data model for every score: per-(method, seed, mask kind, image) values as one long table.
+
+Columns :data:`COLUMNS`: ``role, method, seed, key`` (which trained run), ``kind`` (mask kind, or
+the semantic test set's kind), ``unit`` (:data:`IMAGE`: one test image; :data:`RESAMPLE`: one
+bootstrap resample of the test images, shared by every run; :data:`WHOLE`: the whole test set),
+``index`` (image position, resample number, or -1), ``metric`` (a name of :data:`METRICS`) and
+``value``. Per-image metrics have :data:`IMAGE` rows; KID x 1000 has one :data:`WHOLE` row and
+``plan.kid_resamples`` :data:`RESAMPLE` rows per (run, kind), the resamples drawn from
+``plan.kid_resample_seed`` so that two runs' values on resample r are paired.
+
+A study's records live in ``<folder>/records/``: one gzipped CSV per trained run (written when the
+run is evaluated, so each finished run can be committed as it finishes) and ``index.csv`` naming
+each file's run and sha256. :func:`load` reads them back and checks every file against the index.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..runtime import atomic_write, file_sha256
+from . import realism
+from .metrics import LOWER_IS_BETTER, METRIC_COLUMNS, PSNR_COLUMNS, to_uint8
+
+COLUMNS = ("role", "method", "seed", "key", "kind", "unit", "index", "metric", "value")
+RUN_COLUMNS = ("kind", "unit", "index", "metric", "value")
+IMAGE, RESAMPLE, WHOLE = "image", "resample", "whole"
+INDEX_COLUMNS = ("role", "method", "seed", "key", "generator", "file", "sha256", "rows",
+                 "train_seconds", "cpu", "cpu_capability", "threads", "precision", "torch")
+RECORDS, INDEX = "records", "index.csv"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """How a score is read: ``higher`` is better or not; ``summary`` ``mean`` (mean over images),
+    ``psnr`` (the PSNR of the mean MSE over images) or ``kid`` (a set statistic with resamples)."""
+
+    name: str
+    label: str
+    unit: str
+    higher: bool
+    summary: str = "mean"
+
+
+def _metric(name: str) -> Metric:
+    label = {"psnr": "PSNR", "psnr_hole": "hole PSNR", "ssim": "SSIM", "ssim_hole": "hole SSIM",
+             "l1_hole_pct": "hole L1 %", "l2_hole_pct": "hole L2 %"}[name]
+    return Metric(name, label, "dB" if name in PSNR_COLUMNS else "",
+                  name not in LOWER_IS_BETTER, "psnr" if name in PSNR_COLUMNS else "mean")
+
+
+METRICS: dict[str, Metric] = {
+    **{name: _metric(name) for name in METRIC_COLUMNS},
+    realism.KID_COLUMN: Metric(realism.KID_COLUMN, "KID x 1000", "", False, "kid"),
+    "eye_error": Metric("eye_error", "eye error (semantic)", "", False),
+    "eye_hit": Metric("eye_hit", "eye hit rate (semantic)", "", True),
+    "grid_error": Metric("grid_error", "window-grid error (semantic)", "", False),
+    "grid_hit": Metric("grid_hit", "window-grid hit rate (semantic)", "", True),
+}
+SEMANTIC_METRICS = {"faces": ("eye_error", "eye_hit"), "facades": ("grid_error", "grid_hit")}
+
+
+# ------------------------------------------------------------------------------ making records
+def image_rows(per_image: pd.DataFrame) -> pd.DataFrame:
+    """``kind, sample`` and metric columns (one row per image) as :data:`RUN_COLUMNS` rows."""
+    metrics = [c for c in per_image.columns if c in METRICS]
+    long = per_image.melt(id_vars=["kind", "sample"], value_vars=metrics, var_name="metric")
+    long = long.rename(columns={"sample": "index"}).assign(unit=IMAGE)
+    long["value"] = long["value"].astype(float)
+    return long[list(RUN_COLUMNS)]
+
+
+def kid_rows(fake: np.ndarray, real: np.ndarray, kind: str, resamples: int, seed: int) -> pd.DataFrame:
+    """KID x 1000 of paired features ``fake`` / ``real`` (one completion per real image): the
+    whole-set value and one value per shared bootstrap resample of the images."""
+    h = realism.paired_kernel(fake, real)
+    n = len(h)
+    whole = float(realism._offdiagonal_mean(h, np.ones((1, n)))[0]) * realism.KID_SCALE
+    values = np.empty(resamples)
+    for start, stop, w in realism._counts(n, resamples, seed):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values[start:stop] = realism._offdiagonal_mean(h, w) * realism.KID_SCALE
+    return pd.DataFrame({"kind": kind, "unit": [WHOLE] + [RESAMPLE] * resamples,
+                         "index": np.arange(-1, resamples), "metric": realism.KID_COLUMN,
+                         "value": np.concatenate([[whole], values])})
+
+
+def run_records(method, profile, role: str, resamples: int, resample_seed: int,
+                kid_kinds: tuple[str, ...] = ("centre",), progress: bool = False) -> pd.DataFrame:
+    """Every score of one completion method on ``role``'s fixed test set (each per-image metric on
+    every mask kind, KID x 1000 on ``kid_kinds``) and, for procedural data, its semantic test set,
+    as :data:`RUN_COLUMNS` rows."""
+    from ..data.test_sets import fixed_test_set, semantic_test_set
+    from ..runtime import results_dir
+    from .runner import completions, evaluate_with_composites, supported_kinds
+    from .semantic.scores import semantic_scores
+    test_set = fixed_test_set(profile, role)
+    per_image, _, composites = evaluate_with_composites({"run": method}, test_set, progress=progress)
+    frames = [image_rows(per_image)]
+    cache = results_dir(profile.name, "test_sets", "inception")
+    for kind in kid_kinds:
+        if ("run", kind) in composites:
+            real = realism.features(to_uint8(test_set.subset(kind).images), cache)
+            fake = realism.features(composites[("run", kind)])
+            frames.append(kid_rows(fake, real, kind, resamples, resample_seed))
+    semantic = semantic_test_set(profile, role)
+    allowed = supported_kinds(method)
+    if semantic is not None and (allowed is None or set(semantic.kinds) <= set(allowed)):
+        dataset = getattr(profile, role).name
+        scores = semantic_scores(dataset, to_uint8(completions(method, semantic)),
+                                 semantic.attributes, semantic.masks[:, 0].numpy())
+        scores = scores.assign(kind=semantic.kinds[0])
+        frames.append(image_rows(scores[["kind", "sample", *SEMANTIC_METRICS[dataset]]]))
+    return pd.concat(frames, ignore_index=True)
+
+
+# ------------------------------------------------------------------------------ files
+def _csv_gz(frame: pd.DataFrame) -> bytes:
+    import gzip
+    text = frame.to_csv(index=False, float_format="%.9g").encode()
+    return gzip.compress(text, compresslevel=9, mtime=0)   # mtime 0: same records, same bytes
+
+
+def write_run(folder: str | Path, facts: Mapping, frame: pd.DataFrame) -> Path:
+    """Write one run's records (``facts``: :data:`INDEX_COLUMNS` but file, sha256, rows) and add
+    it to the index; a run already in the index with other records is refused."""
+    root = Path(folder) / RECORDS
+    name = f"{facts['role']}/{facts['generator']}-{facts['key']}.csv.gz"
+    data = _csv_gz(frame[list(RUN_COLUMNS)])
+    digest = hashlib.sha256(data).hexdigest()
+    index = read_index(folder)
+    if (index["file"] == name).any():
+        if index.loc[index["file"] == name, "sha256"].iloc[0] != digest:
+            raise FileExistsError(f"{root / name} is already recorded with other values; a run's "
+                                  "records are written once (remove its index row to redo it)")
+        return root / name
+    atomic_write(root / name, lambda p: p.write_bytes(data))
+    row = {**{k: facts.get(k) for k in INDEX_COLUMNS}, "file": name, "sha256": digest,
+           "rows": len(frame)}
+    index = pd.concat([index, pd.DataFrame([row])], ignore_index=True)
+    index = index.sort_values(["role", "method", "seed"], kind="stable")
+    atomic_write(root / INDEX, lambda p: index.to_csv(p, index=False))
+    return root / name
+
+
+def read_index(folder: str | Path) -> pd.DataFrame:
+    path = Path(folder) / RECORDS / INDEX
+    if not path.is_file():
+        return pd.DataFrame(columns=list(INDEX_COLUMNS))
+    try:
+        index = pd.read_csv(path, dtype={"key": str, "sha256": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not a readable records index ({exc}); restore it with "
+                         "`git checkout -- {path}`") from exc
+    missing = set(INDEX_COLUMNS) - set(index.columns)
+    if missing:
+        raise ValueError(f"{path} lacks columns {sorted(missing)}; restore it with git checkout")
+    return index
+
+
+def load(folder: str | Path) -> pd.DataFrame:
+    """Every run's records in ``folder`` as one :data:`COLUMNS` table, each file checked against
+    its sha256 in the index; one run listed twice, or two seeds of a row with the same run key,
+    is refused (they would count as agreeing seeds)."""
+    index = read_index(folder)
+    if index.empty:
+        raise FileNotFoundError(f"{Path(folder) / RECORDS / INDEX}: no records; evaluate the study "
+                                "first (python -m inpainting.evaluation.records export)")
+    for columns in (["key"], ["role", "method", "seed"]):
+        twice = index[index.duplicated(columns, keep=False)]
+        if not twice.empty:
+            raise ValueError(f"records index lists {columns} twice: {twice[columns].values.tolist()}")
+    frames = []
+    for row in index.itertuples():
+        path = Path(folder) / RECORDS / row.file
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: listed in the records index but missing")
+        if file_sha256(path) != row.sha256:
+            raise ValueError(f"{path}: sha256 differs from the records index (damaged or edited); "
+                             "restore it with git checkout")
+        frame = pd.read_csv(path, dtype={"kind": str, "unit": str, "metric": str})
+        if list(frame.columns) != list(RUN_COLUMNS) or len(frame) != row.rows:
+            raise ValueError(f"{path}: expected {row.rows} rows of {RUN_COLUMNS}")
+        if not np.isfinite(frame.loc[frame["unit"] != RESAMPLE, "value"].dropna()).all():
+            raise ValueError(f"{path}: non-finite values")
+        frames.append(frame.assign(role=row.role, method=row.method, seed=int(row.seed), key=row.key))
+    return pd.concat(frames, ignore_index=True)[list(COLUMNS)]
+
+
+# ------------------------------------------------------------------------------ paired differences
+@dataclass(frozen=True)
+class SeedPairs:
+    """The paired difference of one metric, A against B, seed by seed on the same test images,
+    oriented so that positive means A better: ``d`` per seed, ``v_image`` the variance of their
+    mean over seeds that comes from which test images were drawn (delta method for PSNR, the
+    shared resamples for KID), ``n_images``, and ``a_value`` / ``b_value`` (each row's value,
+    pooled over seeds as the metric summarises)."""
+
+    metric: str
+    seeds: tuple[int, ...]
+    d: np.ndarray
+    v_image: float
+    n_images: int
+    a_value: float
+    b_value: float
+
+
+def _matrix(rows: pd.DataFrame, seeds) -> np.ndarray:
+    table = rows.pivot(index="seed", columns="index", values="value")
+    return table.loc[list(seeds)].to_numpy(dtype=float)
+
+
+def seed_pairs(records: pd.DataFrame, metric: str, a: str, b: str, role: str,
+               kind: str) -> SeedPairs | None:
+    """:class:`SeedPairs` of ``metric`` for methods ``a`` and ``b`` on the seeds and images both
+    have; None when either lacks them."""
+    spec = METRICS[metric]
+    unit = RESAMPLE if spec.summary == "kid" else IMAGE
+    sel = records[(records["role"] == role) & (records["kind"] == kind) & (records["metric"] == metric)]
+    ra, rb = sel[sel["method"] == a], sel[sel["method"] == b]
+    seeds = sorted(set(ra["seed"]) & set(rb["seed"]))
+    if not seeds:
+        return None
+    sign = 1.0 if spec.higher else -1.0
+    if spec.summary == "kid":
+        whole_a = ra[ra["unit"] == WHOLE].set_index("seed")["value"].loc[seeds].to_numpy()
+        whole_b = rb[rb["unit"] == WHOLE].set_index("seed")["value"].loc[seeds].to_numpy()
+        ma, mb = _matrix(ra[ra["unit"] == unit], seeds), _matrix(rb[rb["unit"] == unit], seeds)
+        boot = np.nanmean(sign * (ma - mb), axis=0)
+        n = int(records[(records["role"] == role) & (records["kind"] == kind)
+                        & (records["unit"] == IMAGE)]["index"].nunique())
+        return SeedPairs(metric, tuple(seeds), sign * (whole_a - whole_b),
+                         float(np.nanvar(boot, ddof=1)), n, float(whole_a.mean()), float(whole_b.mean()))
+    ma, mb = _matrix(ra[ra["unit"] == unit], seeds), _matrix(rb[rb["unit"] == unit], seeds)
+    keep = ~(np.isnan(ma).any(0) | np.isnan(mb).any(0))
+    ma, mb = ma[:, keep], mb[:, keep]
+    n = ma.shape[1]
+    if n < 2:
+        return None
+    if spec.summary == "psnr":   # 10 log10 of the ratio of mean MSEs (relative MSE: 10^(-PSNR/10))
+        ea, eb = 10.0 ** (-ma / 10.0), 10.0 ** (-mb / 10.0)
+        sa, sb = ea.sum(1, keepdims=True), eb.sum(1, keepdims=True)
+        d = 10.0 * np.log10(sb / sa)[:, 0]
+        # leave-one-image-out means over seeds: the delta method's variance was 5-10 % liberal
+        # at n = 192 in the calibration (tests/test_decision_calibration.py), the jackknife's not
+        left_out = (10.0 * np.log10((sb - eb) / (sa - ea))).mean(0)
+        a_value, b_value = (float(-10.0 * np.log10(e.mean())) for e in (ea, eb))
+    else:
+        diffs = sign * (ma - mb)
+        d = diffs.mean(1)
+        left_out = (diffs.sum(1, keepdims=True) - diffs).mean(0) / (n - 1)
+        a_value, b_value = float(ma.mean()), float(mb.mean())
+    v_image = float((n - 1) / n * ((left_out - left_out.mean()) ** 2).sum())
+    return SeedPairs(metric, tuple(seeds), d, v_image, n, a_value, b_value)
+
+
+# ------------------------------------------------------------------------------ a study's export
+def machine() -> dict:
+    """The CPU and kernels this process computes with (a run's records are made on the machine
+    that trained it: ``train --all`` trains seed by seed within one session)."""
+    import platform
+    import torch
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "torch": torch.__version__}
+
+
+def export(profile, folder: str | Path, progress: bool = False, log=print) -> int:
+    """Evaluate every finished, planned run of ``profile`` that ``folder``'s records lack and write
+    its records (warm starts are not rows of any table); returns how many were written."""
+    from ..models import load_inpainter
+    from ..train import WARM_START, listing
+    from ..training.records import read_result
+    from ..training.runs import GENERATOR_FILE, is_finished, run_folder, run_key
+    from .plan import STUDY_PLAN, check
+    check(folder)
+    done = set(read_index(folder)["key"].astype(str))
+    written = 0
+    for args, spec in listing(profile):
+        role, name, seed = (args[args.index(f) + 1] for f in ("--role", "--variant", "--seed"))
+        key, run_dir = run_key(spec), run_folder(spec)
+        if name == WARM_START or key in done or not is_finished(run_dir):
+            continue
+        result = read_result(run_dir, run_dir / GENERATOR_FILE)
+        model = load_inpainter(run_dir / GENERATOR_FILE, "cpu")
+        frame = run_records(model, profile, role, STUDY_PLAN.kid_resamples,
+                            STUDY_PLAN.kid_resample_seed, progress=progress)
+        facts = {"role": role, "method": name, "seed": int(seed), "key": key,
+                 "generator": spec.profile.model.generator, "train_seconds": round(result.seconds, 1),
+                 "threads": spec.profile.train.threads, "precision": "float32", **machine()}
+        path = write_run(folder, facts, frame)
+        written += 1
+        log(f"records of {role}: {name} (seed {seed}, run {key}): {path}")
+    return written
+
+
+def main(argv=None) -> int:
+    import argparse
+    from ..profiles import get_profile
+    parser = argparse.ArgumentParser(prog="python -m inpainting.evaluation.records",
+                                     description="per-image records of a study's finished runs")
+    parser.add_argument("command", choices=["export", "check"])
+    parser.add_argument("--profile", default="study")
+    parser.add_argument("--to", default=None, help="folder (default references/<profile>)")
+    args = parser.parse_args(argv)
+    from ..runtime import REPO_ROOT
+    folder = Path(args.to) if args.to else REPO_ROOT / "references" / args.profile
+    if args.command == "export":
+        n = export(get_profile(args.profile), folder)
+        print(f"{n} run(s) recorded in {folder / RECORDS}")
+    else:
+        records = load(folder)
+        print(f"{records[['role', 'method', 'seed']].drop_duplicates().shape[0]} runs, "
+              f"{len(records)} values: every file matches the index")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
