@@ -32,7 +32,7 @@ COLUMNS = ("role", "method", "seed", "key", "kind", "unit", "index", "metric", "
 RUN_COLUMNS = ("kind", "unit", "index", "metric", "value")
 IMAGE, RESAMPLE, WHOLE = "image", "resample", "whole"
 INDEX_COLUMNS = ("role", "method", "seed", "key", "generator", "file", "sha256", "rows",
-                 "train_seconds", "cpu", "cpu_capability", "threads", "precision", "torch")
+                 "train_seconds", "init_seconds", "cpu", "cpu_capability", "threads", "precision", "torch")
 RECORDS, INDEX = "records", "index.csv"
 
 
@@ -278,29 +278,46 @@ def machine() -> dict:
             "torch": torch.__version__}
 
 
+def planned_rows(profile) -> dict[str, tuple[str, str, int, object]]:
+    """Run key -> (role, row name, seed, spec) of every row of the study's tables (notebook 06's
+    names: the names the plan uses), at every planned seed."""
+    from ..experiments import NOTEBOOK_VARIANTS, seeds, variant_spec, variants_for
+    from ..training.runs import run_key
+    rows = {}
+    for role, variants in NOTEBOOK_VARIANTS["06_evaluation"]:
+        for name, overrides in variants_for(profile, variants, role).items():
+            for seed in seeds(profile):
+                spec = variant_spec(profile, overrides, role, seed)
+                rows.setdefault(run_key(spec), (role, name, seed, spec))
+    return rows
+
+
 def export(profile, folder: str | Path, progress: bool = False, log=print) -> int:
     """Evaluate every finished, planned run of ``profile`` that ``folder``'s records lack and write
     its records (warm starts are not rows of any table); returns how many were written."""
     from ..models import load_inpainter
-    from ..train import WARM_START, listing
     from ..training.records import read_result
-    from ..training.runs import GENERATOR_FILE, is_finished, run_folder, run_key
+    from ..training.runs import GENERATOR_FILE, is_finished, run_folder
     from .plan import STUDY_PLAN, check
     check(folder)
     done = set(read_index(folder)["key"].astype(str))
     written = 0
-    for args, spec in listing(profile):
-        role, name, seed = (args[args.index(f) + 1] for f in ("--role", "--variant", "--seed"))
-        key, run_dir = run_key(spec), run_folder(spec)
-        if name == WARM_START or key in done or not is_finished(run_dir):
+    for key, (role, name, seed, spec) in planned_rows(profile).items():
+        run_dir = run_folder(spec)
+        if key in done or not is_finished(run_dir):
             continue
         result = read_result(run_dir, run_dir / GENERATOR_FILE)
+        init = 0.0
+        if spec.init is not None:
+            init_dir = run_folder(spec.init)
+            init = read_result(init_dir, init_dir / GENERATOR_FILE).seconds
         model = load_inpainter(run_dir / GENERATOR_FILE, "cpu")
         frame = run_records(model, profile, role, STUDY_PLAN.kid_resamples,
                             STUDY_PLAN.kid_resample_seed, progress=progress)
         facts = {"role": role, "method": name, "seed": int(seed), "key": key,
                  "generator": spec.profile.model.generator, "train_seconds": round(result.seconds, 1),
-                 "threads": spec.profile.train.threads, "precision": "float32", **machine()}
+                 "init_seconds": round(init, 1), "threads": spec.profile.train.threads,
+                 "precision": "float32", **machine()}
         path = write_run(folder, facts, frame)
         written += 1
         log(f"records of {role}: {name} (seed {seed}, run {key}): {path}")
