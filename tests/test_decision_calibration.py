@@ -49,8 +49,8 @@ def pairs_from_psnr(a: np.ndarray, b: np.ndarray):
     return records.seed_pairs(pd.concat(frames), "psnr_hole", "A", "B", "faces", "centre")
 
 
-def new_rule(d, image_var, n, level):
-    out = stats.seed_image_test(d, image_var, n)
+def new_rule(d, image_var, n, level, image_df=None):
+    out = stats.seed_image_test(d, image_var, n, image_df=image_df)
     return out.p_better < level / 2 or out.p_worse < level / 2
 
 
@@ -73,7 +73,7 @@ def false_rates(seeds: int, ratio: float, sims: int, levels=LEVELS, seed: int = 
     hits = np.zeros(len(levels))
     for k in range(sims):
         p = pairs_from_psnr(a[k], b[k])
-        hits += [new_rule(p.d, p.v_image, p.n_images, level) for level in levels]
+        hits += [new_rule(p.d, p.v_image, p.n_images, level, p.image_df) for level in levels]
     return hits / sims
 
 
@@ -87,7 +87,9 @@ def fast_psnr_rates(seeds: int, ratio: float, sims: int, level: float, rule: str
         sa, sb = ea.sum(2, keepdims=True), eb.sum(2, keepdims=True)
         left_out = (10 * np.log10((sb - eb) / (sa - ea))).mean(1)
         image_var = (N_IMAGES - 1) / N_IMAGES * ((left_out - left_out.mean(1, keepdims=True)) ** 2).sum(1)
-        return np.mean([new_rule(d[k], image_var[k], N_IMAGES, level) for k in range(sims)])
+        w = (ea / ea.mean(2, keepdims=True) + eb / eb.mean(2, keepdims=True)).mean(1)
+        image_df = np.maximum((w**2).sum(1) ** 2 / (w**4).sum(1) - 1, 1)
+        return np.mean([new_rule(d[k], image_var[k], N_IMAGES, level, image_df[k]) for k in range(sims)])
     diffs = (a - b).mean(1)    # the old rule: seed-averaged per-image differences, per-seed means
     return np.mean([old_rule(a[k].mean(1), b[k].mean(1), diffs[k], level) for k in range(sims)])
 

@@ -148,7 +148,7 @@ def _run_test(records, claim, status, h, plan) -> Decision:
         return Decision(claim, status, h, metric, kind, None, None)
     resolution = 1e-9 * max(abs(pairs.a_value), abs(pairs.b_value), 1.0)
     outcome = stats.seed_image_test(pairs.d, pairs.v_image, pairs.n_images, h.margin or 0.0,
-                                    resolution=resolution)
+                                    resolution=resolution, image_df=pairs.image_df)
     # each test of a confirmatory claim is judged at alpha / 2 per side at worst (Holm's last step)
     alpha = plan.alpha / 2 / max(len(plan.confirmatory), 1)
     effect = h.margin if (h.margin and abs(outcome.estimate) < 1e-12) else None

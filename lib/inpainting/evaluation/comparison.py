@@ -11,8 +11,9 @@ at mid-grey, the floor any method must beat.
 Statistics (:mod:`inpainting.evaluation.stats`) [this kit's choices]
 ----------------------------------------------------------
 * **Seeds.** Every seed's model is evaluated on the same test images. The per-image value of a
-  method is the mean over its seeds; the spread of the per-seed means (sd, min, max) is reported
-  beside, never folded into, the image-level interval.
+  method pools its seeds as the metric summarises (PSNR: the PSNR of the mean MSE over seeds; the
+  mean otherwise); the spread of the per-seed summaries (sd, min, max) is reported beside the
+  image-level interval of the tables.
 * **Intervals.** Every metric of every row carries an interval over test images
   (:func:`inpainting.evaluation.stats.mean_interval`: Student t below ``stats.T_BELOW_N`` images,
   BCa bootstrap with ``profile.experiments.bootstrap`` resamples from there on; level
@@ -25,11 +26,11 @@ Statistics (:mod:`inpainting.evaluation.stats`) [this kit's choices]
   has a value (how many is said), methods are ranked by their summary on those images, which is
   the order of their paired differences; every method is compared with a reference (the full
   model, else the first method given), plus the best with the runner-up. Multiplicity:
-  Bonferroni within the block, so the chance of any unsupported "above"/"below" in a block is
-  at most ``1 - confidence`` (checked by simulation, ``tests/test_stats_calibration.py``). A
-  claim about a trained method also needs the training seeds to agree
-  (:func:`inpainting.evaluation.stats.seed_test`); with fewer than ``stats.MIN_SEEDS`` seeds the
-  line says "too few seeds", and below ``stats.MIN_IMAGES`` paired images "too few images".
+  Bonferroni within the block. Each comparison is the kit's one rule
+  (:func:`inpainting.evaluation.stats.seed_image_test`): the seed-by-seed paired differences with
+  their seed and image variance together; with fewer than ``stats.MIN_SEEDS`` seeds of a trained
+  method the line says "too few seeds to compare", and below ``stats.MIN_IMAGES`` paired images
+  "too few images" (calibration: ``tests/test_stats_calibration.py``).
 * **Realism** (:mod:`inpainting.evaluation.realism`): KID x 1000 (with its bootstrap interval, the
   completions and the real images resampled together) and FID per (method, mask kind), from the
   Inception features of each seed's composited outputs, computed once (cached by content); KID's
@@ -50,11 +51,11 @@ from ..profiles import Profile
 from ..runtime import results_dir
 from ..reporting import viz
 from . import realism as realism_metrics
+from . import records as R
 from . import stats
 from .metrics import LOWER_IS_BETTER, METRIC_COLUMNS, PSNR_COLUMNS, to_uint8
 from .runner import completions, evaluate_with_composites, supported_kinds
-from .summaries import (SEMANTIC_PREFIX, paired_differences, seed_summaries,  # noqa: F401
-                        summary_function, summary_interval)
+from .summaries import SEMANTIC_PREFIX, summary_function, summary_interval
 from .semantic.scores import ERROR_COLUMNS, HIT_COLUMN, PRIMARY_SCORE, semantic_scores
 
 GREY_FILL = "masked input (grey hole)"
@@ -298,8 +299,8 @@ class Comparison:
                 n = int((rows["method"] == GREY_FILL).sum()) or rows["sample"].nunique()
                 lines += self._verdicts(
                     f"[{kind}] {label}", self.realism.estimates(kind), ref, unit, decimals, True,
-                    lambda a, b, r, lvl, k=kind: self.realism.difference(a, b, k, r, lvl),
-                    self.realism.seed_means(kind), f"{n} images", "KID x 1000 of each method")
+                    self.kid_values(kind), realism_metrics.KID_COLUMN, f"{n} images",
+                    "KID x 1000 of each method", n_images=n)
         if self.semantic_per_image is not None and len(self.semantic_per_image):
             columns = [c for c in self.semantic_per_image.columns if c not in ("method", "sample", "n_seeds")]
             key = primary_score(self.dataset_name, columns)
@@ -316,6 +317,19 @@ class Comparison:
                 lines.append(f"  {hits} (rate, {level} exact Clopper-Pearson intervals): "
                              + "; ".join(rates))
         return "\n".join(lines)
+
+    def kid_values(self, kind: str) -> dict[str, R.Values]:
+        """Method -> KID x 1000 of each seed on ``kind``: the whole test set and the same
+        ``bootstrap`` resamples of its images for every method (paired)."""
+        out = {}
+        for m in self.realism.fake:
+            if self.realism.has(m, kind):
+                frames = [R.kid_rows(f, self.realism.real[kind], kind, self.bootstrap,
+                                     stats.BOOTSTRAP_SEED) for f in self.realism.fake[m][kind]]
+                out[m] = R.Values(tuple(range(len(frames))),
+                                  np.stack([f["value"].to_numpy()[1:] for f in frames]),
+                                  np.array([f["value"].iloc[0] for f in frames]))
+        return out
 
     def image_table(self, value: str, kind: str | None = None):
         """``(wide, per_seed)``: image x method values of column ``value`` (a metric on mask ``kind``;
@@ -346,19 +360,18 @@ class Comparison:
                     f"{stats.MIN_IMAGES})"]
         summarise = summary_function(value)
         scores = {m: summarise(common[m].to_numpy(dtype=float)) for m in available}
-        return self._verdicts(
-            title, scores, ref, unit, decimals, lower_better, paired_differences(common, value),
-            seed_summaries(per_seed, value, common.index, summarise), paired,
-            "PSNR of the mean MSE" if value in PSNR_COLUMNS else "means")
+        return self._verdicts(title, scores, ref, unit, decimals, lower_better,
+                              _block_values(common, per_seed, value), value, paired,
+                              "PSNR of the mean MSE" if value in PSNR_COLUMNS else "means")
 
     def _verdicts(self, title: str, scores: Mapping[str, float], ref: str, unit: str,
-                  decimals: int, lower_better: bool, difference: Callable,
-                  seed_values: Mapping[str, np.ndarray], paired: str, summary: str) -> list[str]:
+                  decimals: int, lower_better: bool, vals: Mapping[str, R.Values], metric: str,
+                  paired: str, summary: str, n_images: int | None = None) -> list[str]:
         """Rank ``scores`` (method -> its summary on the block's images), compare every method with
-        ``ref`` and the best with the runner-up: ``difference(a, b, resamples, level)`` is the
-        paired interval of ``a - b``; Bonferroni over the block; a claim about a trained method
-        also needs its training seeds to agree (:func:`inpainting.evaluation.stats.seed_test` on
-        ``seed_values``: method -> each seed's summary)."""
+        ``ref`` and the best with the runner-up, each by the kit's one rule over training seeds and
+        test images together (:func:`inpainting.evaluation.stats.seed_image_test` on the
+        seed-by-seed paired differences of ``vals``: method -> its values of ``metric``);
+        Bonferroni over the block."""
         available = list(scores)
         if len(available) < 2:
             return [f"{title}: fewer than two methods, no comparison"]
@@ -370,7 +383,6 @@ class Comparison:
         if ref not in (best, runner_up):
             pairs.append((best, runner_up))
         level = stats.bonferroni(self.confidence, len(pairs))
-        resamples = self.bootstrap * len(pairs)
         direction = "lower is better" if lower_better else "higher is better"
         unit_text = f" {unit}" if unit else ""
         head = (f"{title} ({direction}; on {paired}; {len(pairs)} "
@@ -379,19 +391,47 @@ class Comparison:
                 + ", ".join(f"{m} {scores[m]:.{decimals}f}{unit_text}" for m in ranked))
         lines = [head]
         for a, b in pairs:
-            diff = difference(a, b, resamples, level)
-            line = stats.difference_statement(a, b, diff, unit, decimals)
-            verdict, why = stats.difference_verdict(
-                diff, seed_values.get(a, [scores[a]]), seed_values.get(b, [scores[b]]), level,
-                (self.trained(a), self.trained(b)))
-            if verdict in stats.SEEDS_FAILED:
-                what = ("too few seeds to compare" if verdict == stats.SEEDS_TOO_FEW
-                        else "not distinguishable across training seeds")
-                f = f".{decimals}f"
-                line = (f"{a} and {b}: {what} ({why}); on these test images {a} - {b} = "
-                        f"{diff.estimate:{f}} [{diff.lo:{f}}, {diff.hi:{f}}]{unit_text}")
+            fixed = tuple(m for m in (a, b) if not self.trained(m))
+            p = R.pair_values(metric, vals[a], vals[b], a in fixed, b in fixed, n_images)
+            o = stats.seed_image_test(p.d, p.v_image, p.n_images, confidence=level,
+                                      seeds_vary=len(fixed) < 2, image_df=p.image_df)
+            sign = -1.0 if lower_better else 1.0
+            lo, hi = sorted((sign * o.lo, sign * o.hi))
+            diff = stats.Interval(sign * o.estimate, lo, hi, o.n_images, 0, level, 0, stats.T_METHOD,
+                                  o.problem)
+            f = f".{decimals}f"
+            if not o.tested:
+                image_only = stats.seed_image_test(p.d[:1], p.v_image, p.n_images, confidence=level,
+                                                   seeds_vary=False, image_df=p.image_df)
+                lo, hi = sorted((sign * image_only.lo, sign * image_only.hi))
+                what = ("too few seeds to compare" if o.n_seeds < stats.MIN_SEEDS
+                        else "no comparison")
+                line = (f"{a} and {b}: {what} ({o.problem}); on these test images with seed "
+                        f"{p.seeds[0]} {a} - {b} = {sign * image_only.estimate:{f}} [{lo:{f}}, "
+                        f"{hi:{f}}]{unit_text}")
+            else:
+                line = stats.difference_statement(a, b, diff, unit, decimals)
+                if len(fixed) < 2:
+                    line += f" (over {o.n_seeds} training seeds and {o.n_images} images)"
             lines.append("  - " + line)
         return lines
+
+
+def _block_values(common: pd.DataFrame, per_seed: pd.DataFrame | None,
+                  value: str) -> dict[str, R.Values]:
+    """Method -> its :class:`~inpainting.evaluation.records.Values` on the block's images: each
+    seed's per-image values where there are several, else the image x method table as one seed."""
+    out = {}
+    if per_seed is not None and value in per_seed and "seed_index" in per_seed:
+        rows = per_seed[per_seed["sample"].isin(common.index)]
+        for method, group in rows.groupby("method", sort=False):
+            if method in common.columns:
+                table = group.pivot(index="seed_index", columns="sample", values=value)
+                table = table.reindex(columns=common.index).sort_index()
+                out[method] = R.Values(tuple(table.index), table.to_numpy(dtype=float))
+    for method in common.columns:
+        out.setdefault(method, R.Values((0,), common[method].to_numpy(dtype=float)[None, :]))
+    return out
 
 
 # ------------------------------------------------------------------------------------ building
@@ -447,6 +487,8 @@ def _average_over_seeds(per_seed: pd.DataFrame) -> pd.DataFrame:
     keys = ["method", "kind", "sample", "index"]
     grouped = per_seed.groupby(keys, sort=False)
     out = grouped[[*METRIC_COLUMNS, "seconds"]].mean()
+    for column in PSNR_COLUMNS:   # PSNR of the mean MSE over seeds, as over images
+        out[column] = grouped[column].agg(stats.psnr_of_mean_mse)
     out["identical"] = grouped["identical"].all()
     out["n_seeds"] = grouped.size()
     return out.reset_index()

@@ -209,35 +209,78 @@ class SeedPairs:
     n_images: int
     a_value: float
     b_value: float
+    image_df: float | None = None   # the image part's degrees of freedom (None: n_images - 1)
 
 
-def _matrix(rows: pd.DataFrame, seeds) -> np.ndarray:
-    table = rows.pivot(index="seed", columns="index", values="value")
-    return table.loc[list(seeds)].to_numpy(dtype=float)
+@dataclass(frozen=True)
+class Values:
+    """One method's values of one metric on one (role, kind): ``matrix`` ``(seeds, units)`` (per
+    image, or per shared resample for KID), ``whole`` per seed (KID's whole-set value, else
+    None), ``seeds``."""
+
+    seeds: tuple[int, ...]
+    matrix: np.ndarray
+    whole: np.ndarray | None = None
+
+    def broadcast(self, seeds) -> "Values":
+        """An untrained method's one set of values, paired with every seed of the other."""
+        k = len(seeds)
+        return Values(tuple(seeds), np.repeat(self.matrix[:1], k, 0),
+                      None if self.whole is None else np.repeat(self.whole[:1], k))
+
+    def at(self, seeds) -> "Values":
+        pos = [self.seeds.index(s) for s in seeds]
+        return Values(tuple(seeds), self.matrix[pos], None if self.whole is None else self.whole[pos])
+
+
+def values(records: pd.DataFrame, metric: str, method: str, role: str, kind: str) -> Values | None:
+    """:class:`Values` of ``method`` in ``records``; None when it has none."""
+    sel = records[(records["role"] == role) & (records["kind"] == kind)
+                  & (records["metric"] == metric) & (records["method"] == method)]
+    if sel.empty:
+        return None
+    kid = METRICS[metric].summary == "kid"
+    rows = sel[sel["unit"] == (RESAMPLE if kid else IMAGE)]
+    table = rows.pivot(index="seed", columns="index", values="value").sort_index()
+    whole = sel[sel["unit"] == WHOLE].set_index("seed")["value"].loc[table.index].to_numpy() if kid else None
+    return Values(tuple(int(s) for s in table.index), table.to_numpy(dtype=float), whole)
 
 
 def seed_pairs(records: pd.DataFrame, metric: str, a: str, b: str, role: str,
-               kind: str) -> SeedPairs | None:
+               kind: str, fixed: tuple[str, ...] = ()) -> SeedPairs | None:
     """:class:`SeedPairs` of ``metric`` for methods ``a`` and ``b`` on the seeds and images both
-    have; None when either lacks them."""
-    spec = METRICS[metric]
-    unit = RESAMPLE if spec.summary == "kid" else IMAGE
-    sel = records[(records["role"] == role) & (records["kind"] == kind) & (records["metric"] == metric)]
-    ra, rb = sel[sel["method"] == a], sel[sel["method"] == b]
-    seeds = sorted(set(ra["seed"]) & set(rb["seed"]))
+    have; None when either lacks them. A method in ``fixed`` has no training randomness (the grey
+    fill, a classical method): its values pair with every seed of the other."""
+    va, vb = (values(records, metric, m, role, kind) for m in (a, b))
+    if va is None or vb is None:
+        return None
+    n = None
+    if METRICS[metric].summary == "kid":
+        n = int(records.loc[(records["role"] == role) & (records["kind"] == kind)
+                            & (records["unit"] == IMAGE), "index"].nunique())
+    return pair_values(metric, va, vb, a in fixed, b in fixed, n)
+
+
+def pair_values(metric: str, va: Values, vb: Values, a_fixed: bool = False, b_fixed: bool = False,
+                n_images: int | None = None) -> SeedPairs | None:
+    """:class:`SeedPairs` from two methods' :class:`Values` (the array core of :func:`seed_pairs`;
+    ``n_images``: the test images behind KID's resamples)."""
+    if a_fixed and not b_fixed:
+        va = va.broadcast(vb.seeds)
+    elif b_fixed and not a_fixed:
+        vb = vb.broadcast(va.seeds)
+    seeds = sorted(set(va.seeds) & set(vb.seeds))
     if not seeds:
         return None
+    va, vb = va.at(seeds), vb.at(seeds)
+    spec = METRICS[metric]
     sign = 1.0 if spec.higher else -1.0
+    ma, mb = va.matrix, vb.matrix
     if spec.summary == "kid":
-        whole_a = ra[ra["unit"] == WHOLE].set_index("seed")["value"].loc[seeds].to_numpy()
-        whole_b = rb[rb["unit"] == WHOLE].set_index("seed")["value"].loc[seeds].to_numpy()
-        ma, mb = _matrix(ra[ra["unit"] == unit], seeds), _matrix(rb[rb["unit"] == unit], seeds)
         boot = np.nanmean(sign * (ma - mb), axis=0)
-        n = int(records[(records["role"] == role) & (records["kind"] == kind)
-                        & (records["unit"] == IMAGE)]["index"].nunique())
-        return SeedPairs(metric, tuple(seeds), sign * (whole_a - whole_b),
-                         float(np.nanvar(boot, ddof=1)), n, float(whole_a.mean()), float(whole_b.mean()))
-    ma, mb = _matrix(ra[ra["unit"] == unit], seeds), _matrix(rb[rb["unit"] == unit], seeds)
+        return SeedPairs(metric, tuple(seeds), sign * (va.whole - vb.whole),
+                         float(np.nanvar(boot, ddof=1)), n_images or 0, float(va.whole.mean()),
+                         float(vb.whole.mean()))
     keep = ~(np.isnan(ma).any(0) | np.isnan(mb).any(0))
     ma, mb = ma[:, keep], mb[:, keep]
     n = ma.shape[1]
@@ -251,13 +294,17 @@ def seed_pairs(records: pd.DataFrame, metric: str, a: str, b: str, role: str,
         # at n = 192 in the calibration (tests/test_decision_calibration.py), the jackknife's not
         left_out = (10.0 * np.log10((sb - eb) / (sa - ea))).mean(0)
         a_value, b_value = (float(-10.0 * np.log10(e.mean())) for e in (ea, eb))
+        # a few hard images set an MSE summary's variance: df of the effective number of images
+        w = (ea / ea.mean(1, keepdims=True) + eb / eb.mean(1, keepdims=True)).mean(0)
+        image_df = max((w @ w) ** 2 / (w**4).sum() - 1.0, 1.0)
     else:
         diffs = sign * (ma - mb)
         d = diffs.mean(1)
         left_out = (diffs.sum(1, keepdims=True) - diffs).mean(0) / (n - 1)
         a_value, b_value = float(ma.mean()), float(mb.mean())
+        image_df = None
     v_image = float((n - 1) / n * ((left_out - left_out.mean()) ** 2).sum())
-    return SeedPairs(metric, tuple(seeds), d, v_image, n, a_value, b_value)
+    return SeedPairs(metric, tuple(seeds), d, v_image, n, a_value, b_value, image_df)
 
 
 # ------------------------------------------------------------------------------ a study's export
