@@ -46,8 +46,8 @@ import torch
 from .experiments import FoundModel
 from .profiles import Profile, get_profile
 from .runtime import (DamagedFileError, OutputError, atomic_write, atomic_write_text, check_output,
-                      device_name, file_sha256, kit_wrote, now_iso, results_dir, warn_loudly,
-                      write_output)
+                      device_name, file_sha256, kit_wrote, ledger_entry, now_iso, results_dir,
+                      warn_loudly, write_output)
 from .training.records import LOG_FILE
 from .training.runs import (GENERATOR_FILE, IDENTITY_FILE, RECORD_FILE, is_finished, read_record,
                             run_folder, run_key)
@@ -266,7 +266,9 @@ def publish(work: Path, final: Path, replace: bool = False) -> None:
     atomically; files of the previous export that the new one no longer makes are removed; every
     other file (a README, a plan, notes) is kept."""
     ours = previous_export(final)
-    owned = lambda path: path.resolve() in ours   # noqa: E731
+
+    def owned(path: Path) -> bool:   # listed by the old manifest, and never recorded otherwise
+        return path.resolve() in ours and ledger_entry(path, final) is None
     new = sorted(p.relative_to(work) for p in work.rglob("*") if p.is_file())
     for rel in new:
         check_output(final / rel, replace=replace, root=final, owned=owned, flag="--replace")
@@ -278,8 +280,8 @@ def publish(work: Path, final: Path, replace: bool = False) -> None:
         if kit_wrote(path, final):   # the previous export's file, unchanged and superseded
             path.unlink()
         elif path.is_file():
-            print(f"kept {path}: made by an earlier export but not recorded as unchanged; remove "
-                  "it by hand if it is no longer wanted", flush=True)
+            print(f"kept {path}: made by an earlier export but not recorded as unchanged; move "
+                  "it aside by hand if it is no longer wanted", flush=True)
 
 
 def _copy_results(profile: Profile, work: Path) -> list[str]:

@@ -474,10 +474,16 @@ def _ledger(path: Path, root: Path | None) -> tuple[Path, str]:
 def kit_wrote(path: str | os.PathLike, root: str | os.PathLike | None = None) -> bool:
     """True when ``path`` holds exactly the bytes the kit last wrote there
     (:func:`write_output` records each file's sha256 in ``<root>/.inpainting-outputs.json``)."""
-    path = Path(path)
-    ledger, rel = _ledger(path, root)
+    recorded = ledger_entry(path, root)
+    return recorded is not None and Path(path).is_file() and recorded == file_sha256(path)
+
+
+def ledger_entry(path: str | os.PathLike, root: str | os.PathLike | None = None) -> str | None:
+    """The sha256 :func:`write_output` recorded for ``path`` (``None``: the kit never wrote it
+    there, as far as the ledger knows)."""
+    ledger, rel = _ledger(Path(path), root)
     entries = read_record_json(ledger, rebuilt="files the kit wrote before count as not its own") or {}
-    return path.is_file() and entries.get(rel) == file_sha256(path)
+    return entries.get(rel)
 
 
 def check_output(path: str | os.PathLike, inputs: tuple = (), replace: bool = False,

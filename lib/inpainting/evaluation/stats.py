@@ -417,12 +417,12 @@ def difference_statement(name_a: str, name_b: str, difference: Interval, unit: s
     """
     unit = f" {unit}" if unit else ""
     d, lo, hi, n = difference.estimate, difference.lo, difference.hi, difference.n
+    if difference.excludes_zero:  # a supported difference never prints a bound as 0.00
+        while decimals < 6 and min(abs(lo), abs(hi)) < 0.5 * 10.0 ** -decimals:
+            decimals += 1
     f = f".{decimals}f"
-    smallest = min(abs(lo), abs(hi))
-    if difference.excludes_zero and smallest < 0.5 * 10.0 ** -decimals:
-        # a supported difference never prints a bound as 0: two significant digits of the nearer
-        # bound (fixed point down to 1e-4, then exponent form: 1e-9 dB is "1.0e-09", not 0.000000)
-        f = ".1e" if smallest < 1e-4 else f".{1 - math.floor(math.log10(smallest))}f"
+    if difference.excludes_zero and min(abs(lo), abs(hi)) < 0.5 * 10.0 ** -decimals:
+        f = ".1e"   # below 6 decimals: significant digits (1e-9 dB is 1.0e-09, never 0.000000)
     if not difference.has_interval:
         return f"{name_a} and {name_b}: no comparison at n = {n} ({difference.note})"
     if n < MIN_IMAGES:

@@ -113,8 +113,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="replace an existing output file that is not an executed notebook")
     args = parser.parse_args(argv)
     try:   # every argument is checked here, before a kernel starts
-        read_notebook(args.notebook)
         get_profile(args.profile, args.overrides)
+        read_notebook(args.notebook)
         check_output(args.output, inputs=(args.notebook,), replace=args.force, owned=executed)
     except (ValueError, OSError) as exc:   # OutputError, DamagedFileError, a bad profile
         parser.error(str(exc))
