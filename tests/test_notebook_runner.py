@@ -60,7 +60,7 @@ def test_cli_rejects_a_missing_notebook(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         notebook_runner.main([str(tmp_path / "nope.ipynb"), str(tmp_path / "out.ipynb"), "--profile", "smoke"])
     assert exit_info.value.code == 2
-    assert "nope.ipynb not found" in capsys.readouterr().err
+    assert "nope.ipynb: is missing" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args, message", [

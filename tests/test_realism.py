@@ -96,7 +96,7 @@ def test_resize_is_exact_at_299_and_interpolates_between_pixels():
 def test_features_are_cached_by_content_in_memory_and_on_disk(faces, tmp_path, monkeypatch):
     images = faces[:2]
     first = realism.features(images, tmp_path)
-    files = list(tmp_path.glob("inception-*.npy"))
+    files = list(tmp_path.glob("inception-*.npz"))
     assert len(files) == 1
     monkeypatch.setattr(realism, "_MEMORY", {})
     monkeypatch.setattr(realism, "inception_model", lambda: pytest.fail("recomputed"))
@@ -106,7 +106,10 @@ def test_features_are_cached_by_content_in_memory_and_on_disk(faces, tmp_path, m
     monkeypatch.undo()
     monkeypatch.setattr(realism, "_MEMORY", {})
     assert np.array_equal(realism.features(images, tmp_path), first), "a damaged file is recomputed"
-    assert np.load(files[0]).shape == (2, realism.FEATURE_DIM), "and replaced"
+    with np.load(files[0]) as data:
+        assert data["features"].shape == (2, realism.FEATURE_DIM), "and replaced"
+    kept = list(tmp_path.glob("inception-*.npz.damaged-*"))   # set aside, never deleted (issue 28)
+    assert len(kept) == 1 and kept[0].read_bytes() == b"damaged"
 
 
 def test_a_missing_network_names_the_set_up_and_the_pip_command(monkeypatch):

@@ -130,6 +130,64 @@ def test_export_writes_float16_weights_a_manifest_and_refuses_unfinished_runs(tm
     assert (folder / "README.md").read_text() == "kept"   # a re-export keeps the description
 
 
+def test_a_second_export_keeps_the_users_files_and_never_writes_over_theirs(tmp_path, monkeypatch):
+    """Issue 28: a re-export deleted every file the user had added to references/<profile>/."""
+    smoke = get_profile("smoke")
+    spec = variant_spec(smoke, ABLATION_VARIANTS[FULL_MODEL], "faces")
+    monkeypatch.setattr(R, "stored_runs", lambda p: [("faces", FULL_MODEL, 0, spec)])
+    train_spec(spec, progress=False)
+    folder = R.export(smoke, "1 min", "first", root=tmp_path)
+    mine = {folder / "plan.json": "{}", folder / "notes" / "mine.txt": "my notes",
+            folder / "runs" / "faces" / "extra.csv": "a\n1\n"}
+    for path, text in mine.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    R.export(smoke, "1 min", "second", root=tmp_path)
+    assert all(path.read_text() == text for path, text in mine.items())
+    assert R.read_manifest("smoke", tmp_path)["command"] == "second"
+    # a file of the kit's that the user changed is theirs now: the export stops before any change
+    log = (folder / R.read_manifest("smoke", tmp_path)["models"][0]["file"]).parent / "log.csv"
+    log.write_text(log.read_text() + "# my remark\n")
+    with pytest.raises(R.OutputError, match=f"{log}.*--replace"):
+        R.export(smoke, "1 min", "third", root=tmp_path)
+    assert R.read_manifest("smoke", tmp_path)["command"] == "second"
+    R.export(smoke, "1 min", "third", root=tmp_path, replace=True)
+    assert R.read_manifest("smoke", tmp_path)["command"] == "third" and "my remark" not in log.read_text()
+    assert all(path.read_text() == text for path, text in mine.items())
+
+
+def test_check_reports_missing_or_empty_references(tmp_path):
+    """Issue 28: `references check` said all was fine with no references/ or no model listed."""
+    assert "no reference folder" in R.stale_references(tmp_path / "none")[0]
+    root = tmp_path / "references"
+    shutil.copytree(R.reference_root("study"), root / "study")
+    manifest = json.loads((root / "study" / R.MANIFEST).read_text())
+    (root / "study" / R.MANIFEST).write_text(json.dumps({**manifest, "models": []}))
+    (problem,) = R.stale_references(root)
+    assert "lists no model" in problem and "git checkout" in problem
+    (root / "study" / R.MANIFEST).write_text(json.dumps(manifest)[:500])
+    (problem,) = R.stale_references(root)
+    assert "manifest.json" in problem and "not JSON" in problem
+    assert R.committed_results("study", root) is None   # notebook 06 goes on, with a warning
+
+
+def test_a_damaged_reference_is_never_offered(tmp_path):
+    """Issue 28: a zeroed or cut reference generator was offered by the demo."""
+    root = tmp_path / "references"
+    shutil.copytree(R.reference_root("study"), root / "study")
+    entry = COMMITTED["models"][0]
+    path = root / "study" / entry["file"]
+    path.write_bytes(path.read_bytes()[:50_000])
+    offered = R.reference_models(get_profile("study"), entry["role"], root)
+    assert all(m.run_dir != path.parent for m in offered)
+    assert len(offered) == sum(e["role"] == entry["role"] for e in COMMITTED["models"]) - 1
+    assert any("sha256" in p and str(path) in p for p in R.stale_references(root))
+    log = root / "study" / COMMITTED["models"][1]["file"]
+    log = log.parent / "log.csv"
+    log.write_bytes(log.read_bytes()[:-7])   # cut mid-line
+    assert any("middle of a line" in p for p in R.stale_references(root))
+
+
 def test_the_stored_runs_are_the_lite_rows_train_lists_under_the_same_names():
     """One naming of the runs: the references' (role, variant, seed) are the lines of
     ``python -m inpainting.train --list`` with the same keys."""

@@ -171,6 +171,6 @@ def test_bad_model_output_and_batch_size(run, tmp_path, capsys):
                                                    str(tmp_path / "o"), "--batch-size", "0"])
     (tmp_path / "o").mkdir()
     (tmp_path / "o" / "a.png").write_bytes(b"x")
-    assert "already holds a.png" in _usage_error(capsys, ["--model", str(run.out_dir), *rest,
+    assert "a.png exists and was not written by the kit" in _usage_error(capsys, ["--model", str(run.out_dir), *rest,
                                                           "--out", str(tmp_path / "o")])
     assert (tmp_path / "o" / "a.png").read_bytes() == b"x", "nothing overwritten"

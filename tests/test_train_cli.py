@@ -44,7 +44,7 @@ def _offline(monkeypatch, tmp_path):
      "unknown parameter 'train.stepz'"),
     (["--profile", "smoke", "--variant", "L_rec", "--overrides", '{"train.steps_g": "many"}'],
      "train.steps_g must be an int"),
-    (["--profile", "smoke", "--variant", "L_rec", "--seed", "-1"], "--seed must be >= 0"),
+    (["--profile", "smoke", "--variant", "L_rec", "--seed", "-1"], "--seed=-1: must be in [0, 2**63 - 1]"),
     (["--profile", "smoke", "--variant", WARM_START, "--overrides", '{"model.generator": "glcic"}'],
      "has no warm start"),
     (["--profile", "smoke", "--variant", "L_rec", "--overrides", '{"train.device": "tpu"}'],

@@ -32,10 +32,10 @@ Commands::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Collection
@@ -45,9 +45,12 @@ import torch
 
 from .experiments import FoundModel
 from .profiles import Profile, get_profile
-from .runtime import atomic_write, atomic_write_text, device_name, now_iso, results_dir
+from .runtime import (DamagedFileError, OutputError, atomic_write, atomic_write_text, check_output,
+                      device_name, file_sha256, kit_wrote, ledger_entry, now_iso, results_dir,
+                      warn_loudly, write_output)
 from .training.records import LOG_FILE
-from .training.runs import GENERATOR_FILE, IDENTITY_FILE, RECORD_FILE, is_finished, run_folder, run_key
+from .training.runs import (GENERATOR_FILE, IDENTITY_FILE, RECORD_FILE, is_finished, read_record,
+                            run_folder, run_key)
 
 ROOT = Path(__file__).resolve().parents[2] / "references"   # <repository>/references
 MANIFEST = "manifest.json"
@@ -66,10 +69,72 @@ def reference_root(profile_name: str, root: Path | None = None) -> Path:
     return (root or ROOT) / profile_name
 
 
+MANIFEST_FIELDS = ("profile", "made", "command", "wall_time", "machine", "precision", "torch",
+                   "storage", "models", "results")
+ENTRY_FIELDS = ("role", "variant", "seed", "key", "generator", "params", "file", "sha256")
+REFERENCE_FIX = ("restore the committed references with `git checkout -- references/` (or a fresh "
+                 "clone), or write them again with python -m inpainting.references export")
+
+
+def read_manifest_file(path: Path, profile_name: str | None = None) -> dict:
+    """A reference folder's ``manifest.json``, checked: a JSON object with every field of
+    :data:`MANIFEST_FIELDS`, of the profile its folder is named after, listing at least one model,
+    each entry with :data:`ENTRY_FIELDS`, a 64-digit sha256 and a file inside the folder;
+    :class:`DamagedFileError` naming the file and the fix otherwise."""
+    from .stored import damaged, read_json_object
+    manifest = read_json_object(path, REFERENCE_FIX, MANIFEST_FIELDS)
+    profile_name = profile_name or Path(path).parent.name
+    if manifest["profile"] != profile_name:
+        raise damaged(path, f"is the manifest of profile {manifest['profile']!r}, not of "
+                            f"{profile_name!r} whose folder it lies in (copied from another "
+                            "folder?)", REFERENCE_FIX)
+    models = manifest["models"]
+    if not isinstance(models, list) or not models:
+        raise damaged(path, "lists no model ('models' is empty or not a list)", REFERENCE_FIX)
+    for i, entry in enumerate(models):
+        problem = _entry_problem(entry)
+        if problem:
+            raise damaged(path, f"model entry {i}: {problem}", REFERENCE_FIX)
+    return manifest
+
+
+def _entry_problem(entry: Any) -> str:
+    if not isinstance(entry, dict):
+        return f"is a {type(entry).__name__}, not an object"
+    lacking = [k for k in ENTRY_FIELDS if k not in entry]
+    if lacking:
+        return "lacks " + ", ".join(map(repr, lacking))
+    digest = entry["sha256"]
+    if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+        return f"sha256 {digest!r} is not 64 hex digits"
+    file = Path(str(entry["file"]))
+    if file.is_absolute() or ".." in file.parts:
+        return f"file {entry['file']!r} lies outside the reference folder"
+    return ""
+
+
 def read_manifest(profile_name: str, root: Path | None = None) -> dict | None:
-    """The manifest of the references of ``profile_name``, None when there are none."""
+    """The checked manifest of the references of ``profile_name`` (:func:`read_manifest_file`),
+    None when the folder has none."""
     path = reference_root(profile_name, root) / MANIFEST
-    return json.loads(path.read_text()) if path.is_file() else None
+    return read_manifest_file(path, profile_name) if path.exists() else None
+
+
+def read_reference_model(path: Path, sha256: str) -> dict:
+    """A committed reference generator: the very file its manifest records (sha256), then the
+    checks of every ``generator.pt`` (:func:`inpainting.models.read_generator`)."""
+    from .models.loading import read_generator
+    from .stored import check_sha256, require_file
+    check_sha256(require_file(path, REFERENCE_FIX), sha256, REFERENCE_FIX)
+    return read_generator(path)
+
+
+def read_committed_table(path: Path, sha256: str | None = None) -> pd.DataFrame:
+    """A committed CSV table: the recorded file (sha256, when the manifest records it) and a
+    complete CSV table (:func:`inpainting.stored.read_csv_table`)."""
+    from .stored import check_sha256, read_csv_table, require_file
+    check_sha256(require_file(path, REFERENCE_FIX), sha256, REFERENCE_FIX)
+    return read_csv_table(path, REFERENCE_FIX)
 
 
 def stored_runs(profile: Profile) -> list[tuple[str, str, int, Any]]:
@@ -100,14 +165,6 @@ def current_keys(profile_name: str) -> dict[tuple[str, str, int], str]:
             for role, name, seed, spec in stored_runs(get_profile(profile_name))}
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _store_generator(source: Path, dest: Path, meta: dict) -> int:
     from .models.loading import read_generator
     blob = read_generator(source)
@@ -125,10 +182,13 @@ def _per_image(model_path: Path, test_set) -> "Any":
     return per_image.sort_values(["kind", "sample"]).reset_index(drop=True)
 
 
-def export(profile: Profile, wall_time: str, command: str, root: Path | None = None) -> Path:
+def export(profile: Profile, wall_time: str, command: str, root: Path | None = None,
+           replace: bool = False) -> Path:
     """Write the references of ``profile`` from its finished local runs (every run of
     :func:`stored_runs` must be finished) and copy its tables and figures; returns the folder.
-    The old folder is replaced only once the new one is complete."""
+    The export is made complete in a temporary folder first, then published (:func:`publish`):
+    files the user added to the folder are kept, and a file of the folder the kit did not write
+    stops the export before anything changes (``replace``: write over it)."""
     from .data.test_sets import fixed_test_set
     runs = stored_runs(profile)
     missing = [f"{role}: {variant} (seed {seed})" for role, variant, seed, spec in runs
@@ -138,8 +198,8 @@ def export(profile: Profile, wall_time: str, command: str, root: Path | None = N
                            f"{'; '.join(missing)}; train them first (python -m inpainting.train "
                            f"--profile {profile.name} --all)")
     final = reference_root(profile.name, root)
-    work = final.with_name(final.name + ".partial")
-    shutil.rmtree(work, ignore_errors=True)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
     entries, test_sets = [], {}
     for role, variant, seed, spec in runs:
         source = run_folder(spec)
@@ -154,12 +214,12 @@ def export(profile: Profile, wall_time: str, command: str, root: Path | None = N
         full, half = (_per_image(p, test_set) for p in (source / GENERATOR_FILE, folder / GENERATOR_FILE))
         diff = {m: float((full[m] - half[m]).abs().max()) for m in ("psnr_hole", "ssim_hole")}
         first = half[half["kind"] == "centre"].head(CHECK_IMAGES)
-        record = json.loads((source / RECORD_FILE).read_text())
+        record = read_record(source / RECORD_FILE, run_key(spec))
         entries.append({
             "role": role, "variant": variant, "seed": seed, "key": run_key(spec),
             "generator": spec.profile.model.generator, "params": params,
             "file": str((folder / GENERATOR_FILE).relative_to(work)),
-            "sha256": _sha256(folder / GENERATOR_FILE), "train_seconds": record.get("seconds"),
+            "sha256": file_sha256(folder / GENERATOR_FILE), "train_seconds": record.get("seconds"),
             "steps": {k: getattr(spec.profile.train, k) for k in ("steps_g", "steps_d", "steps_joint")},
             "fp16_check": {"max_abs_diff": diff, "test_images": len(full),
                            "centre_samples": first["sample"].astype(int).tolist(),
@@ -174,14 +234,54 @@ def export(profile: Profile, wall_time: str, command: str, root: Path | None = N
                     "cores": torch.get_num_threads()},
         "precision": "float32 training and evaluation; weights stored in float16",
         "torch": torch.__version__, "storage": str(STORAGE).replace("torch.", ""),
-        "models": entries, "results": copied}
+        "models": entries, "results": copied,
+        "results_sha256": {name: file_sha256(work / name) for name in copied}}
     atomic_write_text(work / MANIFEST, json.dumps(manifest, indent=1) + "\n")
-    if (final / "README.md").is_file():   # the folder's hand-written description is kept
-        shutil.copy2(final / "README.md", work / "README.md")
-    if final.exists():
-        shutil.rmtree(final)
-    work.rename(final)
+    try:
+        publish(work, final, replace)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)   # the kit's own temporary folder
     return final
+
+
+def previous_export(final: Path) -> set[Path]:
+    """The files the previous export wrote into ``final``, as its manifest lists them (the
+    models, their run files, the copied results, the manifest): the kit's own files in a folder
+    exported before the ledger of :func:`inpainting.runtime.write_output` existed."""
+    try:
+        manifest = read_manifest_file(final / MANIFEST, final.name)
+    except DamagedFileError:
+        return set()
+    files = {final / MANIFEST} | {final / name for name in manifest["results"]}
+    for entry in manifest["models"]:
+        run = (final / entry["file"]).parent
+        files |= {run / GENERATOR_FILE} | {run / name for name in RUN_FILES}
+    return {f.resolve() for f in files}
+
+
+def publish(work: Path, final: Path, replace: bool = False) -> None:
+    """Move the new export in ``work`` into ``final`` through the one writer
+    (:func:`inpainting.runtime.write_output`): every file checked first (a file there that the
+    kit did not write stops the export before anything changes, unless ``replace``), then written
+    atomically; files of the previous export that the new one no longer makes are removed; every
+    other file (a README, a plan, notes) is kept."""
+    ours = previous_export(final)
+
+    def owned(path: Path) -> bool:   # listed by the old manifest, and never recorded otherwise
+        return path.resolve() in ours and ledger_entry(path, final) is None
+    new = sorted(p.relative_to(work) for p in work.rglob("*") if p.is_file())
+    for rel in new:
+        check_output(final / rel, replace=replace, root=final, owned=owned, flag="--replace")
+    for rel in new:
+        write_output(final / rel, lambda tmp, rel=rel: shutil.copyfile(work / rel, tmp),
+                     replace=True, root=final)
+    made = {(final / rel).resolve() for rel in new}
+    for path in sorted(ours - made):
+        if kit_wrote(path, final):   # the previous export's file, unchanged and superseded
+            path.unlink()
+        elif path.is_file():
+            print(f"kept {path}: made by an earlier export but not recorded as unchanged; move "
+                  "it aside by hand if it is no longer wanted", flush=True)
 
 
 def _copy_results(profile: Profile, work: Path) -> list[str]:
@@ -200,13 +300,31 @@ def _copy_results(profile: Profile, work: Path) -> list[str]:
     return copied
 
 
+def reference_folders(root: Path | None = None) -> list[Path]:
+    """Every folder of ``root`` (default ``references/``) that is a profile's reference folder:
+    each one with a manifest, and each one without (a damaged folder, reported by the readers)."""
+    base = root or ROOT
+    return sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+        if base.is_dir() else []
+
+
 def stale_references(root: Path | None = None) -> list[str]:
-    """One line per committed reference model whose stored key is not the key today's code gives
-    its (profile, variant, role, seed), or whose file is missing or altered (sha256)."""
+    """One line per problem of the committed references: no reference folder at all, a manifest
+    that is missing or damaged (:func:`read_manifest_file`), a model whose stored key is not the
+    key today's code gives its (profile, variant, role, seed), a model file that is missing,
+    altered (sha256) or damaged, a damaged run log or committed table."""
+    base = root or ROOT
+    folders = reference_folders(root)
+    if not folders:
+        return [f"{base}: no reference folder (references/<profile>/manifest.json) to check; "
+                f"{REFERENCE_FIX}"]
     problems = []
-    for folder in sorted(p for p in (root or ROOT).iterdir() if (p / MANIFEST).is_file()) \
-            if (root or ROOT).is_dir() else []:
-        manifest = read_manifest(folder.name, root)
+    for folder in folders:
+        try:
+            manifest = read_manifest_file(folder / MANIFEST, folder.name)
+        except DamagedFileError as exc:
+            problems.append(f"{folder.name}: {exc}")
+            continue
         keys = current_keys(manifest["profile"])
         for e in manifest["models"]:
             what = f"{folder.name}/{e['role']}: {e['variant']} (seed {e['seed']})"
@@ -215,11 +333,36 @@ def stale_references(root: Path | None = None) -> list[str]:
                 problems.append(f"{what}: no longer a stored run of profile {manifest['profile']}")
             elif now != e["key"]:
                 problems.append(f"{what}: stored key {e['key']}, the profile's key is now {now}")
-            path = folder / e["file"]
-            if not path.is_file():
-                problems.append(f"{what}: {path} is missing")
-            elif _sha256(path) != e["sha256"]:
-                problems.append(f"{what}: {path} is not the committed file (sha256)")
+            problem = _model_problem(folder, e)
+            if problem:
+                problems.append(f"{what}: {problem}")
+        problems += [f"{folder.name}: {p}" for p in _table_problems(folder, manifest)]
+    return problems
+
+
+def _model_problem(folder: Path, entry: dict) -> str:
+    """Why the model of a manifest entry cannot be offered (its file or its run log), or ``""``."""
+    from .training.records import read_log
+    path = folder / entry["file"]
+    try:
+        read_reference_model(path, entry["sha256"])
+        if (path.parent / LOG_FILE).exists():
+            read_log(path.parent / LOG_FILE)
+    except DamagedFileError as exc:
+        return str(exc)
+    return ""
+
+
+def _table_problems(folder: Path, manifest: dict) -> list[str]:
+    digests = manifest.get("results_sha256") or {}
+    problems = []
+    for name in manifest["results"]:
+        if not str(name).endswith(".csv"):
+            continue
+        try:
+            read_committed_table(folder / name, digests.get(name))
+        except DamagedFileError as exc:
+            problems.append(str(exc))
     return problems
 
 
@@ -230,9 +373,12 @@ def reference_models(profile: Profile, role: str, root: Path | None = None,
     and its seed; only current ones (keys match, :func:`stale_references`). Nothing is loaded."""
     from .training.records import read_result
     out = []
-    base = root or ROOT
-    for folder in sorted(p for p in base.iterdir() if (p / MANIFEST).is_file()) if base.is_dir() else []:
-        manifest = read_manifest(folder.name, root)
+    for folder in reference_folders(root):
+        try:
+            manifest = read_manifest_file(folder / MANIFEST, folder.name)
+        except DamagedFileError as exc:   # the demo goes on with the references that are sound
+            warn_loudly(f"the reference models of {folder} are not offered: {exc}")
+            continue
         ref_profile = get_profile(manifest["profile"])
         if getattr(ref_profile, role).image_size != getattr(profile, role).image_size:
             continue
@@ -241,6 +387,10 @@ def reference_models(profile: Profile, role: str, root: Path | None = None,
             if e["role"] != role or (seeds is not None and e["seed"] not in seeds):
                 continue
             if keys.get((role, e["variant"], e["seed"])) != e["key"]:
+                continue
+            problem = _model_problem(folder, e)
+            if problem:   # never offered: a damaged model would complete images as if sound
+                warn_loudly(f"reference {e['variant']} (seed {e['seed']}) is not offered: {problem}")
                 continue
             run = (folder / e["file"]).parent
             m = FoundModel(f"{e['variant']} [reference: {manifest['profile']}, seed {e['seed']}]",
@@ -259,7 +409,9 @@ class CommittedResults:
     manifest: dict
 
     def table(self, name: str) -> pd.DataFrame:
-        return pd.read_csv(self.folder / "tables" / f"{name}.csv")
+        """``tables/<name>.csv``, checked (:func:`read_committed_table`)."""
+        rel = f"tables/{name}.csv"
+        return read_committed_table(self.folder / rel, (self.manifest.get("results_sha256") or {}).get(rel))
 
     def figure_path(self, name: str) -> Path:
         return self.folder / "figures" / f"{name}.png"
@@ -277,8 +429,13 @@ def committed_results(profile_name: str = "study", root: Path | None = None) -> 
     """The committed results of ``profile_name``, None when the repository has none or when a
     model of them is stale (:func:`stale_references`: their figures would no longer be the
     profile's)."""
-    manifest = read_manifest(profile_name, root)
-    if manifest is None or any(line.startswith(f"{profile_name}/") for line in stale_references(root)):
+    try:
+        manifest = read_manifest(profile_name, root)
+    except DamagedFileError as exc:   # notebook 06 goes on without them, saying why
+        warn_loudly(f"the committed results of {profile_name} are not shown: {exc}")
+        return None
+    if manifest is None or any(line.startswith((f"{profile_name}/", f"{profile_name}:"))
+                               for line in stale_references(root)):
         return None
     return CommittedResults(reference_root(profile_name, root), manifest)
 
@@ -290,6 +447,8 @@ def main(argv: list[str] | None = None) -> int:
     ex = sub.add_parser("export", help="write references/<profile>/ from the finished local runs")
     ex.add_argument("--profile", default="study")
     ex.add_argument("--wall-time", required=True, help="the training's wall time, as measured")
+    ex.add_argument("--replace", action="store_true", help="write over files of the folder that "
+                    "the kit did not write (default: stop, naming them)")
     ex.add_argument("--command-line", default=None, help="the command that trained the runs "
                     "(default: python -m inpainting.train --profile <profile> --all)")
     sub.add_parser("check", help="list stale or altered reference models (exit 1 if any)")
@@ -297,11 +456,58 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "export":
         profile = get_profile(args.profile)
         command = args.command_line or f"python -m inpainting.train --profile {profile.name} --all"
-        print(export(profile, args.wall_time, command))
+        try:
+            print(export(profile, args.wall_time, command, replace=args.replace))
+        except OutputError as exc:
+            parser.error(str(exc))
         return 0
     problems = stale_references()
     print("\n".join(problems) if problems else "every reference model is current and intact")
     return 1 if problems else 0
+
+
+
+# ------------------------------------------------------------------ registered kinds (inpainting.stored)
+def _example_manifest(folder: Path, variant: int) -> tuple[Path, dict]:
+    profile = ("study", "demo")[variant]
+    entry = {"role": "faces", "variant": "v", "seed": variant, "key": "ab" * 6, "generator": "lite",
+             "params": 10, "file": "runs/faces/lite-abababababab/generator.pt", "sha256": "0" * 64}
+    manifest = {"profile": profile, "made": "2026-01-01", "command": "c", "wall_time": "1 s",
+                "machine": {"cores": 2}, "precision": "float32", "torch": "2", "storage": "float16",
+                "models": [entry], "results": []}
+    path = Path(folder) / profile / MANIFEST
+    atomic_write_text(path, json.dumps(manifest, indent=1) + "\n")
+    return path, {}
+
+
+def _example_model(folder: Path, variant: int) -> tuple[Path, dict]:
+    from .models.loading import _example
+    path, _ = _example(Path(folder) / "runs" / "faces", variant)
+    return path, {"sha256": file_sha256(path)}
+
+
+def _example_table(folder: Path, variant: int) -> tuple[Path, dict]:
+    path = Path(folder) / "tables" / "loss_ablation.csv"
+    table = pd.DataFrame({"method": ["a", "b"], "psnr_hole": [20.5 + variant, 21.25]})
+    atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+    return path, {"sha256": file_sha256(path)}
+
+
+def _register() -> None:
+    from .models.loading import _foreign
+    from .stored import Kind, register
+    no_network = {"foreign_network": "a JSON record or a table holds no network"}
+    register(Kind("reference manifest", "json", read_manifest_file, _example_manifest,
+                  fields=MANIFEST_FIELDS, undetectable={
+                      **no_network, "zeroed": "no number of a manifest is forbidden to be 0; the "
+                      "files it lists are checked by their sha256"}))
+    register(Kind("reference model", "torch", read_reference_model, _example_model,
+                  fields=("state_dict",), foreign=_foreign))
+    register(Kind("committed table", "csv", read_committed_table, _example_table,
+                  fields=("method",), undetectable=no_network))
+
+
+_register()
 
 
 if __name__ == "__main__":

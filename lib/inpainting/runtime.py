@@ -74,8 +74,24 @@ def device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine() or "cpu"
 
 
+MAX_SEED = 2**63 - 1   # torch.manual_seed's and every generator's range, shared by all
+
+
+def seed_problem(seed: Any, name: str = "train.seed") -> str:
+    """Why ``seed`` cannot seed a run (not a whole number in [0, 2**63 - 1]), or ``""``: checked
+    where a seed enters, so none passes validation and crashes in ``torch.manual_seed`` later."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        return f"{name}={seed!r}: must be a whole number in [0, 2**63 - 1]"
+    if not 0 <= int(seed) <= MAX_SEED:
+        return f"{name}={seed}: must be in [0, 2**63 - 1] (= {MAX_SEED})"
+    return ""
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) global generators."""
+    problem = seed_problem(seed)
+    if problem:
+        raise ValueError(problem)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -153,21 +169,37 @@ def _json_problem(path: Path, nested: tuple[str, ...]) -> tuple[dict | None, str
     return value, ""
 
 
+def check_record_json(path: str | os.PathLike, nested: tuple[str, ...] = ()) -> dict:
+    """The dict of a bookkeeping JSON file; :class:`DamagedFileError` when it is missing, empty,
+    not JSON, not an object, or a field of ``nested`` is not an object (the check
+    :func:`read_record_json` sets damaged files aside by)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DamagedFileError.of(path, "is missing", "it is rebuilt when the kit next records")
+    value, reason = _json_problem(path, tuple(nested))
+    if value is None:
+        raise DamagedFileError.of(path, reason, "it is set aside and rebuilt from what is intact")
+    return value
+
+
 def read_record_json(path: str | os.PathLike, nested: tuple[str, ...] = (),
-                     rebuilt: str = "it is rebuilt from what is intact") -> dict | None:
+                     rebuilt: str = "it is rebuilt from what is intact",
+                     check: Callable[[Path], dict] | None = None) -> dict | None:
     """The dict of a bookkeeping JSON file (``run.json``, ``outputs.json``, ``identity.json``,
     ``train_config.json``); ``None`` when it is missing.
 
     A damaged file (empty, truncated, not UTF-8 / JSON, not an object, or a field of ``nested`` that
     is not an object) never blocks work and is never deleted: it is renamed to
     ``<name>.damaged-<UTC time>`` with a loud warning saying so and ``rebuilt`` (what happens next),
-    and ``None`` is returned, as for a missing file."""
+    and ``None`` is returned, as for a missing file. ``check``: the kind's checked reader
+    (raising :class:`DamagedFileError`), e.g. one requiring fields."""
     path = Path(path)
     if not path.is_file():
         return None
-    value, reason = _json_problem(path, tuple(nested))
-    if value is not None:
-        return value
+    try:   # the kind's own checked reader (stored.py), else the generic one
+        return (check or (lambda p: check_record_json(p, tuple(nested))))(path)
+    except DamagedFileError as exc:
+        reason = exc.damaged.get(path, str(exc))
     try:
         kept = set_aside(path)
     except FileNotFoundError:   # another process set it aside first
@@ -332,18 +364,36 @@ def warn_loudly(message: str) -> None:
 
 
 # ------------------------------------------------------------------ checked reads of torch files
-class CheckpointError(RuntimeError):
-    """Checkpoints exist but none can be used (or a finished model file is damaged).
+class DamagedFileError(ValueError):
+    """A file the kit wrote (or ships) and reads back is missing, damaged or not what it claims to
+    be: the one error of every checked reader (:mod:`inpainting.stored` lists them).
 
-    ``damaged`` maps every damaged file (the ``latest`` pointer included) to the reason; the message
-    names each of them and says what to delete to start over."""
+    ``damaged`` maps every damaged file to the reason; the message names each file, the problem
+    and the safe fix (never "delete": restore it, move it aside, or let the kit rebuild it)."""
 
     def __init__(self, message: str, damaged: dict[Path, str] | None = None):
         super().__init__(message)
-        self.damaged = dict(damaged or {})
+        self.damaged = {Path(k): v for k, v in (damaged or {}).items()}
 
-    def __reduce__(self):
+    @classmethod
+    def of(cls, path: str | os.PathLike, problem: str, fix: str) -> "DamagedFileError":
+        """The error for one file: ``"<path>: <problem>; <fix>"``."""
+        return cls(f"{path}: {problem}; {fix}", {Path(path): problem})
+
+    @property
+    def path(self) -> Path | None:
+        return next(iter(self.damaged), None)
+
+    def __reduce__(self):   # survives pickling (DataLoader workers, child processes)
         return type(self), (str(self), self.damaged)
+
+
+class CheckpointError(DamagedFileError, RuntimeError):
+    """Checkpoints exist but none can be used (or a finished model file is damaged).
+
+    ``damaged`` maps every damaged file (the ``latest`` pointer included) to the reason; the message
+    names each of them and the smallest safe action. A :class:`DamagedFileError` (and, as before,
+    a ``RuntimeError``)."""
 
 
 def _describe(value: Any) -> str:
@@ -365,7 +415,31 @@ def torch_file_problem(path: Path, required: tuple[str, ...], map_location: Any)
     lacking = [key for key in required if key not in state]
     if lacking:
         return None, "lacks " + ", ".join(repr(k) for k in lacking) + " (wrong content)"
+    for name, weights in state.items():
+        problem = weights_problem(weights) if _is_state_dict(weights) else ""
+        if problem:
+            return None, f"{name!r}: {problem}"
     return state, ""
+
+
+def _is_state_dict(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value) and \
+        all(isinstance(v, torch.Tensor) for v in value.values())
+
+
+def weights_problem(state: dict[str, torch.Tensor]) -> str:
+    """Why the tensors of a state dict cannot be trained weights, or ``""``: a non-finite value
+    (a file overwritten with NaN, or a diverged run saved as if finished), or a weight tensor
+    (``*weight``, 2-D or more) of zeros, which no initialisation or training leaves (a zeroed
+    file; biases and buffers may be zero and are not judged)."""
+    for name, tensor in state.items():
+        if not tensor.is_floating_point() or tensor.numel() == 0:
+            continue
+        if not bool(torch.isfinite(tensor).all()):
+            return f"{name} holds non-finite values (NaN or inf)"
+        if name.endswith("weight") and tensor.dim() >= 2 and not bool(tensor.any()):
+            return f"{name} is all zeros (a zeroed weight tensor)"
+    return ""
 
 
 def verify_file(path: str | os.PathLike, required: tuple[str, ...] = (),
@@ -380,3 +454,95 @@ def verify_file(path: str | os.PathLike, required: tuple[str, ...] = (),
     if state is None:
         raise CheckpointError(f"{path}: {reason}", {path: reason})
     return state
+
+
+# ------------------------------------------------------------------ the one way to write outputs
+OUTPUT_LEDGER = ".inpainting-outputs.json"   # per output root: relative path -> sha256 written
+
+
+class OutputError(ValueError):
+    """An output the kit will not write: the path is a folder, it is one of the command's inputs,
+    or it holds a file the kit did not write (or that was changed since) and replacing was not
+    asked for. Nothing was written; the message names the file and the fix."""
+
+
+def _ledger(path: Path, root: Path | None) -> tuple[Path, str]:
+    root = Path(root) if root is not None else path.parent
+    return root / OUTPUT_LEDGER, path.resolve().relative_to(root.resolve()).as_posix()
+
+
+def kit_wrote(path: str | os.PathLike, root: str | os.PathLike | None = None) -> bool:
+    """True when ``path`` holds exactly the bytes the kit last wrote there
+    (:func:`write_output` records each file's sha256 in ``<root>/.inpainting-outputs.json``)."""
+    recorded = ledger_entry(path, root)
+    return recorded is not None and Path(path).is_file() and recorded == file_sha256(path)
+
+
+def ledger_entry(path: str | os.PathLike, root: str | os.PathLike | None = None) -> str | None:
+    """The sha256 :func:`write_output` recorded for ``path`` (``None``: the kit never wrote it
+    there, as far as the ledger knows)."""
+    ledger, rel = _ledger(Path(path), root)
+    entries = read_record_json(ledger, rebuilt="files the kit wrote before count as not its own") or {}
+    return entries.get(rel)
+
+
+def check_output(path: str | os.PathLike, inputs: tuple = (), replace: bool = False,
+                 root: str | os.PathLike | None = None, owned: Callable[[Path], bool] | None = None,
+                 flag: str = "--force") -> Path:
+    """Raise :class:`OutputError` unless :func:`write_output` may write ``path``: not a folder,
+    not one of ``inputs`` (the same file by any name), and, when it exists, a file the kit wrote
+    unchanged (:func:`kit_wrote`), one ``owned`` recognises as the kit's, or ``replace``."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"output {path} is a folder; give a file name")
+    for source in inputs:
+        if path.exists() and Path(source).exists() and os.path.samefile(path, source) or \
+                path.resolve() == Path(source).resolve():
+            raise OutputError(f"output {path} is the input {source}: the kit never writes over "
+                              "what it reads; give another output path")
+    if path.exists() and not replace and not kit_wrote(path, root) and not (owned and owned(path)):
+        raise OutputError(f"{path} exists and was not written by the kit (or was changed since): "
+                          f"it is kept. Give another output path, move it aside, or pass {flag} "
+                          "to replace it")
+    return path
+
+
+def write_output(path: str | os.PathLike, write: Callable[[Path], Any], inputs: tuple = (),
+                 replace: bool = False, root: str | os.PathLike | None = None,
+                 owned: Callable[[Path], bool] | None = None, flag: str = "--force") -> Path:
+    """The one way a command writes an output: :func:`check_output` first (never over an input,
+    never over a file the kit did not write unless ``replace``), then :func:`atomic_write`, then
+    the file's sha256 recorded in ``<root>/.inpainting-outputs.json`` (``root``: the output
+    folder, default the file's folder), so the next run may replace what this one wrote and
+    nothing else. Files the kit does not own are never touched."""
+    path = check_output(path, inputs, replace, root, owned, flag)
+    atomic_write(path, write)
+    ledger, rel = _ledger(path, root)
+    with _exclusive(ledger.with_name(ledger.name + ".lock")):
+        entries = read_record_json(ledger, rebuilt="files the kit wrote before count as not its own") or {}
+        entries[rel] = file_sha256(path)
+        atomic_write_text(ledger, json.dumps(entries, indent=1, sort_keys=True) + "\n")
+    return path
+
+
+_NAME_SAFE = re.compile(r"[A-Za-z0-9_.-]")
+
+
+def file_stem(name: str) -> str:
+    """A file name for a user's ``name`` that maps different names to different files: letters,
+    digits, ``_``, ``.`` and ``-`` are kept, every other character (``/``, a space, ``~``, a
+    non-ASCII letter, a leading ``.``) becomes ``~`` and the hex of its UTF-8 bytes ("my method"
+    -> ``my~20method``, "my/method" -> ``my~2fmethod``). Names that are already safe keep their
+    spelling."""
+    out = []
+    for i, char in enumerate(name):
+        if _NAME_SAFE.fullmatch(char) and not (i == 0 and char == "."):
+            out.append(char)
+        else:
+            out.append("".join(f"~{byte:02x}" for byte in char.encode("utf-8")))
+    stem = "".join(out)
+    if not stem:
+        raise ValueError("an empty name has no file name")
+    if len(stem.encode()) > 200:   # file systems stop at 255 bytes: keep a prefix and a hash
+        stem = stem[:180] + "~" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+    return stem

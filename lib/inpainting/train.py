@@ -47,7 +47,7 @@ from typing import Sequence
 from .experiments import NOTEBOOK_VARIANTS, WARM_STARTED, needed_runs, seeds, variant_spec
 from .models.perceptual_weights import fetch_weights
 from .profiles import PROFILES, Profile, get_profile
-from .runtime import NOTEBOOK_ENV, results_dir, select_device
+from .runtime import NOTEBOOK_ENV, results_dir, seed_problem, select_device
 from .training.jobs import Job, cpu_count, default_jobs, run_jobs, schedule_order
 from .training.runs import ROLES, RunLockedError, RunSpec, is_finished, run_folder, run_key
 
@@ -125,9 +125,18 @@ def profile_args(profile: Profile) -> list[str]:
         (["--overrides", json.dumps(dict(profile.overrides))] if profile.overrides else [])
 
 
-def print_listing(profile: Profile, notebooks: Sequence[str] | None, which: str) -> int:
+def _picked(args: list[str], role: str | None, seed: int | None) -> bool:
+    """Whether a listed run is of ``role`` and ``seed`` (None: any): ``--role`` and ``--seed``
+    with ``--list`` and ``--all`` pick runs, never silently ignored."""
+    return (role is None or args[args.index("--role") + 1] == role) and \
+        (seed is None or int(args[args.index("--seed") + 1]) == seed)
+
+
+def print_listing(profile: Profile, notebooks: Sequence[str] | None, which: str,
+                  role: str | None = None, seed: int | None = None) -> int:
     rows = [(a, s) for a, s in listing(profile, notebooks)
-            if which == "all" or (which == "warm-starts") == _is_warm_start(a)]
+            if (which == "all" or (which == "warm-starts") == _is_warm_start(a))
+            and _picked(a, role, seed)]
     head = profile_args(profile)
     base = results_dir(profile.name)
     for args, spec in rows:
@@ -155,7 +164,8 @@ def _job(args: list[str], spec: RunSpec) -> Job:
 
 
 def train_all(profile: Profile, jobs: int | None = None,
-              notebooks: Sequence[str] | None = None) -> int:
+              notebooks: Sequence[str] | None = None, role: str | None = None,
+              seed: int | None = None) -> int:
     """Train every unfinished run the notebooks need, ``jobs`` child processes at a time (each
     ``python -m inpainting.train ... --variant NAME`` with ``train.threads`` threads,
     :func:`inpainting.training.jobs.run_jobs`); 0 when all finished, 1 when one failed."""
@@ -164,7 +174,7 @@ def train_all(profile: Profile, jobs: int | None = None,
     jobs = jobs or default_jobs(profile)
     if profile.loss.w_per > 0:   # before the keys name the weights (the variants only switch L_per off)
         fetch_weights(profile.loss.per_network, profile.loss.per_weights)
-    rows = listing(profile, notebooks)
+    rows = [(a, s) for a, s in listing(profile, notebooks) if _picked(a, role, seed)]
     pending = [job for job in schedule_order([_job(a, s) for a, s in rows])
                if not is_finished(run_folder(job.spec))]
     total, done_before = len(rows), len(rows) - len(pending)
@@ -195,8 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="train every run the notebooks need, --jobs at a time (child processes)")
     parser.add_argument("--jobs", type=int, help="with --all: runs at once (default: the cores "
                         "over train.threads on a CPU, 1 on a GPU)")
-    parser.add_argument("--role", default="faces", help=f"dataset role: {', '.join(ROLES)}")
-    parser.add_argument("--seed", type=int, help="training seed (default: the profile's train.seed)")
+    parser.add_argument("--role", help=f"dataset role: {', '.join(ROLES)} (with --variant: "
+                        "default faces; with --list / --all: only the runs of this role)")
+    parser.add_argument("--seed", type=int, help="training seed (with --variant: default the "
+                        "profile's train.seed; with --list / --all: only the runs of this seed)")
     parser.add_argument("--overrides", default="{}",
                         help='profile overrides as a JSON object, e.g. \'{"train.num_workers": 4}\'')
     parser.add_argument("--notebook", action="append", choices=list(NOTEBOOK_VARIANTS),
@@ -216,20 +228,28 @@ def parse(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, Profil
         parser.error(f"--overrides is not valid JSON ({exc}): {args.overrides!r}")
     if not isinstance(overrides, dict):
         parser.error(f"--overrides must be a JSON object of dotted names, got {args.overrides!r}")
-    if args.seed is not None and args.seed < 0:
-        parser.error(f"--seed must be >= 0, got {args.seed}")
+    if args.seed is not None and seed_problem(args.seed, "--seed"):
+        parser.error(seed_problem(args.seed, "--seed"))
     if args.notebook and not (args.list or args.all):
         parser.error("--notebook only applies to --list and --all")
     if args.jobs is not None and not args.all:
         parser.error("--jobs only applies to --all")
     if args.jobs is not None and args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
+    if args.variants and (args.seed is not None or args.role is not None):
+        parser.error("--variants prints the variant names; --seed and --role do not apply")
     try:
         profile = get_profile(args.profile, overrides)
-        if args.variant is not None:
-            args.spec = resolve(profile, args.variant, args.role, args.seed)
-        elif args.role not in ROLES:
+        if seed_problem(profile.train.seed):
+            raise UsageError(seed_problem(profile.train.seed))
+        if args.role is not None and args.role not in ROLES:
             raise UsageError(f"unknown role {args.role!r}; valid roles: {', '.join(ROLES)}")
+        if args.variant is not None:
+            args.spec = resolve(profile, args.variant, args.role or "faces", args.seed)
+        elif args.seed is not None and args.seed not in seeds(profile):
+            raise UsageError(f"--seed {args.seed} is not a seed of profile {profile.name} "
+                             f"(its seeds: {', '.join(map(str, seeds(profile)))}); with --list "
+                             "and --all, --seed picks the runs of one of them")
         from .training.distributed import env_world
         world = env_world()[1]
         if profile.train.batch_size % world:
@@ -277,12 +297,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join([WARM_START, *variant_table()]))
         return 0
     if args.list:
-        return print_listing(profile, args.notebook, args.list)
+        return print_listing(profile, args.notebook, args.list, args.role, args.seed)
     if args.all:
         from .training.distributed import env_world
         if env_world()[1] > 1:
             raise SystemExit("--all starts its own processes: run it without torchrun")
-        return train_all(profile, args.jobs, args.notebook)
+        return train_all(profile, args.jobs, args.notebook, args.role, args.seed)
     return train(args.spec, args.progress)
 
 

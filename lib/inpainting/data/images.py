@@ -9,10 +9,13 @@ file                                       result
 =========================================  ===========================================================
 8-bit RGB (``RGB``)                        returned unchanged
 grayscale (``L``), bilevel (``1``)         the grey channel replicated to R, G and B
-16-bit grayscale (``I;16``, ``I;16B``,     scaled to 8 bits by ``round(v * 255 / 65535)`` (full
-``I``)                                     range kept, never clipped); ``I`` (32-bit) values are
-                                           read as 16-bit data and clipped to [0, 65535] first
-16-bit RGB PNG                             Pillow itself reduces it to 8-bit ``RGB`` (high byte)
+16-bit grayscale (``I;16``, ``I;16B``,     scaled to 8 bits by ``round(v * 255 / M)``, ``M`` the
+``I``)                                     data's depth: ``2**sBIT - 1`` from the PNG's ``sBIT``
+                                           chunk, else the smallest of 10/12/14/16 bits holding the
+                                           largest value (12-bit data is not near-black); ``I``
+                                           (32-bit) values are clipped to [0, 65535] first
+16-bit RGB PNG                             Pillow itself reduces it to 8-bit ``RGB`` (high byte);
+                                           the conversion says so
 with alpha (``RGBA``, ``LA``, ``PA``,      **alpha-composited on white** (255, 255, 255): a
 ``RGBa``, ``La``, palette with a           transparent pixel becomes white, as image viewers show it
 ``transparency`` entry)                    on a page, and never mid-grey, which is the value of a
@@ -128,10 +131,51 @@ def open_decoded(path: str | os.PathLike) -> Image.Image:
                              path) from err
 
 
-def sixteen_bit_to_uint8(img: Image.Image) -> np.ndarray:
-    """``(H, W)`` uint8 from 16-bit (or 32-bit ``I``) grey, scaled over the full 16-bit range."""
+def png_depth(path: str | os.PathLike) -> tuple[int | None, int | None]:
+    """``(bits per sample, significant bits)`` from a PNG's ``IHDR`` and ``sBIT`` chunks
+    (``(None, None)`` for another format; significant bits ``None`` without ``sBIT``). Pillow
+    reads neither: it silently reduces 16-bit RGB to its high bytes."""
+    import struct
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(8) != b"\x89PNG\r\n\x1a\n":
+                return None, None
+            depth = significant = None
+            while True:
+                head = fh.read(8)
+                if len(head) < 8:
+                    return depth, significant
+                length, kind = struct.unpack(">I4s", head)
+                data = fh.read(length)
+                fh.read(4)   # CRC
+                if kind == b"IHDR" and len(data) >= 9:
+                    depth = data[8]
+                elif kind == b"sBIT" and data:
+                    significant = max(data[:3]) if len(data) >= 3 else data[0]
+                elif kind in (b"IDAT", b"IEND"):
+                    return depth, significant
+    except OSError:
+        return None, None
+
+
+def sixteen_bit_scale(values: np.ndarray, significant: int | None = None) -> int:
+    """The largest value of the data's true depth: ``2**significant - 1`` from the PNG's ``sBIT``
+    chunk; without one, the smallest of 10, 12, 14 or 16 bits that holds the largest value (12-bit
+    camera or medical data in a 16-bit file is not scaled to near-black; the conversion says which
+    depth it assumed)."""
+    if significant:
+        return 2 ** int(significant) - 1
+    top = int(values.max()) if values.size else 0
+    bits = next((b for b in (10, 12, 14) if top < 2 ** b), 16)
+    return 2 ** bits - 1
+
+
+def sixteen_bit_to_uint8(img: Image.Image, significant: int | None = None) -> np.ndarray:
+    """``(H, W)`` uint8 from 16-bit (or 32-bit ``I``) grey, scaled over the data's depth
+    (:func:`sixteen_bit_scale`)."""
     values = np.clip(np.asarray(img, dtype=np.float64), 0, 65535)
-    return np.round(values * (255.0 / 65535.0)).astype(np.uint8)
+    scale = sixteen_bit_scale(values, significant)
+    return np.round(np.clip(values, 0, scale) * (255.0 / scale)).astype(np.uint8)
 
 
 def _composite_on_white(img: Image.Image) -> Image.Image:
@@ -144,14 +188,21 @@ def _composite_on_white(img: Image.Image) -> Image.Image:
 def _to_rgb(img: Image.Image, path: str | os.PathLike) -> tuple[np.ndarray, str | None]:
     """``(uint8 (H, W, 3), conversion)``; ``conversion`` is ``None`` for plain 8-bit RGB."""
     mode = img.mode
+    depth, significant = png_depth(path) if str(path).lower().endswith(".png") else (None, None)
     if mode == "RGB":
-        return np.asarray(img, dtype=np.uint8).copy(), None
+        rgb = np.asarray(img, dtype=np.uint8).copy()
+        return rgb, ("16-bit RGB -> 8-bit RGB (Pillow keeps the high byte of each value)"
+                     if depth == 16 else None)
     if mode in ("L", "1"):
         grey = np.asarray(img.convert("L"), dtype=np.uint8)
         return np.repeat(grey[:, :, None], 3, axis=2), f"grayscale {mode} -> RGB"
     if mode in SIXTEEN_BIT_MODES:
-        grey = sixteen_bit_to_uint8(img)
-        return np.repeat(grey[:, :, None], 3, axis=2), f"{mode} grayscale -> 8-bit RGB"
+        values = np.asarray(img)
+        scale = sixteen_bit_scale(np.clip(values, 0, 65535), significant)
+        grey = sixteen_bit_to_uint8(img, significant)
+        bits = scale.bit_length()
+        return np.repeat(grey[:, :, None], 3, axis=2), \
+            f"{mode} grayscale ({bits}-bit data{'' if significant else ', by its largest value'}) -> 8-bit RGB"
     if mode in _ALPHA_MODES or (mode == "P" and "transparency" in img.info):
         return np.asarray(_composite_on_white(img), dtype=np.uint8).copy(), \
             f"{mode} with alpha -> RGB on white"

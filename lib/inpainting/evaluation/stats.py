@@ -427,6 +427,8 @@ def difference_statement(name_a: str, name_b: str, difference: Interval, unit: s
         while decimals < 6 and min(abs(lo), abs(hi)) < 0.5 * 10.0 ** -decimals:
             decimals += 1
     f = f".{decimals}f"
+    if difference.excludes_zero and min(abs(lo), abs(hi)) < 0.5 * 10.0 ** -decimals:
+        f = ".1e"   # below 6 decimals: significant digits (1e-9 dB is 1.0e-09, never 0.000000)
     if not difference.has_interval:
         return f"{name_a} and {name_b}: no comparison at n = {n} ({difference.note})"
     if n < MIN_IMAGES:

@@ -125,7 +125,37 @@ def read_generator(path: str | os.PathLike, expected_key: str | None = None) -> 
         raise ModelFileError(f"{path} holds an unknown model configuration: {exc}",
                              {path: "unknown model configuration"}) from None
     check_owner(blob, path, expected_key)
+    problem = architecture_problem(blob)
+    if problem:
+        raise ModelFileError(f"generator file {path}: {problem}: the weights are not the network "
+                             "the file names; pass the generator.pt of a finished run, unaltered",
+                             {path: problem})
     return blob
+
+
+def architecture_problem(blob: dict[str, Any]) -> str:
+    """Why ``blob["state_dict"]`` is not the network ``blob["model"]`` names at
+    ``blob["image_size"]`` (a key or a shape differs), or ``""``. The network is built on the
+    ``meta`` device: no memory, no time, whatever its size."""
+    try:
+        with torch.device("meta"):
+            wanted = build_inpainter(ModelConfig(**blob["model"]), int(blob["image_size"])).state_dict()
+    except (ValueError, TypeError, KeyError) as exc:
+        return f"names a network that cannot be built ({exc})"
+    state = blob["state_dict"]
+    if not isinstance(state, dict):
+        return f"its state_dict is a {type(state).__name__}, not a dict of tensors"
+    missing, extra = sorted(set(wanted) - set(state)), sorted(set(state) - set(wanted))
+    if missing or extra:
+        return (f"its weights are not a {blob['model'].get('generator')!r} generator's (missing "
+                f"{missing[:3]}, unexpected {extra[:3]})")
+    for name, tensor in wanted.items():
+        found = state[name]
+        if not isinstance(found, torch.Tensor) or tuple(found.shape) != tuple(tensor.shape):
+            shape = tuple(found.shape) if isinstance(found, torch.Tensor) else type(found).__name__
+            return (f"{name} has shape {shape}, the {blob['model'].get('generator')!r} generator at "
+                    f"{blob['image_size']} px has {tuple(tensor.shape)}")
+    return ""
 
 
 def inpainter_from_blob(blob: dict[str, Any], source: str = "generator file") -> Inpainter:
@@ -170,3 +200,30 @@ def load_start_weights(model: Inpainter, path: str | os.PathLike, field: str, ge
         raise ValueError(f"{field}={str(path)!r}: its weights do not fit this run's {generator!r} "
                          f"generator ({str(exc).splitlines()[0]}); give a generator.pt written by "
                          "a run with the same model settings") from None
+
+
+# ------------------------------------------------------------------ registered kind (inpainting.stored)
+def _example(folder: Path, variant: int) -> tuple[Path, dict[str, Any]]:
+    """A sound ``generator.pt`` of a 16-px lite generator in its run folder (tests/test_stored.py)."""
+    key = ("12" if variant == 0 else "34") * 6
+    torch.manual_seed(variant)
+    model = build_inpainter(ModelConfig(), 16)
+    path = Path(folder) / f"lite-{key}" / "generator.pt"
+    return save_generator(path, model, 16, ModelConfig(), {"key": key}), {"expected_key": key}
+
+
+def _foreign(path: Path) -> None:
+    """A file that says 'lite' but holds the wide generator's weights."""
+    wide = build_inpainter(ModelConfig(generator="wide"), 16)
+    blob = {"model": {"generator": "lite", "adversarial": "bce", "d_width": 1.0}, "image_size": 16,
+            "state_dict": wide.state_dict(), "meta": {}}
+    atomic_write(path, lambda tmp: torch.save(blob, tmp))
+
+
+def _register() -> None:
+    from ..stored import Kind, register
+    register(Kind("generator", "torch", read_generator, _example, fields=REQUIRED_KEYS,
+                  foreign=_foreign))
+
+
+_register()

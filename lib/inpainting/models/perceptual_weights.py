@@ -43,7 +43,8 @@ from torchvision.models import VGG16_Weights, VGG19_Weights
 from ..profiles import PER_WEIGHTS as WEIGHTS
 from ..profiles import PER_WEIGHTS_FIX as HED_OVERRIDE
 from ..profiles import per_weights_problem
-from ..runtime import atomic_write, atomic_write_text, file_sha256, warn_loudly
+from ..runtime import (DamagedFileError, atomic_write, atomic_write_text, file_sha256,
+                       warn_loudly, weights_problem)
 
 NETWORKS = {"vgg16": ("D", VGG16_Weights.IMAGENET1K_V1), "vgg19": ("E", VGG19_Weights.IMAGENET1K_V1)}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -132,7 +133,7 @@ def load_weights(network: str, weights: str, download: bool = True) -> Loaded:
                                   "not a perceptual space)")
     if weights == HED:
         path = hed_weights_file()
-        return Loaded(_read_state(path), kind, f"{HED} {network} ({HED_DESCRIPTION}; {path})")
+        return Loaded(read_weights(path, network), kind, f"{HED} {network} ({HED_DESCRIPTION}; {path})")
     if weights == "imagenet":
         path = cache_path(network)
         if not path.is_file() and download:
@@ -140,25 +141,82 @@ def load_weights(network: str, weights: str, download: bool = True) -> Loaded:
         if not path.is_file():
             raise missing_imagenet(network, "download not attempted (the trainer reads local "
                                             "files only; the training commands fetch it first)")
-        return Loaded(_read_state(path), kind, f"imagenet {network} (torchvision IMAGENET1K_V1; "
+        return Loaded(read_weights(path, network), kind, f"imagenet {network} (torchvision IMAGENET1K_V1; "
                                                f"{path})")
     path = _user_file(weights)
-    return Loaded(_read_state(path), kind, f"file {network} ({path}, {kind})")
+    return Loaded(read_weights(path, network), kind, f"file {network} ({path}, {kind})")
 
 
-def _read_state(path: Path) -> dict:
-    """A state dict from ``path``, or a :class:`WeightsError` naming the field and the file."""
+class WeightsFileError(WeightsError, DamagedFileError):
+    """A weights file that is damaged or not the network it is offered as (a
+    :class:`~inpainting.runtime.DamagedFileError` and a :class:`WeightsError`)."""
+
+
+WEIGHTS_FIX = ("give a file saved with torch.save(vgg.features.state_dict(), path) of the network "
+               f"loss.per_network names, or one of {', '.join(WEIGHTS)}")
+
+
+def read_weights(path: str | os.PathLike, network: str, sha256: str | None = None) -> dict:
+    """The state dict of a VGG ``features`` weights file offered as ``network``, checked: a
+    readable torch file of tensors, finite and not zeroed, every key a conv of ``network`` with its
+    shape (a vgg19 file offered as vgg16 is refused even where the first layers agree), and with
+    ``sha256`` that very file (the prefix a run key records); :class:`WeightsFileError` naming
+    ``loss.per_weights``, the file and the fix otherwise. A file may hold the first layers only."""
+    path = Path(path)
+    fix = WEIGHTS_FIX
+    if not path.is_file() or path.stat().st_size == 0:
+        what = "is a folder" if path.is_dir() else "is missing" if not path.exists() else "is empty"
+        raise WeightsFileError(f"{FIELD}: {path} {what}; {fix}", {path: what})
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:   # a text file, a truncated file, a pickle of other objects ...
-        raise WeightsError(
+        raise WeightsFileError(
             f"{FIELD}: {path} is not a readable torch state-dict file ({type(exc).__name__}: "
-            f"{str(exc)[:200]}); give a file saved with torch.save(vgg.features.state_dict(), "
-            f"path), or one of {', '.join(WEIGHTS)}") from exc
+            f"{str(exc)[:200]}); {fix}", {path: "unreadable"}) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise WeightsError(f"{FIELD}: {path} holds a {type(state).__name__}, not a state dict of "
-                           "tensors (save one with torch.save(vgg.features.state_dict(), path))")
+        raise WeightsFileError(f"{FIELD}: {path} holds a {type(state).__name__}, not a state dict of "
+                               "tensors (save one with torch.save(vgg.features.state_dict(), path))",
+                               {path: "not a state dict"})
+    problem = weights_problem(state) or layout_problem(state, network)
+    if problem:
+        raise WeightsFileError(f"{FIELD}: {path} {problem} (loss.per_network={network!r}); {fix}",
+                               {path: problem})
+    if sha256 is not None and not file_sha256(path).startswith(sha256):
+        raise WeightsFileError(f"{FIELD}: {path} is not the file recorded (sha256 {sha256[:12]}...): "
+                               "replaced or altered since; give the recorded file, or train anew "
+                               "with this one (its own key)", {path: "another file"})
     return state
+
+
+def _conv_shapes(network: str) -> dict[str, tuple[int, ...]]:
+    """``"N.weight"`` / ``"N.bias"`` -> shape of every conv of torchvision's ``network`` features
+    (built on the meta device: no memory)."""
+    from torchvision.models.vgg import cfgs, make_layers
+    with torch.device("meta"):
+        layers = make_layers(cfgs[NETWORKS[network][0]])
+    return {k: tuple(v.shape) for k, v in layers.state_dict().items()}
+
+
+def layout_problem(state: dict, network: str) -> str:
+    """Why ``state`` (``features.N.*`` or ``N.*`` keys; a ``classifier.*`` part is ignored) is not
+    (the first layers of) torchvision's ``network`` features, or ``""``."""
+    wanted = _conv_shapes(network)
+    stripped = {k.removeprefix("features."): v for k, v in state.items()
+                if not k.startswith("classifier.")}
+    for key, tensor in stripped.items():
+        if key not in wanted:
+            return (f"holds {key!r}, which is no conv layer of {network} (the weights of another "
+                    "network, e.g. vgg19 offered as vgg16?)")
+        if tuple(tensor.shape) != wanted[key]:
+            return (f"holds {key!r} of shape {tuple(tensor.shape)}, {network} has "
+                    f"{wanted[key]} (another network's weights?)")
+    order = list(wanted)   # conv by conv, weight then bias: a file holds the first of them
+    last = max(order.index(key) for key in stripped) if stripped else -1
+    missing = [key for key in order[:last + 1 + (last % 2 == 0)] if key not in stripped]
+    if missing:
+        return (f"is not the first layers of {network} in full: missing keys {missing[:4]}"
+                f"{' ...' if len(missing) > 4 else ''} (a layer removed, or a damaged file)")
+    return ""
 
 
 def missing_imagenet(network: str, reason: str) -> MissingWeightsError:
@@ -336,3 +394,30 @@ def main() -> int:
           f"sha256 {record['source_sha256'][:16]}..., result {record['result_sha256'][:16]}...)")
     return 0
 
+
+
+# ------------------------------------------------------------------ registered kind (inpainting.stored)
+def _example(folder: Path, variant: int) -> tuple[Path, dict]:
+    """A sound vgg16 features file, its first four convs (tests/test_stored.py)."""
+    generator = torch.Generator().manual_seed(variant)
+    shapes = {k: v for k, v in _conv_shapes("vgg16").items() if int(k.split(".")[0]) <= 7}
+    state = {k: torch.randn(shape, generator=generator) * 0.01 for k, shape in shapes.items()}
+    path = Path(folder) / "vgg16-features.pth"
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    return path, {"network": "vgg16", "sha256": file_sha256(path)[:16]}
+
+
+def _foreign(path: Path) -> None:
+    """vgg19's features (conv3_1 .. conv3_4: index 16 is a conv there, a max-pool in vgg16)."""
+    shapes = {k: v for k, v in _conv_shapes("vgg19").items() if int(k.split(".")[0]) <= 16}
+    state = {k: torch.randn(shape) * 0.01 for k, shape in shapes.items()}
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def _register() -> None:
+    from ..stored import Kind, register
+    register(Kind("perceptual weights", "torch", read_weights, _example, fields=("0.weight",),
+                  foreign=_foreign))
+
+
+_register()

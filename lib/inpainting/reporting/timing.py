@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..runtime import read_run_json, results_dir, save_table
+from ..training.records import read_log
 
 STAGES = ("G", "D", "joint")
 
@@ -47,7 +48,7 @@ def run_table(root: Path, run: dict) -> pd.DataFrame:
                "steps": prov.get("steps"), "seconds": prov.get("seconds")}
         log = root / name / "log.csv"
         if log.is_file():
-            history = pd.read_csv(log)
+            history = read_log(log)
             for stage in STAGES:
                 part = history[history["stage"] == stage]["seconds"]
                 row[f"{stage}_steps"] = len(part)

@@ -32,7 +32,7 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import CaselessStrEnum, Type
 
 from inpainting.profiles import get_profile
-from inpainting.runtime import NOTEBOOK_ENV
+from inpainting.runtime import NOTEBOOK_ENV, check_output, write_output
 
 KERNEL_NAME = "inpainting-kit"
 POLL_SLICE_S = 1.0
@@ -108,16 +108,67 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", required=True, help="smoke, demo or paper")
     parser.add_argument("--overrides", type=_json_object, default=None,
                         help='JSON object of dotted parameter names, e.g. \'{"train.steps_g": 10}\'')
-    parser.add_argument("--timeout", type=float, default=None, help="seconds per cell (default: none)")
+    parser.add_argument("--timeout", type=_seconds, default=None, help="seconds per cell (default: none)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing output file that is not an executed notebook")
     args = parser.parse_args(argv)
-    if not args.notebook.is_file():
-        parser.error(f"notebook {args.notebook} not found")
-    try:   # an unknown profile or parameter fails here, before a kernel starts
+    try:   # every argument is checked here, before a kernel starts
         get_profile(args.profile, args.overrides)
-    except ValueError as exc:
+        read_notebook(args.notebook)
+        check_output(args.output, inputs=(args.notebook,), replace=args.force, owned=executed)
+    except (ValueError, OSError) as exc:   # OutputError, DamagedFileError, a bad profile
         parser.error(str(exc))
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    run_notebook(args.notebook, args.output, args.profile, args.overrides, timeout=args.timeout)
+    run_to(args.notebook, args.output, args.force,
+           lambda out: run_notebook(args.notebook, out, args.profile, args.overrides,
+                                    timeout=args.timeout))
+
+
+def _seconds(text: str) -> float:
+    """``--timeout``: a finite number of seconds > 0 (not ``nan``, ``inf`` or 0)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a finite number of seconds > 0, or "
+                                         "leave --timeout out for no limit")
+    return value
+
+
+NOTEBOOK_FIX = "give a Jupyter notebook (.ipynb, nbformat 4 JSON)"
+
+
+def read_notebook(path: Path) -> dict:
+    """A notebook file, checked (a JSON object with ``cells``, :mod:`inpainting.stored`);
+    :class:`~inpainting.runtime.DamagedFileError` naming the file otherwise (a text file named
+    ``.ipynb``, a folder, a missing file)."""
+    from inpainting.stored import read_json_object
+    return read_json_object(path, NOTEBOOK_FIX, ("cells",), finite=False)
+
+
+def executed(path: Path) -> bool:
+    """True for a notebook papermill executed (what this command writes): the kit may replace it."""
+    try:
+        return "papermill" in read_notebook(path).get("metadata", {})
+    except (ValueError, OSError, AttributeError):
+        return False
+
+
+def run_to(notebook: Path, output: Path, force: bool, execute) -> None:
+    """Let ``execute(path)`` write the executed copy to a temporary file beside ``output``, then
+    publish it through the one writer (:func:`inpainting.runtime.write_output`), also when a cell
+    failed (the copy keeps the traceback)."""
+    import shutil
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix=".notebook-", dir=output.parent) as tmp:
+        made = Path(tmp) / output.name
+        try:
+            execute(made)
+        finally:
+            if made.is_file():
+                write_output(output, lambda dest: shutil.copyfile(made, dest), inputs=(notebook,),
+                             replace=force, owned=executed)
 
 
 if __name__ == "__main__":

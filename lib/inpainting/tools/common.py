@@ -147,12 +147,15 @@ def read_mask(path: Path, hole_black: bool = False) -> np.ndarray:
     return hole.astype(np.float32)
 
 
-def save_png(path: Path, pixels: np.ndarray) -> Path:
-    """``uint8 (H, W, 3)`` or ``(H, W)`` as a PNG, atomically (lossless: pixels come back exact)."""
+def save_png(path: Path, pixels: np.ndarray, inputs: tuple = ()) -> Path:
+    """``uint8 (H, W, 3)`` or ``(H, W)`` as a PNG (lossless: pixels come back exact), through the
+    one writer (:func:`inpainting.runtime.write_output`: atomic, never over ``inputs`` or a file
+    the kit did not write)."""
     from PIL import Image
 
-    from ..runtime import atomic_write
-    return atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"))
+    from ..runtime import write_output
+    return write_output(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"),
+                        inputs=inputs)
 
 
 def add_profile_arguments(parser: argparse.ArgumentParser) -> None:

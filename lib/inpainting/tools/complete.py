@@ -19,8 +19,12 @@
 * An image more than 2x larger or smaller (either side) than the size the model was trained on is
   an error naming both sizes unless ``--allow-size-mismatch``: a generator trained on 64 px faces
   has never seen a 512 px hole.
-* Outputs: ``<out>/<stem>.png`` (PNG, lossless), each written atomically; an output folder that
-  already holds one of these names is an error (nothing is overwritten).
+* Outputs: ``<out>/<stem>.png`` (PNG, lossless), through the kit's one writer
+  (:func:`inpainting.runtime.write_output`): atomically, never over an input, and never over a
+  file the kit did not write (an earlier completion of the kit is replaced).
+* An image that is not 8-bit RGB or grey (16-bit, alpha, CMYK, ...) cannot keep its known pixels
+  bit for bit in an 8-bit PNG: an error, unless ``--allow-conversion`` (a note names the
+  conversion).
 
 Every problem with the arguments or the files is found before any image is completed (exit
 status 2). Images of one size are completed in batches of ``--batch-size``, with a progress bar.
@@ -35,6 +39,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..runtime import OutputError, check_output
 from .common import (UsageError, fail, image_files, match_stems, model_file, read_mask,
                      read_model, save_png)
 
@@ -63,7 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda")
     parser.add_argument("--allow-size-mismatch", action="store_true",
                         help="complete images far from the model's training size")
+    parser.add_argument("--allow-conversion", action="store_true",
+                        help="complete images that are not 8-bit (16-bit, alpha, CMYK, ...): "
+                             "their known pixels are then the 8-bit conversion, not the file's")
     return parser
+
+
+def kept_exactly(conversion: str | None) -> bool:
+    """Whether an image read with ``conversion`` (:func:`inpainting.data.images.decode_rgb`) keeps
+    its known pixels bit for bit in an 8-bit RGB PNG: plain 8-bit RGB, or 8-bit grey repeated."""
+    return conversion is None or conversion.startswith("grayscale")
 
 
 def pad_to(image: np.ndarray, mask: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
@@ -91,7 +105,7 @@ def size_problem(height: int, width: int, trained: int) -> str | None:
 def prepare(args: argparse.Namespace) -> tuple[Path, dict, list[tuple[str, np.ndarray, np.ndarray]]]:
     """Check every argument and file (:class:`UsageError`) and read the inputs:
     ``(model file, generator dict, [(stem, image uint8 (H, W, 3), mask float32 (H, W))])``."""
-    from ..data.images import ImageReadError, load_rgb
+    from ..data.images import ImageReadError, decode_rgb
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
     path = model_file(args.model)
@@ -101,17 +115,26 @@ def prepare(args: argparse.Namespace) -> tuple[Path, dict, list[tuple[str, np.nd
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder")
-    taken = [f"{stem}.png" for stem, _, _ in pairs if (out / f"{stem}.png").exists()]
-    if taken:
-        raise UsageError(f"--out {out} already holds {', '.join(taken[:5])}"
-                         f"{' ...' if len(taken) > 5 else ''}; choose an empty folder or delete them "
-                         "(nothing is overwritten)")
+    sources = tuple(p for _, image, mask in pairs for p in (image, mask))
+    for stem, _, _ in pairs:   # the one writer's checks, before any work (runtime.check_output)
+        try:
+            check_output(out / f"{stem}.png", inputs=sources)
+        except OutputError as exc:
+            raise UsageError(f"--out: {exc}") from None
     inputs = []
     for stem, image_path, mask_path in pairs:
         try:
-            image = load_rgb(image_path)
+            image, conversion = decode_rgb(image_path)
         except (ImageReadError, FileNotFoundError) as exc:
             raise UsageError(f"image {exc}") from None
+        if not kept_exactly(conversion):
+            if not args.allow_conversion:
+                raise UsageError(f"image {image_path} is read with a conversion ({conversion}): "
+                                 "its known pixels cannot be copied bit for bit into the 8-bit "
+                                 "RGB output; convert it to 8-bit RGB yourself, or pass "
+                                 "--allow-conversion to accept the converted pixels")
+            print(f"note: {image_path}: {conversion}; its known pixels are the converted ones",
+                  flush=True)
         mask = read_mask(mask_path, args.hole_black)
         if mask.shape != image.shape[:2]:
             raise UsageError(f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} px but its image "
@@ -155,7 +178,7 @@ def complete_all(model, inputs, out: Path, pad: str, batch_size: int, device,
                     stem, image, mask = inputs[i]
                     h, w = mask.shape
                     result = np.where(mask[..., None] > 0.5, result[:h, :w], image)
-                    written.append(save_png(out / f"{stem}.png", np.ascontiguousarray(result)))
+                    written.append(save_png(out / f"{stem}.png", np.ascontiguousarray(result)))   # the one writer
                 bar.update(len(chunk))
     return written
 

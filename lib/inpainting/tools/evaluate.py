@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import re
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -134,7 +133,10 @@ def trained_methods(profile, role: str) -> dict[str, list]:
 
 
 def slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "method"
+    """The file-name part of a method's outputs: one per name, never shared
+    (:func:`inpainting.runtime.file_stem`: "my method" and "my/method" get two files)."""
+    from ..runtime import file_stem
+    return file_stem(name)
 
 
 def build_parser() -> argparse.ArgumentParser:

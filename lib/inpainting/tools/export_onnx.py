@@ -20,6 +20,8 @@ torch eager and onnxruntime on the CPU (:func:`bench_rows`; the same row is in
 from __future__ import annotations
 
 import argparse
+import shutil
+import tempfile
 import statistics
 import sys
 import time
@@ -31,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..runtime import OutputError, check_output, write_output
 from .common import UsageError, fail, model_file, read_model
 
 # Same float32 network, two libraries: onnxruntime's CPU kernels (MLAS) and torch's (oneDNN) sum
@@ -166,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="See `python -m pydoc inpainting.tools.export_onnx`.")
     parser.add_argument("model", help="a run folder or its generator.pt")
     parser.add_argument("out", help="the .onnx file to write")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing .onnx file the kit did not write")
     parser.add_argument("--bench", action="store_true",
                         help="print images/s of torch and onnxruntime on the CPU")
     return parser
@@ -179,26 +184,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = model_file(args.model)
         if out.suffix.lower() != ".onnx":
             raise UsageError(f"output {out} must end in .onnx")
-        if out.is_dir():
-            raise UsageError(f"output {out} is a folder; give a file name ending in .onnx")
+        check_output(out, inputs=(path,), replace=args.force)   # before any work
         blob = read_model(path)
         import importlib.util
         missing = [p for p in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(p) is None]
         if missing:
             raise UsageError(f"package(s) {', '.join(missing)} missing: install the kit's pinned "
                              "environment (./run_all.sh setup; environment.yml lists them)")
-    except UsageError as exc:
+    except (UsageError, OutputError) as exc:
         fail(parser, exc)
     from ..models.loading import inpainter_from_blob
     inpainter = inpainter_from_blob(blob, str(path)).eval()
     size = int(blob["image_size"])
-    export(inpainter, size, out)
-    worst = parity(inpainter, out, check_sizes(inpainter, size))
-    if not worst <= PARITY_ATOL:
-        out.unlink(missing_ok=True)
-        print(f"error: onnxruntime differs from torch by {worst:.2e} > {PARITY_ATOL:g}; the export "
-              f"was removed", file=sys.stderr)
-        return 1
+    with tempfile.TemporaryDirectory(prefix=".onnx-", dir=out.parent if out.parent.is_dir() else None) as tmp:
+        made = export(inpainter, size, Path(tmp) / out.name)   # checked before it is published
+        worst = parity(inpainter, made, check_sizes(inpainter, size))
+        if not worst <= PARITY_ATOL:
+            print(f"error: onnxruntime differs from torch by {worst:.2e} > {PARITY_ATOL:g}; "
+                  f"nothing was written to {out}", file=sys.stderr)
+            return 1
+        write_output(out, lambda dest: shutil.copyfile(made, dest), inputs=(path,),
+                     replace=args.force)
     dynamic = "batch" if inpainter.name in FIXED_SIZE else "batch, height and width (multiples of 4)"
     print(f"wrote {out} ({inpainter.name}, trained on {size} px; dynamic: {dynamic}); "
           f"onnxruntime matches torch on the CPU within {worst:.1e} (max |diff|, tolerance "

@@ -162,3 +162,47 @@ def load_latest(ckpt_dir: str | os.PathLike, map_location: Any = "cpu",
         f"The run cannot resume. Restore the files above from a backup to keep it; to start it "
         f"over from step 0, move {ckpt_dir} aside (e.g. mv {ckpt_dir} {ckpt_dir}.damaged; "
         "nothing readable is lost) and run again.", {**damaged, **foreign})
+
+
+# ------------------------------------------------------------------ the checked reader of one file
+CHECKPOINT_FIX = ("restore it from a backup; to start the run over, move its checkpoints folder "
+                  "aside (mv checkpoints checkpoints.damaged; nothing readable is lost) and run "
+                  "again")
+
+
+def read_checkpoint(path: str | os.PathLike, key: str | None = None,
+                    required: tuple[str, ...] = ("step",)) -> dict:
+    """One checkpoint file, checked as :func:`load_latest` checks each (readable, a dict with
+    ``required``, finite and non-zeroed weights, :func:`inpainting.runtime.torch_file_problem`)
+    and, with ``key``, recording that run key; :class:`CheckpointError` (a
+    :class:`~inpainting.runtime.DamagedFileError`) naming the file and the safe fix."""
+    path = Path(path)
+    state, reason = torch_file_problem(path, tuple(required), "cpu")
+    if state is None:
+        raise CheckpointError(f"checkpoint {path}: {reason}; {CHECKPOINT_FIX}", {path: reason})
+    theirs = _state_key(state)
+    if key is not None and theirs != key:
+        reason = f"belongs to run {theirs or 'unknown'}, not to run {key}"
+        raise CheckpointError(f"checkpoint {path} {reason} (copied from another run?); use the "
+                              "checkpoints of its own run folder", {path: reason})
+    return state
+
+
+def _example(folder: Path, variant: int) -> tuple[Path, dict]:
+    """A sound checkpoint of a tiny network (for tests/test_stored.py)."""
+    generator = torch.Generator().manual_seed(variant)
+    key = ("ab" if variant == 0 else "cd") * 6
+    weights = {"conv.weight": torch.randn(4, 4, 3, 3, generator=generator), "conv.bias": torch.zeros(4)}
+    path = save_checkpoint({"step": 3, "key": key, "G": weights, "D": dict(weights)}, folder, 3)
+    return path, {"key": key}
+
+
+def _register() -> None:
+    from ..stored import Kind, register
+    register(Kind("checkpoint", "torch", read_checkpoint, _example, fields=("step",),
+                  undetectable={"foreign_network": "another network is another run: its key "
+                                "differs (other_run), and the trainer loads the weights into its "
+                                "own network, whose shapes torch checks"}))
+
+
+_register()

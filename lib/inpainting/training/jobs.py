@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from ..profiles import Profile
-from ..runtime import select_device
+from ..runtime import now_iso, select_device
 from .runs import RunSpec, is_finished, run_folder, run_key
 
 
@@ -70,6 +70,7 @@ def run_jobs(pending: list[Job], command: list[str], logs: Path, at_once: int,
     env = {**os.environ, **env}
     running: list[Job] = []
     failed: list[Job] = []
+    in_use: list[Job] = []
     start, finished, trained, to_train = time.perf_counter(), 0, 0, len(pending)
     while pending or running:
         for job in list(running):
@@ -82,12 +83,18 @@ def run_jobs(pending: list[Job], command: list[str], logs: Path, at_once: int,
             if code == 0:
                 trained += 1
                 log(f"[{finished}/{to_train}] finished {job.name} in {seconds:.0f} s")
+            elif code == IN_USE:   # another live process trains it (e.g. a child of a killed --all)
+                in_use.append(job)
+                log(f"[{finished}/{to_train}] skipped {job.name}: another process is training it "
+                    f"(see {job.log}); going on with the others")
             else:
                 failed.append(job)
                 tail = job.log.read_text(errors="replace").splitlines()[-15:]
                 log(f"FAILED (exit {code}): {job.name}; its output: {job.log}\n    "
                     + "\n    ".join(tail))
-        blocked = not failed and pending and not any(j.ready() for j in pending) and not running
+        waiting = any(_held(j.spec.init) for j in pending if j.spec.init is not None)
+        blocked = not failed and pending and not any(j.ready() for j in pending) and not running \
+            and not waiting   # a warm start trained by another live process: wait for it
         if blocked:   # a warm start that finished but left no finished run
             failed += pending
             log("FAILED: " + ", ".join(j.name for j in pending) + " wait for warm starts that "
@@ -103,7 +110,10 @@ def run_jobs(pending: list[Job], command: list[str], logs: Path, at_once: int,
                             if a in ("--role", "--variant", "--seed"))
             job.log = logs / ("".join(c if c.isalnum() or c in "-_." else "_" for c in slug) + ".log")
             job.started = time.perf_counter()
-            with open(job.log, "w") as out:
+            # appended, never truncated: the log may be another --all's, still being written
+            with open(job.log, "a") as out:
+                out.write(f"=== {now_iso()} process {os.getpid()}: {' '.join(job.args)}\n")
+                out.flush()
                 job.process = subprocess.Popen(command + job.args, stdout=out,
                                                stderr=subprocess.STDOUT, env=env)
             running.append(job)
@@ -111,5 +121,23 @@ def run_jobs(pending: list[Job], command: list[str], logs: Path, at_once: int,
         if running:
             time.sleep(0.5)
     log(f"{trained} of {to_train} runs trained in "
-        f"{time.perf_counter() - start:.0f} s ({at_once} at a time)")
+        f"{time.perf_counter() - start:.0f} s ({at_once} at a time)"
+        + (f"; {len(in_use)} skipped, trained by another process: "
+           + ", ".join(j.name for j in in_use) if in_use else ""))
     return 1 if failed else 0
+
+
+IN_USE = 3   # python -m inpainting.train's exit status for a run another process trains
+
+
+def _held(spec: RunSpec) -> bool:
+    """True while another live process holds the lock of ``spec``'s run folder (it is training)."""
+    from .runs import RunLock, RunLockedError
+    folder = run_folder(spec)
+    if is_finished(folder) or not (folder / ".lock").exists():
+        return False
+    try:
+        RunLock(folder).acquire().release()
+    except RunLockedError:
+        return True
+    return False

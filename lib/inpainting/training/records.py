@@ -113,11 +113,32 @@ def register_run(profile_name: str, prov: dict[str, Any], trained: bool) -> None
     update_run_json(profile_name, runs={prov["run"]: entry})
 
 
+LOG_FIELDS = ("step", "stage")   # what every log.csv holds (older ones lack later columns)
+LOG_FIX = ("a run's log is rewritten only while it trains: restore it from a backup, or move the "
+           "run folder aside and train the run again")
+
+
+def read_log(path: str | os.PathLike) -> pd.DataFrame:
+    """A run's ``log.csv``, checked: a complete CSV table (not cut mid-line) with
+    :data:`LOG_FIELDS`, its steps whole numbers rising one by one from the first;
+    :class:`~inpainting.runtime.DamagedFileError` naming the file and the fix otherwise."""
+    from ..stored import damaged, read_csv_table
+    history = read_csv_table(path, LOG_FIX, LOG_FIELDS)
+    steps = pd.to_numeric(history["step"], errors="coerce")
+    if steps.isna().any() or (steps % 1 != 0).any():
+        raise damaged(path, "its step column holds a value that is not a whole number", LOG_FIX)
+    if len(steps) and not (steps.diff().iloc[1:] == 1).all():
+        raise damaged(path, "its steps do not rise one by one (rows lost, repeated or "
+                            "overwritten)", LOG_FIX)
+    return history
+
+
 def read_result(out_dir: Path, generator_path: Path) -> TrainResult:
-    """The :class:`TrainResult` of the finished run in ``out_dir`` (nothing is rebuilt)."""
+    """The :class:`TrainResult` of the finished run in ``out_dir`` (nothing is rebuilt); a damaged
+    ``log.csv`` is a :class:`~inpainting.runtime.DamagedFileError` (:func:`read_log`)."""
     record = read_json(out_dir / RECORD_FILE) or {}
     log = out_dir / LOG_FILE
-    history = pd.read_csv(log) if log.is_file() else pd.DataFrame(columns=list(HISTORY_COLUMNS))
+    history = read_log(log) if log.exists() else pd.DataFrame(columns=list(HISTORY_COLUMNS))
     prov = record.get("provenance", {})
     return TrainResult(
         out_dir=out_dir, generator_path=generator_path, history=history,
@@ -151,3 +172,22 @@ def save_sample_grid(out_dir: Path, step: int, grid: np.ndarray) -> Path:
     from PIL import Image
     return atomic_write(out_dir / SAMPLES / f"step_{step:06d}.png",
                         lambda tmp: Image.fromarray(grid).save(tmp, format="PNG"))
+
+
+# ------------------------------------------------------------------ registered kind (inpainting.stored)
+def _example_log(folder: Path, variant: int) -> tuple[Path, dict]:
+    rows = [{"step": i, "stage": "G", "rec": 0.5 / (i + 1 + variant), "g_total": 0.5,
+             "seconds": 0.1} for i in range(4)]
+    write_log(Path(folder), rows)
+    return Path(folder) / LOG_FILE, {}
+
+
+def _register() -> None:
+    from ..stored import Kind, register
+    register(Kind("log.csv", "csv", read_log, _example_log, fields=LOG_FIELDS, undetectable={
+        "other_run": "log.csv records no run key (identity.json and train_config.json beside it "
+                     "do, and are checked); another run's log of the same steps reads as sound",
+        "foreign_network": "a log holds no network"}))
+
+
+_register()

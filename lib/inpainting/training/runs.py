@@ -270,14 +270,51 @@ RECORD_FILE = "train_config.json"
 GENERATOR_FILE = "generator.pt"
 
 
+IDENTITY_FIELDS = ("format", "role", "profile")   # what run_identity always writes
+RECORD_FIELDS = ("status", "key")                 # what every train_config.json holds
+RECORD_STATUS = ("running", "finished")
+RECORD_FIX = ("move it aside; the trainer rebuilds it from the run's intact files (its checkpoint "
+              "or generator.pt) when the run is next used")
+
+
+def read_identity(path: str | os.PathLike, expected_key: str | None = None) -> dict:
+    """A run's ``identity.json``, checked: a JSON object with :data:`IDENTITY_FIELDS`, no NaN,
+    and with ``expected_key`` the identity of that run (its hash is the key);
+    :class:`~inpainting.runtime.DamagedFileError` otherwise."""
+    from ..stored import damaged, read_json_object
+    identity = read_json_object(path, RECORD_FIX, IDENTITY_FIELDS)
+    if expected_key is not None and key_of(identity) != expected_key:
+        raise damaged(path, f"describes run {key_of(identity)}, not run {expected_key}",
+                      RECORD_FIX)
+    return identity
+
+
+def read_record(path: str | os.PathLike, expected_key: str | None = None) -> dict:
+    """A run's ``train_config.json``, checked: a JSON object with :data:`RECORD_FIELDS`, a known
+    status, no NaN, and with ``expected_key`` recording that run;
+    :class:`~inpainting.runtime.DamagedFileError` otherwise."""
+    from ..stored import damaged, read_json_object
+    record = read_json_object(path, RECORD_FIX, RECORD_FIELDS)
+    if record["status"] not in RECORD_STATUS:
+        raise damaged(path, f"status {record['status']!r} is none of {RECORD_STATUS}", RECORD_FIX)
+    if expected_key is not None and record["key"] != expected_key:
+        raise damaged(path, f"records run {record['key']}, not run {expected_key}", RECORD_FIX)
+    return record
+
+
+_READERS = {IDENTITY_FILE: read_identity, RECORD_FILE: read_record}
+
+
 def read_json(path: Path) -> dict | None:
     """A run folder's JSON file (``identity.json``, ``train_config.json``) as a dict, or ``None``
-    when it is missing. A damaged one (half-written, not JSON, not an object) never blocks the run:
-    it is set aside as ``<name>.damaged-<time>`` with a warning and ``None`` is returned, so the
-    trainer rebuilds it from what is intact (the final checkpoint, or the generator file and the
-    run's key) (:func:`inpainting.runtime.read_record_json`)."""
+    when it is missing. A damaged one (:func:`read_identity` / :func:`read_record`: half-written,
+    not JSON, not an object, a field missing, NaN) never blocks the run: it is set aside as
+    ``<name>.damaged-<time>`` with a warning and ``None`` is returned, so the trainer rebuilds it
+    from what is intact (the final checkpoint, or the generator file and the run's key)
+    (:func:`inpainting.runtime.read_record_json`)."""
     return read_record_json(path, rebuilt="it is rebuilt from the run's intact files (its "
-                            "checkpoint or generator.pt) when the run is next used")
+                            "checkpoint or generator.pt) when the run is next used",
+                            check=_READERS.get(Path(path).name))
 
 
 def is_finished(folder: str | os.PathLike) -> bool:
@@ -286,3 +323,34 @@ def is_finished(folder: str | os.PathLike) -> bool:
     folder = Path(folder)
     record = read_json(folder / RECORD_FILE)
     return bool(record and record.get("status") == "finished" and (folder / GENERATOR_FILE).is_file())
+
+
+# ------------------------------------------------------------------ registered kinds (inpainting.stored)
+def _example_identity(folder: Path, variant: int) -> tuple[Path, dict]:
+    from ..runtime import atomic_write_text
+    identity = {"format": FORMAT, "role": "faces", "profile": {"train": {"seed": variant, "lr": 0.5}}}
+    path = Path(folder) / IDENTITY_FILE
+    atomic_write_text(path, json.dumps(identity, indent=2, sort_keys=True))
+    return path, {"expected_key": key_of(identity)}
+
+
+def _example_record(folder: Path, variant: int) -> tuple[Path, dict]:
+    from ..runtime import atomic_write_text
+    key = ("ab", "cd")[variant] * 6
+    record = {"status": "finished", "key": key, "steps_done": 4, "seconds": 1.5}
+    path = Path(folder) / RECORD_FILE
+    atomic_write_text(path, json.dumps(record, indent=2))
+    return path, {"expected_key": key}
+
+
+def _register() -> None:
+    from ..stored import Kind, register
+    why = {"foreign_network": "a JSON record holds no network",
+           "zeroed": "no number of the record is forbidden to be 0 (a seed, a step count)"}
+    register(Kind("identity record", "json", read_identity, _example_identity,
+                  fields=IDENTITY_FIELDS, undetectable=why))
+    register(Kind("run record", "json", read_record, _example_record, fields=RECORD_FIELDS,
+                  undetectable=why))
+
+
+_register()
