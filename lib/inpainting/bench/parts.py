@@ -273,12 +273,10 @@ def kind_trainer(kind: StepKind, out_dir: str | os.PathLike, overrides: dict | N
 
 def stage_steps(trainer: Trainer, stage: str) -> range:
     """The global steps of ``stage`` in ``trainer``'s schedule."""
-    s = trainer.schedule
-    bounds = {"G": (0, s.steps_g), "D": (s.steps_g, s.steps_g + s.steps_d),
-              "joint": (s.steps_g + s.steps_d, s.total)}[stage]
-    if bounds[1] <= bounds[0]:
+    steps = trainer.schedule.steps_of(stage)
+    if not steps:
         raise ValueError(f"the schedule has no {stage} steps")
-    return range(*bounds)
+    return steps
 
 
 # ------------------------------------------------------------------------------ decomposition
