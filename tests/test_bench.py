@@ -254,3 +254,31 @@ def test_emulated_precisions_only_when_asked(monkeypatch):
         bench.amp_flags(["float16"], cpu)
     monkeypatch.setattr(roofs, "cpu_bf16_fast", lambda: True)
     assert roofs.native_precisions(cpu) == ("float32", "bfloat16")
+
+
+def test_wait_policy_pairs_alternate_and_compare_within_pairs(tmp_path, monkeypatch):
+    """python -m inpainting.bench.wait_policy (issue 29): each policy in a fresh process with
+    OMP_WAIT_POLICY set (or unset for the default), order flipped every second pair, ratios taken
+    within pairs. One tiny idle pair really runs (no busy load is started here)."""
+    import pandas as pd
+    from inpainting.bench import wait_policy as wp
+    assert wp.pair_order(["default", "PASSIVE"], 3) == [
+        (0, "default"), (0, "PASSIVE"), (1, "PASSIVE"), (1, "default"), (2, "default"), (2, "PASSIVE")]
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert "OMP_WAIT_POLICY" not in wp.policy_env("default", 2)
+    assert wp.policy_env("PASSIVE", 2)["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert wp.policy_env("PASSIVE", 2)["OMP_NUM_THREADS"] == "2"
+    fake = pd.DataFrame({"condition": "busy", "pair": [0, 0, 1, 1], "policy":
+                         ["default", "PASSIVE", "PASSIVE", "default"], "wall_s": [20, 10, 12, 24],
+                         "step_ms": [100, 50, 60, 120], "load_start": 2.0, "load_end": 3.0})
+    table = wp.summary(fake).set_index("policy")
+    assert table.loc["PASSIVE", "wall_vs_default"] == pytest.approx(0.5)
+    assert table.loc["default", "wall_vs_default"] == 1.0 and table.loc["PASSIVE", "runs"] == 2
+    with pytest.raises(SystemExit):
+        wp.parse_args(["--policies", "PASSIVE"])
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    args = wp.parse_args(["--profile", "smoke", "--size", "32", "--steps", "1", "--threads", "1",
+                          "--pairs", "1", "--conditions", "idle"])
+    df = wp.measure(args, log=lambda m: None)
+    assert list(df.policy) == ["default", "PASSIVE"] and (df.wall_s > 0).all()
+    assert list(df.omp_wait_policy) == ["default", "PASSIVE"] and (df.threads == 1).all()
