@@ -133,7 +133,9 @@ def paper_recipe(plan: Plan, data: dict[str, Path]) -> dict:
             "train.batch_size": plan.batch, "train.steps_g": 2, "train.steps_d": 1,
             "train.steps_joint": 3, "train.checkpoint_every": 1, "train.log_every": 2,
             "train.sample_every": 100, "train.num_workers": 2, "train.amp": plan.amp,
-            "train.device": plan.device}
+            "train.device": plan.device,
+            # the child process must sum in the same order as this one (bit-identity)
+            "train.threads": torch.get_num_threads()}
 
 
 def _trainer(recipe: dict, role: str, out_dir: Path):
