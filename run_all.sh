@@ -7,6 +7,11 @@
 #   ./run_all.sh student              write student copies of the notebooks to student/ (solutions removed)
 #   ./run_all.sh tensorboard [folder] [args]  TensorBoard on results/ (or folder): every run's losses,
 #                                     learning rates and sample grids; 127.0.0.1 only
+#   ./run_all.sh gpu-check [--dry-run] on a CUDA machine (within 8 minutes): the device, every CUDA-only
+#                                     test, a short paper-profile training on look-alike CelebA/Paris folders
+#                                     with AMP and a bit-identical resume, lite vs GLCIC steps at 128 and
+#                                     256 px in float32 and AMP; one JSON (results/bench/gpu_check.json).
+#                                     Without a GPU: says so, checks its own plumbing on the CPU, exits 0
 #   ./run_all.sh setup                only create / update the environment
 # Environment: an already active virtualenv or conda env is used as it is; otherwise .venv is created.
 # The packages are the pinned list in environment.yml (the same list conda users install from).
@@ -15,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
 KERNEL=inpainting-kit
-VALID="smoke, demo, study, paper, test, lab, student, setup, tensorboard"
+VALID="smoke, demo, study, paper, test, lab, student, setup, tensorboard, gpu-check"
 
 usage_error() {
   echo "run_all.sh: $1; valid: $VALID (./run_all.sh --help)" >&2
@@ -26,6 +31,7 @@ if [[ $# -eq 0 ]]; then MODE=demo; else MODE=$1; shift; fi
 case "$MODE" in
   smoke|demo|study|paper|setup|student) [[ $# -eq 0 ]] || usage_error "'$MODE' takes no further arguments (got: $*)" ;;
   test|lab) ;;
+  gpu-check) [[ $# -eq 0 || ( $# -eq 1 && "$1" == --dry-run ) ]] || usage_error "gpu-check takes only --dry-run (got: $*)" ;;
   tensorboard) if [[ $# -gt 0 && "$1" != -* && ! -d "$1" ]]; then
                  usage_error "tensorboard: '$1' is not a folder (./run_all.sh tensorboard [folder] [tensorboard options])"
                fi ;;
@@ -85,6 +91,9 @@ fi
 if [[ "$MODE" == setup ]]; then exit 0; fi
 if [[ "$MODE" == student ]]; then
   exec "$PY" -m inpainting.student
+fi
+if [[ "$MODE" == gpu-check ]]; then
+  exec "$PY" -m inpainting.bench.gpu_check "$@"
 fi
 if [[ "$MODE" == test ]]; then
   CHROMIUM=${INPAINTING_CHROMIUM:-/usr/bin/chromium}

@@ -1,6 +1,7 @@
 """Term balance (training/balance.py): the gradient norms are right on a known loss, measuring
 leaves the update bit-identical (w.r.t. the output and w.r.t. the parameters), the loop logs them
-every train.log_every steps, and the shares read back from a history."""
+on the train.log_every grid (every point of a stage's first 40 steps, then one in five), and the
+shares read back from a history."""
 from __future__ import annotations
 
 import json
@@ -133,3 +134,46 @@ def test_row_balance_applies_the_weight_rule_to_each_trained_row():
     assert table.loc["acts", "measured_at_start"] == 2 and table.loc["acts", "measured_steps"] == 6
     assert table.loc["too weak", "share_adv_start"] == pytest.approx(ACTS / 2)
     assert math.isnan(table.loc["L_rec", "acts"]) and table.loc["L_rec", "measured_steps"] == 0
+
+
+def _grid(schedule, every):   # the steps measured before issue 29: every point of the grid
+    return [s for s in range(schedule.total) if (s + 1) % every == 0]
+
+
+def test_the_balance_is_measured_sparsely_after_the_weight_rules_window():
+    """Issue 29: every 20th step cost about 5 % of a joint stage. The study's schedule (G 400, D 20,
+    joint 180, log_every 20) keeps the rule's window, one point in five after it and the last."""
+    from inpainting.training import Schedule
+    from inpainting.training.balance import START_STEPS, is_measured
+    study = Schedule.from_profile(get_profile("study"))
+    joint = study.steps_of("joint")
+    old = [s for s in _grid(study, 20) if s in joint]
+    new = [s for s in joint if is_measured(s, study, 20)]
+    assert old == [439, 459, 479, 499, 519, 539, 559, 579, 599]
+    assert new == [439, 459, 499, 599]
+    assert set(new) <= set(old)                                 # the same steps, fewer of them
+    window = [s for s in old if s < old[0] + START_STEPS]       # what row_balance's rule reads
+    assert [s for s in new if s < new[0] + START_STEPS] == window
+    assert [s for s in range(study.total) if is_measured(s, study, 20, sparse=1)] == _grid(study, 20)
+    assert not any(is_measured(s, study, 0) for s in range(study.total))
+    # a long run (the paper's joint stage, log_every 100): one point in five after the window
+    paper = Schedule.from_profile(get_profile("paper"))
+    measured = sum(is_measured(s, paper, 100) for s in paper.steps_of("joint"))
+    assert measured == pytest.approx(len(paper.steps_of("joint")) / 500, abs=2)
+
+
+def test_the_weight_rule_reads_the_same_start_from_the_sparser_log():
+    """row_balance's start medians (the rule, `acts`) are those of the full grid."""
+    from inpainting.training import Schedule
+    from inpainting.training.balance import is_measured, row_balance
+    study = Schedule.from_profile(get_profile("study"))
+    rows = [{"step": s, "stage": study.stage(s), "gnorm_rec": 1.0, "gnorm_adv": 0.01 * (1 + s % 7),
+             "gnorm_per": 0.5, "gnorm_g": 1.0} for s in _grid(study, 20)
+            if study.stage(s) == "joint"]
+    full = pd.DataFrame(rows).reindex(columns=["step", "stage", *BALANCE_COLUMNS])
+    sparse = full[[is_measured(s, study, 20) for s in full.step]]
+    a, b = row_balance({"r": full}).iloc[0], row_balance({"r": sparse}).iloc[0]
+    for column in ("share_rec_start", "share_adv_start", "share_per_start", "acts",
+                   "measured_at_start"):
+        assert a[column] == b[column], column
+    assert b["measured_steps"] < a["measured_steps"]

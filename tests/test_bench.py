@@ -133,7 +133,9 @@ def test_roofs_table_is_consistent(smoke):
     assert len(convs) > 0 and (convs.calls >= 1).all()
 
 
-@pytest.mark.parametrize("argv", [["--variants", "full"], ["--precisions", "float32"],
+@pytest.mark.parametrize("argv", [["--variants", "full"], ["--parts", "--precisions", "float32"],
+                                  ["--data-only", "--precisions", "float32"],
+                                  ["--precisions", "float8"],
                                   ["--profile", "demo"], ["--parts", "--sizes", "64", "128"],
                                   ["--parts", "--variants", "nonsense"], ["--parts", "--roofs"],
                                   ["--batch", "0"]])
@@ -156,3 +158,127 @@ def test_perceptual_scale_measures_both_states_per_level():
                                                           "grad_ratio"]].to_numpy().ravel())
     row = table.iloc[0]
     assert math.isclose(row["loss_ratio"], row["L_per"] / row["L_rec"], rel_tol=1e-9)   # w_per 1
+
+
+# ---------------------------------------------------------- a timed step is the step it names
+class Work:
+    """Counts, inside the ``with`` block, the autograd engine's runs (``Tensor.backward``,
+    ``torch.autograd.backward`` and ``torch.autograd.grad`` all go through
+    ``torch.autograd._engine_run_backward``) and the optimiser steps (torch's global step hook)."""
+
+    def __init__(self, monkeypatch):
+        self.backward = self.optimiser = 0
+        engine = torch.autograd._engine_run_backward
+
+        def counted(*args, **kwargs):
+            self.backward += 1
+            return engine(*args, **kwargs)
+
+        monkeypatch.setattr(torch.autograd, "_engine_run_backward", counted)
+
+    def _stepped(self, *args):
+        self.optimiser += 1
+
+    def __enter__(self):
+        from torch.optim.optimizer import register_optimizer_step_post_hook
+        self.handle = register_optimizer_step_post_hook(self._stepped)
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.remove()
+
+
+def work_per_call(step, calls: int, monkeypatch) -> set[tuple[int, int]]:
+    """The distinct (backward passes, optimiser steps) of ``calls`` successive calls of ``step``."""
+    seen = set()
+    for _ in range(calls):
+        with Work(monkeypatch) as work:
+            step()
+        seen.add((work.backward, work.optimiser))
+    return seen
+
+
+# a joint step: D's backward and Adam, then G's; a G step: G's alone
+EXPECTED = {"joint": {(2, 2)}, "G": {(1, 1)}}
+
+
+@pytest.mark.parametrize("stage", ["joint", "G"])
+def test_a_timed_training_row_does_only_its_step(stage, tmp_path, monkeypatch):
+    """The comparison's rows time bench.timed_step; the smoke profile measures the term balance
+    every 2nd step (train.log_every 2), which adds a backward pass per term: a timed step must
+    not."""
+    trainer = bench.make_trainer("lite", 32, 2, stage, "cpu", tmp_path, amp=False)
+    assert trainer.profile.train.log_every == 2
+    assert work_per_call(bench.timed_step(trainer), 4, monkeypatch) == EXPECTED[stage]
+    if stage == "joint":   # (the G row has L_rec alone: nothing to balance)
+        trainer.balance_every = 1   # the counter sees the measurement's passes: the test can fail
+        assert work_per_call(bench.timed_step(trainer), 2, monkeypatch) == {(2 + 3, 2)}
+
+
+def test_the_roofs_and_parts_steps_do_only_their_step(smoke, kinds, tmp_path, monkeypatch):
+    from inpainting.bench.parts import whole_step
+    from inpainting.bench.roofs import full_step_trainer
+    t = full_step_trainer(smoke, 32, "float32", tmp_path / "roofs")
+    step = t.step = next(s for s in stage_steps(t, "joint") if (s + 1) % 2 == 0)   # a grid step
+
+    def roofs_step():
+        t.step = step
+        t.train_step(t.batch(step))
+
+    assert work_per_call(roofs_step, 2, monkeypatch) == EXPECTED["joint"]
+    kind = next(k for k in kinds if k.stage == "joint" and FULL_MODEL in k.variants)
+    p = kind_trainer(kind, tmp_path / "parts")
+    grid = next(s for s in stage_steps(p, "joint") if (s + 1) % p.profile.train.log_every == 0)
+    assert work_per_call(lambda: whole_step(p, grid), 2, monkeypatch) == EXPECTED["joint"]
+
+
+def test_the_roof_is_measured_at_the_steps_thread_count(smoke):
+    one = get_profile("smoke", {"train.device": "cpu", "train.threads": 1})
+    df, _ = run_roofs(one, [32], ["float32"], reps=1, conv_reps=1, log=lambda m: None)
+    row = df.iloc[0]
+    assert row.threads == row.matmul_threads == 1
+    assert {"isa", "device_name", "load_start", "load_end"} <= set(df.columns)
+    roof = bench.Roof(torch.device("cpu"), reps=1)
+    roof(1)
+    assert list(roof.by_threads) == [1]
+
+
+def test_emulated_precisions_only_when_asked(monkeypatch):
+    from inpainting.bench import roofs
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(roofs, "cpu_bf16_fast", lambda: False)
+    assert roofs.native_precisions(cpu) == ("float32",)
+    assert roofs.kernels(cpu, "bfloat16") == roofs.EMULATED
+    assert bench.amp_flags(["float32", "bfloat16"], cpu) == [False, True]   # asked: measured
+    with pytest.raises(ValueError, match="float32 or bfloat16 on cpu, not float16"):
+        bench.amp_flags(["float16"], cpu)
+    monkeypatch.setattr(roofs, "cpu_bf16_fast", lambda: True)
+    assert roofs.native_precisions(cpu) == ("float32", "bfloat16")
+
+
+def test_wait_policy_pairs_alternate_and_compare_within_pairs(tmp_path, monkeypatch):
+    """python -m inpainting.bench.wait_policy (issue 29): each policy in a fresh process with
+    OMP_WAIT_POLICY set (or unset for the default), order flipped every second pair, ratios taken
+    within pairs. One tiny idle pair really runs (no busy load is started here)."""
+    import pandas as pd
+    from inpainting.bench import wait_policy as wp
+    assert wp.pair_order(["default", "PASSIVE"], 3) == [
+        (0, "default"), (0, "PASSIVE"), (1, "PASSIVE"), (1, "default"), (2, "default"), (2, "PASSIVE")]
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert "OMP_WAIT_POLICY" not in wp.policy_env("default", 2)
+    assert wp.policy_env("PASSIVE", 2)["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert wp.policy_env("PASSIVE", 2)["OMP_NUM_THREADS"] == "2"
+    fake = pd.DataFrame({"condition": "busy", "pair": [0, 0, 1, 1], "policy":
+                         ["default", "PASSIVE", "PASSIVE", "default"], "wall_s": [20, 10, 12, 24],
+                         "step_ms": [100, 50, 60, 120], "load_start": 2.0, "load_end": 3.0})
+    table = wp.summary(fake).set_index("policy")
+    assert table.loc["PASSIVE", "wall_vs_default"] == pytest.approx(0.5)
+    assert table.loc["default", "wall_vs_default"] == 1.0 and table.loc["PASSIVE", "runs"] == 2
+    with pytest.raises(SystemExit):
+        wp.parse_args(["--policies", "PASSIVE"])
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    args = wp.parse_args(["--profile", "smoke", "--size", "32", "--steps", "1", "--threads", "1",
+                          "--pairs", "1", "--conditions", "idle"])
+    df = wp.measure(args, log=lambda m: None)
+    assert list(df.policy) == ["default", "PASSIVE"] and (df.wall_s > 0).all()
+    assert list(df.omp_wait_policy) == ["default", "PASSIVE"] and (df.threads == 1).all()

@@ -57,6 +57,7 @@ def test_leftover_temp_files_are_ignored(tmp_path):
     assert checkpoint.load_latest(tmp_path)["step"] == 1
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (CPU mapping of a "
                     "generator file is tested in test_training)")
 def test_cuda_tensors_load_on_cpu(tmp_path):

@@ -471,6 +471,7 @@ def test_a_run_resumes_with_another_world_size(probe, monkeypatch):
 
 
 # ------------------------------------------------------------------------------------- GPU
+@pytest.mark.cuda
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="NCCL with 2 processes needs 2 GPUs")
 def test_two_gpus_nccl_mixed_precision(tmp_path, monkeypatch):
     """The same command on 2 GPUs (NCCL, SyncBatchNorm, float16 autocast): completes, only rank 0

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_ALL = str(ROOT / "run_all.sh")
-VALID = "valid: smoke, demo, study, paper, test, lab, student, setup, tensorboard"
+VALID = "valid: smoke, demo, study, paper, test, lab, student, setup, tensorboard, gpu-check"
 
 
 def _run(*args, env=None, timeout=300):
@@ -24,6 +24,7 @@ def _run(*args, env=None, timeout=300):
     (["bogus"], "unknown profile or command 'bogus'"),
     (["Demo"], "unknown profile or command 'Demo'"),
     (["smoke", "extra"], "'smoke' takes no further arguments"),
+    (["gpu-check", "--fast"], "gpu-check takes only --dry-run"),
 ])
 def test_bad_arguments_are_usage_errors_listing_the_valid_ones(args, message, tmp_path):
     proc = _run(*args, env={"INPAINTING_RESULTS": str(tmp_path)}, timeout=30)
@@ -35,7 +36,8 @@ def test_bad_arguments_are_usage_errors_listing_the_valid_ones(args, message, tm
 def test_help_lists_every_command():
     proc = _run("--help", timeout=30)
     assert proc.returncode == 0
-    for command in ("smoke|demo|study|paper", "test", "lab", "student", "setup", "tensorboard"):
+    for command in ("smoke|demo|study|paper", "test", "lab", "student", "setup", "tensorboard",
+                    "gpu-check"):
         assert command in proc.stdout
 
 

@@ -91,6 +91,7 @@ def test_uneven_shares_are_refused():
         _stream(profile, 0, 4)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="pinned memory needs CUDA")
 def test_pinned_batches_are_the_same(celeba_profile):
     stream = _stream(celeba_profile)

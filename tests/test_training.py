@@ -162,6 +162,7 @@ def test_load_inpainter_maps_to_cpu(finished, monkeypatch):
         assert torch.equal(value, state["G"][key]), key
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_gpu_trained_file_loads_on_cpu(finished, tmp_path):
     blob = torch.load(finished.generator_path, weights_only=False)

@@ -60,6 +60,7 @@ from ..experiments import (CONTEXT_ENCODER, FULL_MODEL, NOTEBOOK_VARIANTS, varia
 from ..profiles import Profile, with_overrides
 from ..runtime import device_name
 from ..training import Schedule, Trainer
+from ..training.stream import torch_threads
 from ..training.runs import RunSpec, run_key
 
 WARM_START = "warm start"
@@ -96,10 +97,44 @@ def load_average() -> str:
         return "?"
 
 
+def isa(device: torch.device) -> str:
+    """What the kernels can use: the CPU's vector ISA as torch dispatches to it (``AVX2``,
+    ``AVX512``, ...) or the GPU's compute capability (``sm_90``)."""
+    if device.type == "cuda":
+        major, minor = torch.cuda.get_device_capability(device)
+        return f"sm_{major}{minor}"
+    return torch.backends.cpu.get_cpu_capability()
+
+
 def machine(device: torch.device) -> dict:
-    """Threads, CPU / GPU model and the moment's load average, for every output table."""
+    """Threads (the count in effect now: call it where the timed work runs), CPU / GPU model and
+    its ISA, for every output table; the load average is taken around each measurement."""
     return {"threads": torch.get_num_threads(), "device_name": device_name(device),
-            "torch": torch.__version__}
+            "isa": isa(device), "torch": torch.__version__}
+
+
+def machine_line(device: torch.device, precision: str | None = None) -> str:
+    """One line naming what a figure was measured on, printed beside every table: a figure read
+    without it cannot be compared (a loaded machine or another thread count moves it by 2x)."""
+    m = machine(device)
+    return (f"{m['device_name']} ({m['isa']}), {m['threads']} torch thread"
+            f"{'s' if m['threads'] != 1 else ''}"
+            + (f", {precision}" if precision else "")
+            + f", load average {load_average()} (1 min), torch {m['torch']}")
+
+
+def plain_steps(trainer: Trainer) -> Trainer:
+    """``trainer`` with the term-balance measurement off: a measured step adds one backward pass
+    per loss term (about 2x an ordinary step), so a timed step that measured it would not be the
+    step its row names. The update is the same either way (tests/test_balance.py)."""
+    trainer.balance_every = 0
+    return trainer
+
+
+def fit_threads(trainer: Trainer):
+    """The intra-op thread count ``fit`` gives the steps (``train.threads``; None: unchanged), as a
+    context: a timed step, and the roof it is compared with, run under it."""
+    return torch_threads(trainer.profile.train.threads)
 
 
 def sync(device: torch.device) -> None:
@@ -231,20 +266,17 @@ def select_kinds(kinds: list[StepKind], variants: Sequence[str] | None = None,
 def kind_trainer(kind: StepKind, out_dir: str | os.PathLike, overrides: dict | None = None) -> Trainer:
     """A built :class:`Trainer` for ``kind`` (random perceptual weights, ``progress=False``)."""
     profile = with_overrides(kind.profile, {**RANDOM_VGG, **(overrides or {})})
-    trainer = Trainer(RunSpec(profile, kind.role), out_dir, progress=False)
-    trainer.balance_every = 0   # timed steps are plain steps (no term-balance measurement)
+    trainer = plain_steps(Trainer(RunSpec(profile, kind.role), out_dir, progress=False))
     trainer.build()
     return trainer
 
 
 def stage_steps(trainer: Trainer, stage: str) -> range:
     """The global steps of ``stage`` in ``trainer``'s schedule."""
-    s = trainer.schedule
-    bounds = {"G": (0, s.steps_g), "D": (s.steps_g, s.steps_g + s.steps_d),
-              "joint": (s.steps_g + s.steps_d, s.total)}[stage]
-    if bounds[1] <= bounds[0]:
+    steps = trainer.schedule.steps_of(stage)
+    if not steps:
         raise ValueError(f"the schedule has no {stage} steps")
-    return range(*bounds)
+    return steps
 
 
 # ------------------------------------------------------------------------------ decomposition
@@ -477,11 +509,12 @@ def run_parts(profile: Profile, kinds: list[StepKind], reps: int, warmup: int = 
         for n, kind in enumerate(kinds):
             load_start = load_average()
             trainer = kind_trainer(kind, Path(tmp) / f"kind{n}", overrides)
-            times = measure(trainer, kind.stage, reps, warmup)
+            with fit_threads(trainer):
+                times = measure(trainer, kind.stage, reps, warmup)
+                here = machine(trainer.device)
             info = {"profile": profile.name, "size": trainer.image_size,
                     "batch": trainer.profile.train.batch_size, "precision": trainer.precision,
-                    "reps": reps, **machine(trainer.device), "load_start": load_start,
-                    "load_end": load_average()}
+                    "reps": reps, **here, "load_start": load_start, "load_end": load_average()}
             rows += kind_rows(kind, times, info)
             log(f"{kind.label}: parts {1000 * statistics.median(times.sums):.0f} ms, step "
                 f"{1000 * statistics.median(times.whole):.0f} ms (sum/step {times.ratio:.3f}); "
@@ -502,6 +535,7 @@ def with_size(profile: Profile, size: int | None) -> Profile:
 
 
 __all__ = ["Clock", "GROUPS", "PartTimes", "StepKind", "TOLERANCE", "WARM_START",
-           "decomposed_step", "kind_rows", "kind_trainer", "measure", "resolve_variants",
-           "run_parts", "select_kinds", "stage_steps", "step_kinds",
-           "step_signature", "summary", "whole_step", "with_size"]
+           "decomposed_step", "fit_threads", "isa", "kind_rows", "kind_trainer", "machine",
+           "machine_line", "measure", "plain_steps", "resolve_variants", "run_parts",
+           "select_kinds", "stage_steps", "step_kinds", "step_signature", "summary", "whole_step",
+           "with_size"]

@@ -4,8 +4,13 @@
 bfloat16] [--quick]`` (the command line is in :mod:`inpainting.bench`).
 
 For the lite full step (the full model's joint step: one D step, then one G step with L_rec + L_adv
-+ L_per, of ``--profile`` at each size, its own batch and discriminator) in float32 and under
-bfloat16 autocast (the trainer's ``train.amp`` on a CPU):
++ L_per, of ``--profile`` at each size, its own batch and discriminator) in float32 and under the
+trainer's mixed precision (``train.amp``: bfloat16 autocast on a CPU, float16 on CUDA); by default
+the mixed rows only where the device has native kernels for them (:func:`native_precisions`), since
+an emulated bfloat16 step takes minutes; ``--precisions float32 bfloat16`` asks for them anyway.
+The steps run plain (no term-balance measurement: :func:`inpainting.bench.parts.plain_steps`) and
+under the profile's ``train.threads`` as ``fit`` runs them; the matmul roofs are measured at that
+same thread count, so "% of roof" compares like with like.
 
 * **step FLOPs**: :class:`torch.utils.flop_counter.FlopCounterMode` over one real ``train_step``
   (forward and backward; convolutions, matmuls; elementwise work is not counted);
@@ -27,7 +32,7 @@ False) runs on emulated kernels, tens of times slower than float32; its rows are
 warm-up; each bfloat16 conv is timed once). The bf16 step's percentages are given against its own
 precision's roofs and against the float32 matmul (the machine's real ceiling).
 
-Every row records threads, CPU model and the 1-minute load average before and after it: a loaded
+Every row records threads, CPU model, ISA and the 1-minute load average before and after it: a loaded
 machine lowers both the step and the roofs, but not by the same amount.
 """
 from __future__ import annotations
@@ -44,21 +49,41 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from .parts import (RANDOM_VGG, load_average, machine, size_overrides, stage_steps, sync)
+from .parts import (RANDOM_VGG, fit_threads, load_average, machine, plain_steps, size_overrides,
+                    stage_steps, sync)
 from ..experiments import FULL_MODEL, variant_spec
 from ..profiles import Profile, with_overrides
-from ..runtime import cpu_bf16_fast
+from ..runtime import cpu_bf16_fast, precision as run_precision
 from ..training import RunSpec, Trainer
+from ..training.stream import torch_threads
 
-PRECISIONS = ("float32", "bfloat16")
+PRECISIONS = ("float32", "bfloat16", "float16")
 CONV_OPS = (torch.ops.aten.convolution.default, torch.ops.aten.convolution_backward.default)
 EMULATED = "emulated (no AVX512-BF16/AMX)"
 
 
-def bf16_label(device: torch.device) -> str:
+def emulated(device: torch.device, precision: str) -> bool:
+    """True where ``precision`` has no native kernels on ``device`` (a CPU without AVX512-BF16 /
+    AMX for bfloat16; float16 on any CPU): tens of times slower than float32."""
+    if device.type == "cuda" or precision == "float32":
+        return False
+    return not (precision == "bfloat16" and cpu_bf16_fast())
+
+
+def native_precisions(device: torch.device) -> tuple[str, ...]:
+    """The precisions measured unless asked otherwise: float32, and the trainer's mixed precision
+    on ``device`` (``train.amp``) where it runs on native kernels."""
+    mixed = run_precision(True, device)
+    return ("float32",) if emulated(device, mixed) else ("float32", mixed)
+
+
+def kernels(device: torch.device, precision: str) -> str:
+    """The label of a row's kernels: float32, native mixed precision, or emulated."""
+    if precision == "float32":
+        return "float32"
     if device.type == "cuda":
-        return "CUDA"
-    return "native (AVX512-BF16/AMX)" if cpu_bf16_fast() else EMULATED
+        return f"CUDA {precision}"
+    return EMULATED if emulated(device, precision) else "native (AVX512-BF16/AMX)"
 
 
 def best_seconds(fn, device: torch.device, reps: int, warmup: int) -> tuple[float, float]:
@@ -77,13 +102,16 @@ def best_seconds(fn, device: torch.device, reps: int, warmup: int) -> tuple[floa
 
 
 def matmul_roof(device: torch.device, dtype: torch.dtype = torch.float32, n: int = 2048,
-                reps: int = 5) -> dict:
-    """GFLOP/s (2 n^3 FLOPs per product) of an ``n x n`` matmul in ``dtype``: best and median."""
+                reps: int = 5, threads: int | None = None) -> dict:
+    """GFLOP/s (2 n^3 FLOPs per product) of an ``n x n`` matmul in ``dtype``: best and median,
+    with ``threads`` intra-op threads (None: the count in effect), recorded as ``threads``."""
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
-    lo, med = best_seconds(lambda: a @ b, device, reps, 1)
+    with torch_threads(threads):
+        lo, med = best_seconds(lambda: a @ b, device, reps, 1)
+        used = torch.get_num_threads()
     return {"n": n, "dtype": str(dtype).removeprefix("torch."), "gflops": 2 * n**3 / lo / 1e9,
-            "gflops_median": 2 * n**3 / med / 1e9}
+            "gflops_median": 2 * n**3 / med / 1e9, "threads": used}
 
 
 def _freeze(value):
@@ -168,7 +196,7 @@ def full_step_trainer(profile: Profile, size: int, precision: str, out_dir: Path
     overrides = {**size_overrides(size), **RANDOM_VGG, "train.amp": precision != "float32",
                  **({"train.batch_size": batch} if batch else {})}
     spec = variant_spec(with_overrides(profile, overrides), {}, "faces")
-    trainer = Trainer(RunSpec(spec.profile, "faces"), out_dir, progress=False)
+    trainer = plain_steps(Trainer(RunSpec(spec.profile, "faces"), out_dir, progress=False))
     trainer.build()
     if trainer.precision != precision:
         raise ValueError(f"{precision} asked for, but the trainer computes in {trainer.precision} "
@@ -186,24 +214,25 @@ def step_roofs(profile: Profile, size: int, precision: str, roofs: dict, reps: i
         t = full_step_trainer(profile, size, precision, Path(tmp), batch)
         step0 = t.step
         batch_ = t.batch(step0)
-        emulated = precision == "bfloat16" and t.device.type == "cpu" and not cpu_bf16_fast()
+        slow = emulated(t.device, precision)
 
         def one_step():
             t.step = step0
             t.train_step(batch_)
 
         recorder = ConvRecorder()
-        with FlopCounterMode(display=False) as counter, recorder:   # also the warm-up
-            one_step()
-        flops = counter.get_total_flops()
-        step_reps = min(reps, 2) if emulated else reps
-        best, median = best_seconds(one_step, t.device, step_reps, 0 if emulated else 1)
-        log(f"  {size}px {precision}: step {best:.2f} s (best of {step_reps}); timing "
-            f"{sum(recorder.calls.values())} conv calls alone ...")
-        conv, conv_rows = conv_roof(recorder.calls, t.device, 1 if emulated else conv_reps,
-                                    0 if emulated else 1)
-        info = {"size": size, "precision": precision,
-                "kernels": bf16_label(t.device) if precision == "bfloat16" else "float32",
+        with fit_threads(t):
+            with FlopCounterMode(display=False) as counter, recorder:   # also the warm-up
+                one_step()
+            flops = counter.get_total_flops()
+            step_reps = min(reps, 2) if slow else reps
+            best, median = best_seconds(one_step, t.device, step_reps, 0 if slow else 1)
+            log(f"  {size}px {precision}: step {best:.2f} s (best of {step_reps}); timing "
+                f"{sum(recorder.calls.values())} conv calls alone ...")
+            conv, conv_rows = conv_roof(recorder.calls, t.device, 1 if slow else conv_reps,
+                                        0 if slow else 1)
+            here = machine(torch.device(t.device))
+        info = {"size": size, "precision": precision, "kernels": kernels(t.device, precision),
                 "batch": t.profile.train.batch_size, "d_width": getattr(t.profile.model, "d_width", 1.0)}
     rate = flops / best / 1e9
     same = roofs.get(precision, roofs["float32"])
@@ -212,28 +241,36 @@ def step_roofs(profile: Profile, size: int, precision: str, roofs: dict, reps: i
            "gflop_per_s": rate, **conv,
            "pct_conv_roof": 100 * rate / conv["conv_roof_gflops"],
            "matmul_fp32_gflops": roofs["float32"]["gflops"],
+           "matmul_threads": roofs["float32"]["threads"],
            "pct_matmul_fp32": 100 * rate / roofs["float32"]["gflops"],
            "matmul_same_precision_gflops": same["gflops"],
            "pct_matmul_same_precision": 100 * rate / same["gflops"],
            "matmul_same_precision_n": same["n"],
-           **machine(torch.device(t.device)), "load_start": load_start, "load_end": load_average()}
+           **here, "load_start": load_start, "load_end": load_average()}
     conv_rows = [{**info, **r} for r in conv_rows]
     return row, conv_rows
 
 
-def run_roofs(profile: Profile, sizes: Sequence[int], precisions: Sequence[str] = PRECISIONS,
+def run_roofs(profile: Profile, sizes: Sequence[int], precisions: Sequence[str] | None = None,
               device: torch.device | None = None, reps: int = 5, conv_reps: int = 5,
               batch: int | None = None, log=print) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The roofs table (one row per size and precision) and the per-convolution table."""
+    """The roofs table (one row per size and precision; default :func:`native_precisions`) and the
+    per-convolution table. The matmul roofs are measured at the steps' thread count (the
+    profile's ``train.threads``, as the steps run)."""
     device = device or torch.device("cpu")
-    roofs = {"float32": matmul_roof(device, torch.float32, reps=reps)}
-    log(f"matmul 2048 float32: {roofs['float32']['gflops']:.1f} GFLOP/s (best of {reps})")
-    if "bfloat16" in precisions:
-        slow = device.type == "cpu" and not cpu_bf16_fast()
-        roofs["bfloat16"] = matmul_roof(device, torch.bfloat16, n=512 if slow else 2048,
-                                        reps=2 if slow else reps)
-        log(f"matmul {roofs['bfloat16']['n']} bfloat16: {roofs['bfloat16']['gflops']:.2f} GFLOP/s"
-            + (f" ({EMULATED})" if slow else ""))
+    precisions = precisions or native_precisions(device)
+    threads = profile.train.threads
+    roofs = {"float32": matmul_roof(device, torch.float32, reps=reps, threads=threads)}
+    log(f"matmul 2048 float32: {roofs['float32']['gflops']:.1f} GFLOP/s (best of {reps}, "
+        f"{roofs['float32']['threads']} threads)")
+    for precision in precisions:
+        if precision == "float32":
+            continue
+        slow = emulated(device, precision)
+        roofs[precision] = matmul_roof(device, getattr(torch, precision), n=512 if slow else 2048,
+                                       reps=2 if slow else reps, threads=threads)
+        log(f"matmul {roofs[precision]['n']} {precision}: {roofs[precision]['gflops']:.2f} "
+            f"GFLOP/s" + (f" ({EMULATED})" if slow else ""))
     rows, conv_rows = [], []
     for size in sizes:
         for precision in precisions:
@@ -247,5 +284,5 @@ def run_roofs(profile: Profile, sizes: Sequence[int], precisions: Sequence[str] 
     return pd.DataFrame(rows), pd.DataFrame(conv_rows)
 
 
-__all__ = ["ConvRecorder", "EMULATED", "PRECISIONS", "conv_roof", "full_step_trainer",
-           "matmul_roof", "run_roofs", "step_roofs"]
+__all__ = ["ConvRecorder", "EMULATED", "PRECISIONS", "conv_roof", "emulated", "full_step_trainer",
+           "kernels", "matmul_roof", "native_precisions", "run_roofs", "step_roofs"]

@@ -40,7 +40,7 @@ def measure(profile, overrides: dict | None = None, role: str = "faces", steps: 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(spec, out_dir=tmp, progress=False)
-        trainer.balance_every = 1   # every generator step calls measured() below
+        trainer.balance_every = trainer.balance_sparse = 1   # every generator step calls measured()
 
         def measured(weighted, output):
             if trainer.schedule.stage(trainer.step) == "joint":

@@ -1,6 +1,7 @@
 """Speed benchmark: the lite generator [PROTO] versus the GLCIC completion network [BASELINE-SRC].
 
-``python -m inpainting.bench [--sizes 64 128] [--batch 16] [--device auto] [--quick] [--data-only]``
+``python -m inpainting.bench [--sizes 64 128] [--batch 16] [--device auto] [--quick] [--data-only]
+[--precisions float32 bfloat16]``
 
 Measured in one run, for both generators under identical settings:
 
@@ -9,9 +10,15 @@ Measured in one run, for both generators under identical settings:
   profile's perceptual VGG (VGG16) at relu3_1 with **random weights** (speed does not depend on
   the weights); fixed batch, so data loading is excluded (reported separately as ``data``);
 * ``g_step``: stage-G step (G forward + L_rec + backward + Adam), no D, no VGG;
-* both training steps in float32 and with the trainer's mixed precision (``train.amp``: bfloat16
-  autocast on CPUs with fast bfloat16 kernels, float16 on CUDA); the FLOP rate of the mixed rows is
-  still measured against the float32 matmul;
+* both training steps in float32 and with the trainer's mixed precision (``train.amp``: float16
+  autocast on CUDA, bfloat16 on CPUs with native bfloat16 kernels; an emulated bfloat16 step takes
+  minutes, so those rows come only with ``--precisions float32 bfloat16``); the FLOP rate of the
+  mixed rows is still measured against the float32 matmul;
+* every timed step is a plain step: the term-balance measurement the trainer makes every
+  ``train.log_every`` steps (one extra backward pass per loss term) is off
+  (:func:`inpainting.bench.parts.plain_steps`; ``tests/test_bench.py`` counts the backward passes
+  and optimiser steps of a timed step), and it runs under the profile's ``train.threads`` as
+  ``fit`` runs it;
 * ``infer``: one image at 128 px (eval mode, ``no_grad``, median latency), for several execution
   options (eager, channels_last, TorchScript freeze + optimize_for_inference, torch.compile, and
   onnxruntime on the CPU when it is installed: ``inpainting.tools.export_onnx``);
@@ -23,10 +30,13 @@ Measured in one run, for both generators under identical settings:
   process (0 workers), from which the workers a GPU needs follow (README);
 * peak memory (CUDA: ``max_memory_allocated``; CPU: peak RSS growth, Linux ``VmHWM`` reset through
   ``/proc/self/clear_refs``), FLOPs of one step (``torch.utils.flop_counter``) and the achieved
-  FLOP rate against a 2048x2048 fp32 matmul measured in the same run.
+  FLOP rate against a 2048x2048 fp32 matmul measured in the same run at the thread count the
+  step ran with (:func:`inpainting.bench.roofs.matmul_roof`).
 
-Prints a pandas table and writes ``results/bench/bench.csv`` (atomically). Figures are this
-machine's; the script asserts nothing.
+``--quick``: 3 repetitions, no torch.compile, short data rows, float32 only on a CPU without native
+bfloat16. Prints a pandas table headed by the machine (CPU or GPU model, ISA, threads, load
+average before and after) and writes ``results/bench/bench.csv`` (atomically; every row carries
+threads, ISA, precision and load). Figures are this machine's; the script asserts nothing.
 """
 from __future__ import annotations
 
@@ -35,15 +45,17 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from .parts import fit_threads, load_average, machine, machine_line, plain_steps
+from .roofs import PRECISIONS, matmul_roof, native_precisions
 from ..models import build_inpainter, composite, generator_input
 from ..profiles import ModelConfig, get_profile, with_overrides
-from ..runtime import results_dir, save_table, select_device
+from ..runtime import precision as run_precision, results_dir, save_table, select_device
 from ..tools.export_onnx import onnxruntime_options
 from ..training import BatchStream, RunSpec, Trainer
 
@@ -71,10 +83,19 @@ def timings(fn: Callable[[], object], device: torch.device, warmup: int, reps: i
     return out
 
 
-def matmul_gflops(device: torch.device, n: int = 2048, reps: int = 5) -> float:
-    """GFLOP/s of an ``n x n`` fp32 matmul (2 n^3 FLOPs), best of ``reps``: the machine's roof."""
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-    return 2 * n**3 / min(timings(lambda: a @ b, device, 2, reps)) / 1e9
+class Roof:
+    """The fp32 2048x2048 matmul roof (GFLOP/s), measured once per thread count on first use: a
+    step is compared with the roof at the thread count it ran with."""
+
+    def __init__(self, device: torch.device, reps: int = 5):
+        self.device, self.reps, self.by_threads = device, reps, {}
+
+    def __call__(self, threads: int | None = None) -> float:
+        threads = threads or torch.get_num_threads()
+        if threads not in self.by_threads:
+            self.by_threads[threads] = matmul_roof(self.device, reps=self.reps,
+                                                   threads=threads)["gflops"]
+        return self.by_threads[threads]
 
 
 class PeakMemory:
@@ -108,9 +129,9 @@ class PeakMemory:
 
 def make_trainer(generator: str, size: int, batch: int, stage: str, device: str,
                  out_dir: Path, amp: bool) -> Trainer:
-    """A built :class:`Trainer` whose every step is ``stage`` ("joint" or "G"), timed on its batch
-    ``fixed_batch``;
-    ``amp``: the trainer's mixed precision (bfloat16 autocast on a CPU with fast bfloat16)."""
+    """A built :class:`Trainer` whose every step is ``stage`` ("joint" or "G") and a plain step (no
+    term-balance measurement), timed on its batch ``fixed_batch``;
+    ``amp``: the trainer's mixed precision (bfloat16 autocast on a CPU, float16 on CUDA)."""
     overrides = {"faces.image_size": size, "faces.n_train": batch, "train.batch_size": batch,
                  "train.amp": amp,
                  "model.generator": generator, "loss.per_weights": "random", "train.device": device,
@@ -118,33 +139,45 @@ def make_trainer(generator: str, size: int, batch: int, stage: str, device: str,
                  "train.steps_joint": 10**6 if stage == "joint" else 0}
     if stage == "G":
         overrides.update({"loss.w_adv": 0.0, "loss.w_per": 0.0})
-    trainer = Trainer(RunSpec(get_profile("smoke", overrides), "faces"), out_dir, progress=False)
+    trainer = plain_steps(Trainer(RunSpec(get_profile("smoke", overrides), "faces"), out_dir,
+                                  progress=False))
     trainer.build()
     trainer.fixed_batch = trainer.batch(0)
     return trainer
 
 
-def step_flops(trainer: Trainer) -> float:
+def timed_step(trainer: Trainer) -> Callable[[], dict]:
+    """What a training row times: one ``train_step`` on the fixed batch (data excluded)."""
+    return lambda: trainer.train_step(trainer.fixed_batch)
+
+
+def step_flops(step: Callable[[], dict]) -> float:
     """FLOPs (forward + backward, counted by FlopCounterMode) of one training step."""
     with FlopCounterMode(display=False) as counter:
-        trainer.train_step(trainer.fixed_batch)
+        step()
     return counter.get_total_flops()
 
 
 def bench_training(generator: str, size: int, batch: int, stage: str, device: torch.device,
-                   reps: int, roof: float, tmp: Path, amp: bool) -> dict:
+                   reps: int, roof: Roof, tmp: Path, amp: bool) -> dict:
+    load_start = load_average()
     trainer = make_trainer(generator, size, batch, stage, str(device), tmp, amp)
-    data_s = statistics.median(timings(lambda: trainer.batch(1), device, 1, 3))   # the real data path
-    flops = step_flops(trainer)
-    with PeakMemory(device) as mem:
-        times = timings(lambda: trainer.train_step(trainer.fixed_batch), device, 1, reps)
+    step = timed_step(trainer)
+    with fit_threads(trainer):
+        data_s = statistics.median(timings(lambda: trainer.batch(1), device, 1, 3))   # the real data path
+        flops = step_flops(step)
+        with PeakMemory(device) as mem:
+            times = timings(step, device, 1, reps)
+        here = machine(device)
     seconds = statistics.median(times)
     return {"benchmark": "full_step" if stage == "joint" else "g_step", "generator": generator,
             "size": size, "batch": batch,
             "option": f"eager, {trainer.amp_dtype} autocast" if trainer.use_amp else "eager",
+            "precision": trainer.precision,
             "images_per_s": batch / seconds, "ms": 1000 * seconds, "data_ms": 1000 * data_s, "peak_mem_mb": mem.mb,
             "gflop": flops / 1e9, "gflop_per_s": flops / seconds / 1e9,
-            "pct_matmul": 100 * flops / seconds / 1e9 / roof,
+            "pct_matmul": 100 * flops / seconds / 1e9 / roof(here["threads"]),
+            **here, "load_start": load_start, "load_end": load_average(),
             "note": f"{trainer.profile.loss.per_network.upper()} relu3_1 random weights"
                     if stage == "joint" else ""}
 
@@ -165,7 +198,7 @@ def inference_options(model, x: torch.Tensor, m: torch.Tensor) -> dict[str, Call
             **onnxruntime_options(model, x, m)}   # {} without onnxruntime or off the CPU
 
 
-def bench_inference(generator: str, device: torch.device, reps: int, roof: float,
+def bench_inference(generator: str, device: torch.device, reps: int, roof: Roof,
                     with_compile: bool) -> list[dict]:
     torch.manual_seed(0)
     model = build_inpainter(ModelConfig(generator), INFER_SIZE).to(device).eval()
@@ -194,10 +227,12 @@ def bench_inference(generator: str, device: torch.device, reps: int, roof: float
             if option == "torch.compile":
                 note += f"; compile {compile_s:.1f} s"
             rows.append({"benchmark": "infer", "generator": generator, "size": INFER_SIZE,
-                         "batch": 1, "option": option, "images_per_s": 1 / seconds,
+                         "batch": 1, "option": option, "precision": "float32",
+                         "images_per_s": 1 / seconds,
                          "ms": 1000 * seconds, "peak_mem_mb": mem.mb, "gflop": flops / 1e9,
                          "gflop_per_s": flops / seconds / 1e9,
-                         "pct_matmul": 100 * flops / seconds / 1e9 / roof, "note": note})
+                         "pct_matmul": 100 * flops / seconds / 1e9 / roof(),
+                         **machine(device), "load_end": load_average(), "note": note})
     return rows
 
 
@@ -266,32 +301,61 @@ def add_ratios(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def run(sizes: list[int], batch: int, device: str, quick: bool,
-        data_only: bool = False) -> pd.DataFrame:
-    """All measurements as one DataFrame (see module docstring)."""
-    dev = select_device(device)
-    reps = 3 if quick else 10
-    roof = matmul_gflops(dev)
-    rows = [{"benchmark": "matmul 2048 fp32", "generator": "-", "size": 2048, "batch": 1,
-             "option": "eager", "gflop_per_s": roof, "pct_matmul": 100.0}]
-    if data_only:   # the pipeline's rate beside the rate of the training step it feeds
-        with tempfile.TemporaryDirectory() as tmp:
-            rows.append(bench_training("lite", DATA_SIZE, batch, "joint", dev, reps, roof,
-                                       Path(tmp), False))
-        return pd.DataFrame(rows + data_rows(batch, dev, quick))
+def amp_flags(precisions: Sequence[str], device: torch.device) -> list[bool]:
+    """``train.amp`` values giving ``precisions`` on ``device`` (ValueError for a precision the
+    trainer cannot compute in there, e.g. float16 on a CPU)."""
+    mixed = run_precision(True, device)
+    bad = [p for p in precisions if p not in ("float32", mixed)]
+    if bad:
+        raise ValueError(f"the trainer computes in float32 or {mixed} on {device.type}, not "
+                         f"{', '.join(bad)}")
+    return [p != "float32" for p in dict.fromkeys(precisions)]
+
+
+def roof_rows(roof: Roof) -> list[dict]:
+    return [{"benchmark": "matmul 2048 fp32", "generator": "-", "size": 2048, "batch": 1,
+             "option": "eager", "precision": "float32", "threads": threads, "gflop_per_s": gflops,
+             "pct_matmul": 100.0} for threads, gflops in roof.by_threads.items()]
+
+
+def training_rows(generators: Sequence[str], sizes: Sequence[int], batch: int,
+                  precisions: Sequence[str], dev: torch.device, reps: int,
+                  roof: Roof) -> list[dict]:
+    """Full and generator-only training steps of each generator, size and precision."""
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for generator in GENERATORS:
+        for generator in generators:
             for size in sizes:
                 for stage in ("joint", "G"):
-                    for amp in (False, True):
+                    for amp in amp_flags(precisions, dev):
                         rows.append(bench_training(generator, size, batch, stage, dev, reps, roof,
                                                    Path(tmp), amp))
                         print(f"{rows[-1]['benchmark']} {generator} {size}px "
                               f"({rows[-1]['option']}): {rows[-1]['images_per_s']:.2f} images/s",
                               flush=True)
+    return rows
+
+
+def run(sizes: list[int], batch: int, device: str, quick: bool,
+        data_only: bool = False, precisions: Sequence[str] | None = None,
+        inference: bool = True) -> pd.DataFrame:
+    """All measurements as one DataFrame (see module docstring); ``precisions`` of the training
+    rows (default :func:`inpainting.bench.roofs.native_precisions`)."""
+    dev = select_device(device)
+    reps = 3 if quick else 10
+    roof = Roof(dev)
+    if data_only:   # the pipeline's rate beside the rate of the training step it feeds
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = [bench_training("lite", DATA_SIZE, batch, "joint", dev, reps, roof,
+                                   Path(tmp), False)]
+        return pd.DataFrame(roof_rows(roof) + rows + data_rows(batch, dev, quick))
+    rows = training_rows(GENERATORS, sizes, batch, precisions or native_precisions(dev), dev,
+                         reps, roof)
+    if inference:
+        for generator in GENERATORS:
             rows += bench_inference(generator, dev, 5 * reps, roof, with_compile=not quick)
-    rows += data_rows(batch, dev, quick)
-    return add_ratios(pd.DataFrame(rows))
+        rows += data_rows(batch, dev, quick)
+    return add_ratios(pd.DataFrame(roof_rows(roof) + rows))
 
 
 PARTS_REPS, ROOF_REPS, QUICK_REPS = 5, 5, 3
@@ -309,7 +373,6 @@ def _positive(kind):
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (module docstring); usage errors exit with status 2."""
     from .parts import STAGES, resolve_variants
-    from .roofs import PRECISIONS
     from ..profiles import PROFILES
     parser = argparse.ArgumentParser(prog="python -m inpainting.bench",
         description=__doc__.split("\n")[0],
@@ -332,7 +395,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="batch size (default 16; --parts / --roofs: the profile's)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quick", action="store_true",
-                        help=f"fewer repetitions ({QUICK_REPS}), no torch.compile")
+                        help=f"fewer repetitions ({QUICK_REPS}), no torch.compile, short data rows")
     parser.add_argument("--reps", type=_positive(int), default=None,
                         help=f"timed repetitions (--parts default {PARTS_REPS}, --roofs "
                              f"{ROOF_REPS}; --quick {QUICK_REPS})")
@@ -347,17 +410,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=None,
                         help="--parts: only these stages")
     parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=None,
-                        help="--roofs: default both")
+                        help="precisions of the training steps (the trainer's train.amp: "
+                             "bfloat16 on a CPU, float16 on CUDA); default float32 and the mixed "
+                             "precision where its kernels are native (emulated bfloat16 only when "
+                             "asked for)")
     parser.add_argument("--threads", type=_positive(int), default=None,
                         help="torch intra-op threads (default: torch's choice)")
     args = parser.parse_args(argv)
-    only = {"--parts": ("variants", "roles", "stages"), "--roofs": ("precisions",)}
+    only = {"--parts": ("variants", "roles", "stages")}
     for flag, names in only.items():
         for name in names:
             if getattr(args, name) is not None and not getattr(args, flag[2:]):
                 parser.error(f"--{name} applies to {flag} only")
     if args.profile is not None and not (args.parts or args.roofs):
         parser.error("--profile applies to --parts and --roofs only")
+    if args.precisions is not None and (args.parts or args.data_only):
+        parser.error("--precisions applies to --roofs and the generator comparison only (--parts "
+                     "uses the profile's own precision)")
     if args.parts and args.sizes is not None and len(args.sizes) > 1:
         parser.error("--parts measures one size at a time (--sizes S)")
     if args.variants is not None:
@@ -403,16 +472,16 @@ def main_parts(args: argparse.Namespace) -> pd.DataFrame:
 
 
 def main_roofs(args: argparse.Namespace) -> pd.DataFrame:
-    from .roofs import PRECISIONS, run_roofs
+    from .roofs import run_roofs
     profile = get_profile(args.profile or "demo", {"train.device": args.device})
     device = select_device(args.device)
     reps = args.reps or (QUICK_REPS if args.quick else ROOF_REPS)
-    df, convs = run_roofs(profile, args.sizes or [64, 128], args.precisions or PRECISIONS, device,
+    df, convs = run_roofs(profile, args.sizes or [64, 128], args.precisions, device,
                           reps, reps, args.batch, log=lambda m: print(m, flush=True))
     print(f"\nThe lite full step of profile {profile.name} against the roofs "
-          f"({df.threads.iloc[0]} threads, {df.device_name.iloc[0]}):")
+          f"({df.threads.iloc[0]} threads, {df.device_name.iloc[0]}, {df.isa.iloc[0]}):")
     _show(df, ["size", "precision", "kernels", "batch", "step_gflop", "step_ms_best",
-               "step_ms_median", "gflop_per_s", "matmul_fp32_gflops", "pct_matmul_fp32",
+               "step_ms_median", "gflop_per_s", "matmul_fp32_gflops", "matmul_threads", "pct_matmul_fp32",
                "matmul_same_precision_gflops", "pct_matmul_same_precision", "conv_roof_gflops",
                "pct_conv_roof", "conv_share_of_flops", "conv_alone_ms", "load_start", "load_end"])
     print("\nSlowest convolutions alone (ms for all of the step's calls of that shape):")
@@ -430,16 +499,30 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"device {select_device(args.device)}", flush=True)
+    device = select_device(args.device)
+    if args.precisions and not args.roofs:
+        try:
+            amp_flags(args.precisions, device)
+        except ValueError as exc:
+            raise SystemExit(f"python -m inpainting.bench: {exc}") from None
+    print(f"measured on: {machine_line(device)}", flush=True)
     if args.parts:
-        return main_parts(args)
-    if args.roofs:
-        return main_roofs(args)
-    df = run(args.sizes or [64, 128], args.batch or 16, args.device, args.quick, args.data_only)
-    with pd.option_context("display.width", 200, "display.max_columns", 30,
+        df = main_parts(args)
+    elif args.roofs:
+        df = main_roofs(args)
+    else:
+        df = main_comparison(args)
+    # the load at the end too: a figure taken while the load changed is not this machine's best
+    print(f"measured on: {machine_line(device)}", flush=True)
+    return df
+
+
+def main_comparison(args: argparse.Namespace) -> pd.DataFrame:
+    df = run(args.sizes or [64, 128], args.batch or 16, args.device, args.quick, args.data_only,
+             args.precisions)
+    with pd.option_context("display.width", 250, "display.max_columns", 40,
                            "display.float_format", "{:.3g}".format):
-        print(df.drop(columns=["note"]).to_string(index=False))
+        print(df.drop(columns=["note", "device_name", "torch"], errors="ignore").to_string(index=False))
         print(df[["benchmark", "generator", "option", "note"]].dropna().to_string(index=False))
     path = save_table(df, results_dir("bench") / ("bench_data.csv" if args.data_only else "bench.csv"))
     print(f"wrote {path}")

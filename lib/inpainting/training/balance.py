@@ -5,11 +5,12 @@ The generator's loss in a step is a sum of weighted terms ``w_rec*L_rec + w_adv*
 w_per*L_per``; a weight that looks sensible can leave a term with a gradient thousands of times
 smaller than the others, and then the row of a table that "has" that term trains without it. This
 module measures, for each weighted term, the norm of its gradient and the norm of the gradient of
-their sum, every ``train.log_every`` steps, with respect to
+their sum, on the steps :func:`is_measured` picks from the ``train.log_every`` grid, with respect to
 
 * ``"parameters"`` (the loop's choice in one process): the generator's weights, what the update
-  follows; one extra backward pass per term through D / VGG and G on a measured step (a few per
-  cent of the training time at ``log_every`` 20);
+  follows; one extra backward pass per term through D / VGG and G on a measured step (a measured
+  step costs about 2x an ordinary one: 5 % of a stage measured on every grid point at
+  ``log_every`` 20, hence :func:`is_measured`'s sparser grid after the weight rule's window);
 * ``"output"`` (the loop's choice under torchrun, where the data-parallel wrapper owns the weights'
   backward passes): the generator's raw output ``G(x)``. Every term reaches the weights only
   through it, so the parameter gradient is the same linear map ``J^T`` applied to these vectors,
@@ -98,6 +99,26 @@ def shares(history: pd.DataFrame) -> pd.DataFrame:
 
 
 START_STEPS = 40   # "the start of the joint stage" of the weight rule: its first 40 steps
+SPARSE = 5   # after a stage's first START_STEPS steps, one point of the log_every grid in SPARSE
+
+
+def is_measured(step: int, schedule, every: int, sparse: int = SPARSE) -> bool:
+    """Whether the generator step of global ``step`` measures the term balance.
+
+    The candidates are the ``every`` grid (``(step + 1) % every == 0``; ``every`` is
+    ``train.log_every``, so the points fall on the logged steps; 0: never). Of them: every point in
+    a stage's first :data:`START_STEPS` steps from its first point (the window
+    :func:`row_balance` applies the weight rule to: its medians are those of measuring every
+    point), then one point in ``sparse`` (global multiples of ``every * sparse``) and the stage's
+    last point, which keep the share-against-step curves' shape and end, and the whole-stage median
+    points spread over the stage. ``sparse = 1`` measures every point. The update is the same on any step either way
+    (module doc), so the rule changes no weight and no run key (``train.log_every`` is neutral)."""
+    if every <= 0 or (step + 1) % every:
+        return False
+    stage = schedule.steps_of(schedule.stage(step))
+    first = stage.start + (-(stage.start + 1)) % every   # the stage's first grid point
+    last = stage.stop // every * every - 1               # and its last
+    return step < first + START_STEPS or (step + 1) % (every * sparse) == 0 or step == last
 
 
 def row_balance(histories: Mapping[str, pd.DataFrame], start_steps: int = START_STEPS) -> pd.DataFrame:

@@ -68,7 +68,7 @@ from ..profile_rules import generator_loss_weights
 from ..runtime import cpu_bf16_fast, device_name, precision, results_dir, select_device
 from .integrity import STATE_KEYS, FolderChecks, check_resume_data
 from . import distributed, records, tensorboard
-from .balance import BALANCE_COLUMNS, gradient_targets, term_gradient_norms
+from .balance import BALANCE_COLUMNS, SPARSE, gradient_targets, is_measured, term_gradient_norms
 from .records import HISTORY_COLUMNS, TrainResult
 from .schedule import Schedule
 from .stream import BatchStream, torch_threads
@@ -134,10 +134,12 @@ class Trainer(FolderChecks):
     ``spec.perceptual_weights`` resolved for the key; a weights file changed since is an error,
     never a run whose key names other weights.
 
-    Term balance (:mod:`inpainting.training.balance`): every ``balance_every`` steps (default
-    ``train.log_every``; 0: never) a generator step also measures each weighted term's gradient
-    norm w.r.t. ``balance_wrt`` (``"parameters"`` in one process, ``"output"`` under torchrun) into
-    the ``gnorm_*`` columns (``train_config.json`` says which); the update is the same either way.
+    Term balance (:mod:`inpainting.training.balance`): on the points of the ``balance_every`` grid
+    (default ``train.log_every``; 0: never) that :func:`~inpainting.training.balance.is_measured`
+    picks (all of a stage's first 40 steps, then one in ``balance_sparse``) a generator step also
+    measures each weighted term's gradient norm w.r.t. ``balance_wrt`` (``"parameters"`` in one
+    process, ``"output"`` under torchrun) into the ``gnorm_*`` columns (``train_config.json`` says
+    which); the update is the same either way.
     """
 
     def __init__(self, spec: RunSpec, out_dir: str | os.PathLike | None = None,
@@ -165,6 +167,7 @@ class Trainer(FolderChecks):
         self.rank, self.world_size = self.dist.rank, self.dist.world_size
         self.is_main = self.dist.is_main
         self.balance_every = profile.train.log_every
+        self.balance_sparse = SPARSE
         self.balance_wrt = "output" if self.dist.active else "parameters"
         self.curve_steps = set(self.schedule.curve_points(profile.train.curve_points))
 
@@ -411,7 +414,7 @@ class Trainer(FolderChecks):
             if use_adv:
                 record["d_loss"] = self.d_update(images, masks,
                                                  composite(images, output, masks).detach())
-            measure = self.balance_every > 0 and (self.step + 1) % self.balance_every == 0
+            measure = is_measured(self.step, self.schedule, self.balance_every, self.balance_sparse)
             record.update(self.g_update(images, masks, output, use_adv, measure))
         with warnings.catch_warnings():  # the idle optimiser's scheduler still follows the step
             warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)`")

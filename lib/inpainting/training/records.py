@@ -34,7 +34,7 @@ from ..data.images import to_uint8
 from ..runtime import (NOTEBOOK_ENV, atomic_write, atomic_write_text, read_run_json, save_table,
                        update_run_json)
 
-# gnorm_*: each weighted term's gradient norm, every train.log_every steps (training/balance.py)
+# gnorm_*: each weighted term's gradient norm, on steps of the train.log_every grid (balance.is_measured)
 HISTORY_COLUMNS = ("step", "stage", "rec", "adv_g", "per", "g_total", "d_loss", *BALANCE_COLUMNS,
                    "lr_g", "lr_d", "seconds")
 LOG_FILE = "log.csv"

@@ -42,6 +42,12 @@ class Schedule:
             return "G"
         return "D" if step < self.steps_g + self.steps_d else "joint"
 
+    def steps_of(self, stage: str) -> range:
+        """The global steps of ``stage`` (empty when the stage has none)."""
+        start = {"G": 0, "D": self.steps_g, "joint": self.steps_g + self.steps_d}[stage]
+        end = {"G": self.steps_g, "D": self.steps_g + self.steps_d, "joint": self.total}[stage]
+        return range(start, end)
+
     def is_stage_end(self, done: int) -> bool:
         """True when ``done`` completed steps end a (non-empty) stage."""
         return done in (self.steps_g, self.steps_g + self.steps_d, self.total) and done > 0
