@@ -127,7 +127,7 @@ def test_a_clear_study_is_decided_and_a_null_one_is_not():
 
 def test_too_few_seeds_says_how_many_are_needed():
     plan = dataclasses.replace(P.STUDY_PLAN, seeds=(0, 1, 2))
-    result = C.ledger(study({("faces", "L_rec + L_per"): 0.02}, plan=plan, seed_sd=0.05), plan)
+    result = C.ledger(study({("faces", "L_rec + L_per"): 0.5}, plan=plan, seed_sd=0.5), plan)
     c2 = result.claims.set_index("claim").loc["C2"]
     assert c2["verdict"].startswith("too few seeds (3; needs about")
     row = result.tests[(result.tests["claim"] == "C2") & (result.tests["status"] != "secondary")].iloc[0]

@@ -17,7 +17,6 @@ they run the same three-stage schedule from scratch with the same step counts.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -81,58 +80,6 @@ def level_row(profile: Profile, layer: str) -> str:
     """The row of notebook 06 (:data:`FACES_ALL_VARIANTS`) that trains the perceptual level
     ``layer``: the full model when ``layer`` is the profile's own layer, else ``per@<layer>``."""
     return FULL_MODEL if tuple(profile.loss.per_layers) == (layer,) else PER_LEVEL_PREFIX + layer
-
-
-def paper_claims(profile: Profile) -> tuple:
-    """The claims of the abstract as tests on notebook 06's comparisons
-    (:class:`inpainting.evaluation.claims.Claim`; the ledger, :func:`inpainting.evaluation.claims.ledger`,
-    judges them). The words are the abstract's as docs/method.md §1 gives them; how the kit reads
-    them into tests is each claim's ``reading`` [INFERRED]. Per-image metrics and KID on centre
-    holes: the large hole of the abstract, and the one every method completes (the Context Encoder
-    only the centre); the semantic score on the role's semantic test set (one eye / a block of
-    windows hidden)."""
-    from .evaluation.claims import SEMANTIC, Claim, ClaimTest, Margin
-    kid, psnr, full, mid = "kid_x1000", "psnr_hole", FULL_MODEL, level_row(profile, "relu3_1")
-    as_good = "'as good as' read as at most 10 % worse in the metric's error [INFERRED]"
-    psnr_margin = Margin(10 * math.log10(1.1), "dB", f"A's hole MSE at most 10 % above B's; {as_good}")
-    kid_margin = Margin(0.10, "KID x 1000", f"{as_good}; relative because KID's scale moves with "
-                        "n, image size and the upsampling to 299 px (each table's note)", relative=True)
-    return (
-        Claim("C1", "adversarial training and perceptual features complement each other; together "
-              "they give \"nearly seamless fusion results in an end-to-end manner\" (docs/method.md §1)",
-              ("faces",),
-              tuple(ClaimTest(metric, full, other) for metric in (kid, SEMANTIC)
-                    for other in ("L_rec + L_adv", "L_rec + L_per")),
-              "complementary = the full model beats each term alone with L_rec, on realism (KID) "
-              "and on the semantic score"),
-        Claim("C2", "completions from adversarially trained networks lack fine detail; a perceptual "
-              "network supplies \"mid-level guidance\": it judges how semantically similar the "
-              "synthesised content is to the original \"in a similarity-enhanced space\" "
-              "(docs/method.md §1)", ("faces",),
-              (ClaimTest(kid, "L_rec + L_per", "L_rec"), ClaimTest(SEMANTIC, "L_rec + L_per", "L_rec")),
-              "L_per adds fine detail (KID, realism) and semantic similarity (the semantic score) "
-              "to L_rec alone"),
-        Claim("C3", "the paper studies \"the effects of different losses and different levels of "
-              "perceptual features\"; the perceptual network supplies \"mid-level guidance\" "
-              "(docs/method.md §1)", ("faces",),
-              tuple(ClaimTest(metric, mid, level_row(profile, low_or_high))
-                    for metric in (kid, SEMANTIC) for low_or_high in ("relu1_1", "relu5_1")),
-              "the level matters and mid-level is best: relu3_1 beats relu1_1 and relu5_1 (each "
-              "row the full model with only the layer changed)"),
-        Claim("C4", "\"an effective lightweight generator architecture\" that needs \"far less "
-              "parameters\" than earlier methods (docs/method.md §1)", ("faces", "facades"),
-              (ClaimTest(psnr, full, GLCIC, margin=psnr_margin),
-               ClaimTest(kid, full, GLCIC, margin=kid_margin)),
-              "the lite generator (1,372,883 parameters, docs/method.md §2.2) is non-inferior to "
-              "GLCIC's completion network (6,072,131, §2.3) re-trained under the same protocol; "
-              "the ledger's params column gives the counts of the rows compared"),
-        Claim("C5", "CelebA faces and Paris StreetView, on which the method \"significantly "
-              "outperforms existing methods\" (docs/method.md §1)", ("faces", "facades"),
-              tuple(ClaimTest(metric, full, baseline) for baseline in (CONTEXT_ENCODER, GLCIC)
-                    for metric in (psnr, kid)),
-              "the full model beats the Context Encoder and GLCIC, re-trained by the kit on the "
-              "same data, masks and budget, on hole PSNR and KID, on both datasets' roles"),
-    )
 
 
 def warm_start_profile(profile: Profile) -> Profile:

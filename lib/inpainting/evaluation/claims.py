@@ -106,6 +106,12 @@ class Decision:
         return row
 
 
+def _fmt(est: float, lo: float, hi: float, unit: str) -> str:
+    width = abs(hi - lo) if hi == hi and lo == lo else abs(est)
+    digits = max(2, 2 - int(math.floor(math.log10(max(width, 1e-12)))))
+    return f"A - B = {est:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]{unit} (95 %)"
+
+
 def words_of(t: Decision, min_seeds: int) -> str:
     """The sentence of one test (the only place test verdicts are worded)."""
     o, h = t.outcome, t.hypothesis
@@ -113,12 +119,16 @@ def words_of(t: Decision, min_seeds: int) -> str:
     unit = f" {spec.unit}" if spec.unit else ""
     sign = 1.0 if spec.higher else -1.0
     shift = h.margin or 0.0
-    est, lo, hi = (sign * (x - shift) for x in (o.estimate, o.lo, o.hi))
-    lo, hi = sorted((lo, hi))
-    digits = max(2, 1 - int(math.floor(math.log10(max(abs(hi - lo), 1e-12)))) + 1)
-    interval = f"A - B = {est:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]{unit} (95 %)"
+
+    def natural(out):
+        est, lo, hi = (sign * (x - shift) for x in (out.estimate, out.lo, out.hi))
+        return (est, *sorted((lo, hi)))
     if not o.tested:
-        return f"no test ({o.problem}): {interval}"
+        images = stats.seed_image_test(t.pairs.d[:1], t.pairs.v_image, t.pairs.n_images,
+                                       seeds_vary=False, image_df=t.pairs.image_df)
+        where = f"seed {t.pairs.seeds[0]}'s test images only, not a test of the methods"
+        return f"no test ({o.problem}); {where}: {_fmt(*natural(images), unit)}"
+    interval = _fmt(*natural(o), unit)
     if t.status == "secondary":
         return f"secondary, unadjusted: {interval}"
     need = (f"needs about {t.seeds_needed} seeds" if t.seeds_needed
@@ -156,18 +166,26 @@ def _run_test(records, claim, status, h, plan) -> Decision:
     return Decision(claim, status, h, metric, kind, pairs, outcome, needed)
 
 
-def _claim_words(status, tested, p_s, p_c, rejected, n_seeds, needed, plan) -> str:
+def _claim_words(status, recorded, tested, p_s, p_c, rejected, n_seeds, needed, plan) -> str:
+    if needed:
+        more = f"needs about {needed}"
+    elif tested:
+        more = f"no number of seeds suffices at {plan.n_test} test images: more images needed"
+    else:
+        more = f"the plan needs at least {plan.min_seeds}"
+    if not recorded:
+        return "not tested: a primary test's rows have no records here"
     if not tested:
-        return "not tested: some primary test has no records or no test"
+        return f"too few seeds ({n_seeds}; {more})"
     if status != CONFIRMATORY:
         lean = "A better" if p_s < p_c else "A not better"
         return (f"exploratory (outside the tested family): leans {lean}, unadjusted p "
-                f"{min(p_s, p_c):.2g}; needs about {needed or 'more than 10,000'} seeds")
+                f"{min(p_s, p_c):.2g}; {more}{' seeds' if needed else ''}")
     if rejected:
         return SUPPORTED if p_s <= p_c else CONTRADICTED
     if n_seeds < plan.min_seeds:
-        return f"too few seeds ({n_seeds}; needs about {needed or 'more than 10,000'})"
-    return f"not established at this budget (needs about {needed or 'more than 10,000'} seeds)"
+        return f"too few seeds ({n_seeds}; {more})"
+    return f"not established at this budget ({more}{' seeds' if needed else ''})"
 
 
 def ledger(records: pd.DataFrame, plan: StudyPlan = STUDY_PLAN, plan_sha256: str = "",
@@ -187,7 +205,8 @@ def ledger(records: pd.DataFrame, plan: StudyPlan = STUDY_PLAN, plan_sha256: str
         primary = [_run_test(records, claim.id, claim.status, h, plan) for h in claim.tests]
         results += primary + [_run_test(records, claim.id, "secondary", h, plan)
                               for h in secondary[claim.id]]
-        tested = all(t.outcome is not None and t.outcome.tested for t in primary)
+        recorded = all(t.outcome is not None for t in primary)
+        tested = recorded and all(t.outcome.tested for t in primary)
         p_s, p_c = (stats.intersection_union([t.outcome.p_better for t in primary],
                                              [t.outcome.p_worse for t in primary])
                     if tested else (math.nan, math.nan))
@@ -202,7 +221,7 @@ def ledger(records: pd.DataFrame, plan: StudyPlan = STUDY_PLAN, plan_sha256: str
                            "tests": len(primary), "p_support": p_s, "p_contradict": p_c,
                            "p_claim": min(1.0, 2 * min(p_s, p_c)) if tested else math.nan,
                            "n_seeds": n_seeds, "seeds_needed": needed,
-                           "core_hours_per_seed": cost, "_tested": tested})
+                           "core_hours_per_seed": cost, "_tested": tested, "_recorded": recorded})
     confirm = [r for r in claim_rows if r["status"] == CONFIRMATORY and r["_tested"]]
     enough = [r for r in confirm if r["n_seeds"] >= plan.min_seeds]
     rejected = dict(zip([r["claim"] for r in enough],
@@ -212,7 +231,7 @@ def ledger(records: pd.DataFrame, plan: StudyPlan = STUDY_PLAN, plan_sha256: str
         r["holm_level"] = plan.alpha / (len(order) - k)
     for r in claim_rows:
         r.setdefault("holm_level", math.nan)
-        r["verdict"] = _claim_words(r["status"], r.pop("_tested"), r["p_support"],
+        r["verdict"] = _claim_words(r["status"], r.pop("_recorded"), r.pop("_tested"), r["p_support"],
                                     r["p_contradict"], rejected.get(r["claim"], False),
                                     r["n_seeds"], r["seeds_needed"], plan)
     tests = pd.DataFrame([t.row(plan.min_seeds) for t in results], columns=list(TEST_COLUMNS))
@@ -234,6 +253,14 @@ def seconds_per_seed(index: pd.DataFrame) -> dict[tuple[str, str], float]:
     """(role, row) -> mean training seconds of one seed (its warm start included)."""
     total = index["train_seconds"].astype(float) + index.get("init_seconds", 0.0)
     return index.assign(total=total).groupby(["role", "method"])["total"].mean().to_dict()
+
+
+def write_ledger(report, result: Ledger, runs=None) -> Ledger:
+    """Save a :class:`Ledger` through ``report`` (:class:`inpainting.reporting.report.Report`) as
+    ``tables/claim_verdicts.csv`` and ``tables/claims_ledger.csv``, first in ``summary.md``."""
+    report.table(result.claims, "claim_verdicts", result.how, runs=runs, first=True)
+    report.table(result.tests, "claims_ledger", result.how, runs=runs, first=True)
+    return result
 
 
 def from_folder(folder: str | Path, plan: StudyPlan = STUDY_PLAN) -> Ledger:

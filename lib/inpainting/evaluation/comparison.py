@@ -318,6 +318,31 @@ class Comparison:
                              + "; ".join(rates))
         return "\n".join(lines)
 
+    def records(self, kid_resamples: int = 500) -> pd.DataFrame:
+        """Every score of this comparison as records (:mod:`inpainting.evaluation.records`): each
+        seed's per-image metrics and semantic scores, and KID x 1000 per seed on every mask kind
+        (``kid_resamples`` shared resamples). Seeds are numbered by position (0, 1, ...)."""
+        frames = []
+        if self.per_seed is not None and len(self.per_seed):
+            rows = self.per_seed.rename(columns={"seed_index": "seed"})
+            frames.append(R.image_rows(rows, ("method", "seed")))
+        if self.semantic_per_seed is not None and len(self.semantic_per_seed):
+            kind = self.semantic_set.kinds[0] if self.semantic_set is not None else "semantic"
+            rows = self.semantic_per_seed.rename(columns={"seed_index": "seed"}).assign(kind=kind)
+            metrics = [c for c in rows.columns if c in R.METRICS]
+            frames.append(R.image_rows(rows[["kind", "sample", "method", "seed", *metrics]],
+                                       ("method", "seed")))
+        if self.realism is not None:
+            for kind in self.realism.real:
+                for m in self.realism.fake:
+                    if self.realism.has(m, kind):
+                        frames += [R.kid_rows(f, self.realism.real[kind], kind, kid_resamples,
+                                              stats.BOOTSTRAP_SEED).assign(method=m, seed=k)
+                                   for k, f in enumerate(self.realism.fake[m][kind])]
+        out = pd.concat(frames, ignore_index=True).assign(role=self.role)
+        out["key"] = out["method"] + "#" + out["seed"].astype(str)
+        return out[list(R.COLUMNS)]
+
     def kid_values(self, kind: str) -> dict[str, R.Values]:
         """Method -> KID x 1000 of each seed on ``kind``: the whole test set and the same
         ``bootstrap`` resamples of its images for every method (paired)."""

@@ -17,9 +17,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-FULL = "L_rec + L_adv + L_per (full)"
-GLCIC = "GLCIC"
-CONTEXT_ENCODER = "Context Encoder (no 4-px overlap band)"
+from ..experiments import CONTEXT_ENCODER, FULL_MODEL as FULL, GLCIC, PER_LEVEL_PREFIX
+
 PLAN_FILE = "plan.json"
 CONFIRMATORY, EXPLORATORY = "confirmatory", "exploratory"
 
@@ -100,8 +99,8 @@ STUDY_PLAN = StudyPlan(
                      EXPLORATORY, "2-seed pilot: 80 % power needs about 80-140 seeds"),
         PlannedClaim("C2", (Hypothesis("kid_x1000", "L_rec + L_per", "L_rec", "faces"),),
                      CONFIRMATORY, "2-seed pilot: 80 % power needs about 5-7 seeds"),
-        PlannedClaim("C3", (Hypothesis("kid_x1000", FULL, "per@relu1_1", "faces"),
-                            Hypothesis("kid_x1000", FULL, "per@relu5_1", "faces")),
+        PlannedClaim("C3", (Hypothesis("kid_x1000", FULL, PER_LEVEL_PREFIX + "relu1_1", "faces"),
+                            Hypothesis("kid_x1000", FULL, PER_LEVEL_PREFIX + "relu5_1", "faces")),
                      EXPLORATORY, "2-seed pilot: 80 % power needs hundreds of seeds"),
         PlannedClaim("C4", _both("psnr_hole", FULL, GLCIC, margin=PSNR_MARGIN_DB),
                      CONFIRMATORY, "2-seed pilot: 80 % power needs about 6-8 seeds"),
@@ -122,6 +121,14 @@ STUDY_PLAN = StudyPlan(
         ("facades: full, GLCIC, Context Encoder (C4 and C5 are claims on both roles)", ("facades",)),
     ),
 )
+
+
+def for_profile(profile) -> StudyPlan:
+    """The study's hypotheses and rule applied to another profile's runs (its seeds and test
+    images): an illustration, not a pre-registered study (no file, no hash)."""
+    from ..experiments import seeds
+    return dataclasses.replace(STUDY_PLAN, profile=profile.name, seeds=tuple(seeds(profile)),
+                               n_test=profile.faces.n_test or 0, kinds=profile.masks.test_kinds)
 
 
 def plan_path(folder: str | Path) -> Path:

@@ -67,13 +67,14 @@ SEMANTIC_METRICS = {"faces": ("eye_error", "eye_hit"), "facades": ("grid_error",
 
 
 # ------------------------------------------------------------------------------ making records
-def image_rows(per_image: pd.DataFrame) -> pd.DataFrame:
-    """``kind, sample`` and metric columns (one row per image) as :data:`RUN_COLUMNS` rows."""
+def image_rows(per_image: pd.DataFrame, ids: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``kind, sample`` and metric columns (one row per image) as :data:`RUN_COLUMNS` rows (and
+    the ``ids`` columns carried along)."""
     metrics = [c for c in per_image.columns if c in METRICS]
-    long = per_image.melt(id_vars=["kind", "sample"], value_vars=metrics, var_name="metric")
+    long = per_image.melt(id_vars=["kind", "sample", *ids], value_vars=metrics, var_name="metric")
     long = long.rename(columns={"sample": "index"}).assign(unit=IMAGE)
     long["value"] = long["value"].astype(float)
-    return long[list(RUN_COLUMNS)]
+    return long[[*RUN_COLUMNS, *ids]]
 
 
 def kid_rows(fake: np.ndarray, real: np.ndarray, kind: str, resamples: int, seed: int) -> pd.DataFrame:
@@ -175,7 +176,9 @@ def load(folder: str | Path) -> pd.DataFrame:
     for columns in (["key"], ["role", "method", "seed"]):
         twice = index[index.duplicated(columns, keep=False)]
         if not twice.empty:
-            raise ValueError(f"records index lists {columns} twice: {twice[columns].values.tolist()}")
+            raise ValueError(f"records index lists {columns} twice (e.g. "
+                             f"{twice[columns].values.tolist()[:2]}): one run counted as two seeds "
+                             "would look like agreeing seeds; restore the index with git checkout")
     frames = []
     for row in index.itertuples():
         path = Path(folder) / RECORDS / row.file

@@ -442,6 +442,20 @@ def difference_statement(name_a: str, name_b: str, difference: Interval, unit: s
             f"({name_a} - {name_b} = {d:{f}} [{lo:{f}}, {hi:{f}}]{unit})")
 
 
+def interval_label(n_images, confidence: float | None = None, resamples: int | None = None) -> str:
+    """What the mean intervals over ``n_images`` test images (one count or several) are: the one
+    source of the words, so that a table never names a method it did not use."""
+    counts = sorted({int(n) for n in np.atleast_1d(n_images) if n == n and n > 1})
+    level = f"{confidence:.0%} " if confidence else ""
+    boot = f" ({resamples} resamples, fixed seed)" if resamples else ""
+    if counts and counts[-1] < T_BELOW_N:
+        return f"intervals: {level}Student t over test images"
+    if counts and counts[0] >= T_BELOW_N:
+        return f"intervals: {level}BCa bootstrap over test images{boot}"
+    return (f"intervals: {level}Student t over test images below {T_BELOW_N} images, BCa "
+            f"bootstrap from {T_BELOW_N}{boot}")
+
+
 def seed_spread(per_seed_means: Sequence[float] | np.ndarray) -> SeedSpread:
     """Mean, sd (``ddof = 1``) and range of one metric's per-seed means (one per training seed)."""
     finite, _ = _finite(per_seed_means, "per-seed means")

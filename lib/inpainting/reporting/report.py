@@ -192,9 +192,9 @@ def _interval_note(df: pd.DataFrame, runs) -> str | None:
         return None
     confidence = getattr(runs, "confidence", None) or df.attrs.get("confidence")
     resamples = getattr(runs, "bootstrap", None) or df.attrs.get("bootstrap")
-    level = f"{confidence:.0%} " if confidence else ""
-    count = f", {resamples} resamples" if resamples else ""
-    return f"intervals: {level}BCa bootstrap over test images (fixed seed{count})"
+    from ..evaluation.stats import interval_label   # evaluation sits above reporting
+    n = df["n_images"].to_numpy() if "n_images" in df else df.attrs.get("n_images", [])
+    return interval_label(n, confidence, resamples)
 
 
 def _realism_note(df: pd.DataFrame, runs) -> str | None:
