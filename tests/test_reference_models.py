@@ -30,8 +30,8 @@ def test_the_study_references_are_committed_with_what_made_them():
     assert {(e["role"], e["variant"], e["seed"]) for e in COMMITTED["models"]} == expected
     size = sum((R.reference_root("study") / e["file"]).stat().st_size for e in COMMITTED["models"])
     assert size < 50e6, f"{size / 1e6:.1f} MB of reference weights (the issue allows ~50 MB)"
-    for name in ("claim_verdicts", "claims_ledger", "learning_curves_faces"):
-        assert f"tables/{name}.csv" in COMMITTED["results"], name
+    assert "tables/learning_curves_faces.csv" in COMMITTED["results"]
+    assert (R.reference_root("study") / "plan.json").is_file()   # the pre-registered plan
     assert "figures/learning_curves_faces.png" in COMMITTED["results"]
 
 
@@ -101,8 +101,8 @@ def test_committed_results_describe_their_machine_and_read_their_tables():
     assert results is not None
     text = results.describe()
     assert COMMITTED["wall_time"] in text and COMMITTED["machine"]["cpu_capability"] in text
-    verdicts = results.table("claim_verdicts")
-    assert {"claim", "verdict"} <= set(verdicts.columns) and len(verdicts) >= 5
+    curves = results.table("learning_curves_faces")
+    assert len(curves) > 0
     assert results.figure_path("learning_curves_faces").is_file()
 
 

@@ -212,7 +212,7 @@ def test_interval_columns_are_shown_as_mean_and_bounds_in_the_summary(results):
     assert list(csv.columns) == list(table.columns) and csv["psnr_hole_lo"].dtype.kind == "f"
     summary = (results / "summary.md").read_text()
     assert "| full | 19.52 [19.1, 19.9] | sd 0.31, 19.2–19.9 |" in summary
-    assert "intervals: 95% BCa bootstrap over test images (fixed seed, 2000 resamples)" in summary
+    assert "intervals: 95% " in summary and "BCa bootstrap over test images (fixed seed" not in summary
 
 
 def test_summary_shows_the_machine_and_every_run_with_its_precision(results):

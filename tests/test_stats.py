@@ -154,19 +154,41 @@ def test_a_supported_tiny_difference_never_prints_a_zero_bound():
     assert text.startswith("A above B by 0.0004") and "[0.000," not in text
 
 
-def test_a_difference_inside_the_seed_spread_is_not_established():
-    verdict, text = stats.seed_test([0.0, 3.0], [0.5, 2.0])
-    assert verdict == stats.SEEDS_NOT_ESTABLISHED and "Welch" in text
-    assert stats.seed_test([1.0, 1.01], [0.0, 0.01])[0] == stats.SEEDS_ESTABLISHED   # tight seeds
-    # one seed of a trained method: no test is possible, whatever the numbers
-    verdict, text = stats.seed_test([1.0], [0.0])
-    assert verdict == stats.SEEDS_TOO_FEW and "too few training seeds (1 and 1" in text
-    assert stats.seed_test([1.0, 1.2], [0.0], trained=(True, True))[0] == stats.SEEDS_TOO_FEW
-    # a method without training randomness (the grey fill) needs no seeds of its own
-    assert stats.seed_test([1.0, 1.02, 0.98], [0.0], trained=(True, False))[0] == \
-        stats.SEEDS_ESTABLISHED
-    assert stats.seed_test([1.0, -1.0], [0.0], trained=(True, False))[0] == \
-        stats.SEEDS_NOT_ESTABLISHED
+def test_seed_and_image_variance_are_tested_together():
+    # seeds scattering far more than their mean: no claim, whatever the image part
+    wide = stats.seed_image_test([3.0, -2.0, 2.5, -1.0, 2.0, -2.5, 1.0, 0.5], 1e-6, 192)
+    assert wide.tested and wide.lo < 0 < wide.hi and wide.p_better > 0.05
+    # tight seeds, but a large image part that more seeds would not shrink: still no claim
+    shared = stats.seed_image_test([0.5] * 7 + [0.51], 0.25, 192)
+    assert shared.lo < 0 < shared.hi
+    # both small: a claim, and the df sit between the two parts' (Satterthwaite)
+    clear = stats.seed_image_test([0.5, 0.52, 0.48, 0.51, 0.49, 0.5, 0.53, 0.47], 1e-4, 192)
+    assert clear.p_better < 1e-6 and 7 <= clear.df <= 191
+    # below 8 seeds the seeds' own df: a near-zero seed variance cannot borrow the images' df
+    assert stats.seed_image_test([0.5, 0.5 + 1e-9], 1e-4, 192).df == 1
+    # one seed of a trained method: no test; an untrained pair needs no seeds
+    assert not stats.seed_image_test([0.5], 1e-4, 192).tested
+    assert stats.seed_image_test([0.5], 1e-4, 192, seeds_vary=False).tested
+
+
+def test_intersection_union_and_holm():
+    assert stats.intersection_union([0.01, 0.03], [0.9, 0.2]) == (0.03, 0.4)
+    assert stats.holm([0.01, 0.04, 0.03], 0.05) == [True, False, False]
+    assert stats.holm([0.01, 0.02, 0.04], 0.05) == [True, True, True]
+
+
+def test_seeds_needed_grows_as_the_effect_shrinks_and_stops_at_the_image_part():
+    base = stats.seed_image_test([0.3, 0.1, 0.2, 0.4, 0.0, 0.2, 0.3, 0.1], 1e-4, 192)
+    big, small = (stats.seeds_needed(base, 0.0083, effect=e) for e in (0.2, 0.05))
+    assert 2 <= big < small
+    assert stats.seeds_needed(stats.seed_image_test([0.3, 0.1, 0.2, 0.4], 0.04, 192), 0.0083,
+                              effect=0.05) is None   # the image part alone is 0.2 > 0.05
+
+
+def test_interval_labels_name_the_method_the_tables_used():
+    assert stats.interval_label([48, 48], 0.95) == "intervals: 95% Student t over test images"
+    assert "BCa bootstrap" in stats.interval_label([192], 0.95, 2000)
+    assert "below 100 images" in stats.interval_label([48, 192], 0.95)
 
 
 def test_small_n_uses_the_t_interval_and_large_n_bca():

@@ -58,8 +58,10 @@ STORED_GENERATORS = ("lite",)   # the claims' rows; the baselines are retrained 
 RUN_FILES = (RECORD_FILE, IDENTITY_FILE, LOG_FILE)
 STORAGE = torch.float16
 CHECK_IMAGES = 4   # per-image hole PSNRs of the first images recorded for the load test
-# the profile's results copied beside the models (tables/ and figures/ names, without extension)
-SHARED_RESULTS = ("claim_verdicts", "claims_ledger", "learning_curves_faces", "loss_ablation",
+# the profile's results copied beside the models (tables/ and figures/ names, without extension);
+# the claims ledger is not among them: it is computed from the study's records alone
+# (python -m inpainting.evaluation.claims --from references/<profile> --write)
+SHARED_RESULTS = ("learning_curves_faces", "loss_ablation",
                   "loss_ablation_grid_centre", "loss_ablation_grid_eye", "perceptual_levels",
                   "faces_all_methods", "facades_all_methods", "faces_grid_eye", "generator_size",
                   "term_balance_full", "term_balance_rows", "training_runs")

@@ -264,15 +264,14 @@ class Comparison:
         many resamples as one ordinary interval)."""
         ref = self.reference(reference)
         level = f"{self.confidence:.0%}"
-        lines = [f"Paired comparisons over test images of per-image differences (Student t "
-                 f"interval below {stats.T_BELOW_N} images, BCa bootstrap from there on; PSNR as "
-                 f"the PSNR of the mean MSE, delta method); a method's per-image value is its mean "
-                 f"over its training seeds. Reference: {ref!r}. Bonferroni within each block: any "
-                 f"unsupported 'above/below' in a block has probability <= "
-                 f"{1 - self.confidence:.0%} (family level {level}). A claim about a trained "
-                 f"method also needs a Welch t test across its training seeds (at least "
-                 f"{stats.MIN_SEEDS}); no block claims anything below {stats.MIN_IMAGES} paired "
-                 f"images."]
+        lines = [f"Paired comparisons of methods seed by seed on the same test images: the "
+                 f"per-seed paired differences with their seed and image variance together (t "
+                 f"with Satterthwaite's df from {stats.SATTERTHWAITE_FROM} seeds, the seeds' own "
+                 f"below; PSNR as 10 log10 of the ratio of mean MSEs). Reference: {ref!r}. "
+                 f"Bonferroni within each block: any unsupported 'above/below' in a block has "
+                 f"probability <= {1 - self.confidence:.0%} (family level {level}). A trained "
+                 f"method needs at least {stats.MIN_SEEDS} seeds for a claim; no block claims "
+                 f"anything below {stats.MIN_IMAGES} paired images."]
         per_image = self.per_image
         sizes = per_image.loc[per_image["method"] == GREY_FILL].groupby("kind").size().tolist()
         if self.semantic_per_image is not None and len(self.semantic_per_image):
@@ -425,15 +424,16 @@ class Comparison:
             diff = stats.Interval(sign * o.estimate, lo, hi, o.n_images, 0, level, 0, stats.T_METHOD,
                                   o.problem)
             f = f".{decimals}f"
-            if not o.tested:
+            if not o.tested and o.n_seeds < stats.MIN_SEEDS and len(fixed) < 2:
                 image_only = stats.seed_image_test(p.d[:1], p.v_image, p.n_images, confidence=level,
                                                    seeds_vary=False, image_df=p.image_df)
                 lo, hi = sorted((sign * image_only.lo, sign * image_only.hi))
-                what = ("too few seeds to compare" if o.n_seeds < stats.MIN_SEEDS
-                        else "no comparison")
-                line = (f"{a} and {b}: {what} ({o.problem}); on these test images with seed "
+                line = (f"{a} and {b}: too few seeds to compare ({o.n_seeds} of a trained method; a "
+                        f"test needs {stats.MIN_SEEDS}); on these test images with seed "
                         f"{p.seeds[0]} {a} - {b} = {sign * image_only.estimate:{f}} [{lo:{f}}, "
                         f"{hi:{f}}]{unit_text}")
+            elif not o.tested:
+                line = f"{a} and {b}: no comparison ({o.problem})"
             else:
                 line = stats.difference_statement(a, b, diff, unit, decimals)
                 if len(fixed) < 2:
