@@ -84,3 +84,27 @@ def test_the_ledger_is_recomputed_from_a_folders_files_alone(tmp_path, capsys):
     assert saved["verdict"].tolist() == in_memory.claims["verdict"].tolist()
     assert saved.set_index("claim").loc["C2", "verdict"] == C.SUPPORTED
     assert np.isclose(saved.set_index("claim").loc["C2", "core_hours_per_seed"], 2 * 150 / 3600)
+
+
+def test_the_reproduction_report_is_pending_until_complete_then_states_each_verdict(tmp_path):
+    from inpainting.evaluation import reproduction
+    P.write(tmp_path)
+    records = study({("faces", "L_rec + L_per"): 1.0})
+    groups = list(records.groupby(["role", "method", "seed"]))
+    for (role, method, seed), rows in groups[:-1]:
+        R.write_run(tmp_path, {"role": role, "method": method, "seed": seed, "key": f"{role}-{method}-{seed}",
+                               "generator": "lite", "train_seconds": 100.0, "init_seconds": 0.0,
+                               "cpu": "test CPU", "cpu_capability": "AVX2"}, rows[list(R.RUN_COLUMNS)])
+    text = reproduction.report(tmp_path)
+    assert "partial replication" in text and "**Pending: no verdict yet.** 1 planned runs" in text
+    (role, method, seed), rows = groups[-1]
+    R.write_run(tmp_path, {"role": role, "method": method, "seed": seed, "key": "last",
+                           "generator": "lite", "train_seconds": 100.0, "init_seconds": 0.0,
+                           "cpu": "test CPU", "cpu_capability": "AVX2"}, rows[list(R.RUN_COLUMNS)])
+    text = reproduction.report(tmp_path)
+    assert "Pending" not in text and "| C2 | confirmatory |" in text and "supported" in text
+    out = tmp_path / "REPRODUCTION.md"
+    out.write_text("my notes")
+    with pytest.raises(SystemExit):   # never replaces a file it did not write
+        reproduction.main(["--from", str(tmp_path), "--out", str(out)])
+    assert out.read_text() == "my notes"

@@ -79,3 +79,20 @@ def test_runs_without_kept_generators_are_refused_with_the_fix(tmp_path, monkeyp
     with pytest.raises(ValueError, match=r"row 'plain'.*kept 0 generator.*train.curve_points >= 2"):
         curve_points("plain", [result])
     assert not math.isnan(result.history.rec.iloc[-1])
+
+
+def test_a_seed_that_lost_a_kept_generator_drops_that_point_and_shifts_no_other(tmp_path):
+    """Seed 1 lost its first kept generator (step 20): the row keeps the steps both seeds have, at
+    their own joint steps, never seed 0's step 60 beside seed 1's step 90."""
+    from types import SimpleNamespace
+    runs = []
+    for seed, steps in ((0, (20, 50, 80, 110)), (1, (50, 80, 110))):
+        folder = tmp_path / f"seed{seed}" / "curve"
+        folder.mkdir(parents=True)
+        for step in steps:
+            (folder / f"step_{step}.pt").write_bytes(b"x")
+        runs.append(SimpleNamespace(out_dir=folder.parent, provenance={"seed": seed}))
+    points = curve_points("row", runs)
+    assert sorted(points) == [30, 60, 90]
+    for step, kept in points.items():
+        assert {p.generator_path.name for p in kept} == {f"step_{step + 20}.pt"}

@@ -40,11 +40,12 @@ def curve_points(name: str, runs: Sequence) -> dict[int, list[SimpleNamespace]]:
     """``{joint step: [one kept generator per seed]}`` of one row (its ``TrainResult`` list): the
     steps every seed kept. A ``ValueError`` naming the row and the fix when fewer than
     :data:`MIN_POINTS` are there (runs trained without ``train.curve_points``)."""
-    per_run = []
-    for run in runs:
-        files = curve_files(run.out_dir)
-        start = min(files, default=0)   # the first point is the joint stage's start
-        per_run.append({step - start: path for step, path in files.items()})
+    # The seeds of one row share one schedule, so their absolute steps align; the row's first
+    # kept step (the joint stage's start) is taken over all its seeds: a seed that lost a kept
+    # generator drops that point, it never shifts its others onto another step.
+    absolute = [curve_files(run.out_dir) for run in runs]
+    start = min((min(files) for files in absolute if files), default=0)
+    per_run = [{step - start: path for step, path in files.items()} for files in absolute]
     common = sorted(set.intersection(*(set(f) for f in per_run)))
     if len(common) < MIN_POINTS:
         raise ValueError(
