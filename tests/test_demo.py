@@ -42,8 +42,11 @@ def _fake_run(folder: Path, generator: str = "lite", status: str = "finished", i
     folder.mkdir(parents=True, exist_ok=True)
     cfg = ModelConfig(generator=generator)
     save_generator(folder / "generator.pt", _untrained(generator), 32, cfg, {"steps": 0})
-    (folder / "identity.json").write_text(json.dumps(identity or {}))
-    (folder / "train_config.json").write_text(json.dumps({"status": status, "provenance": {}}))
+    from inpainting.training.runs import FORMAT
+    (folder / "identity.json").write_text(json.dumps(   # what run_identity always writes
+        {"format": FORMAT, "role": "faces", "profile": {}, **(identity or {})}))
+    (folder / "train_config.json").write_text(json.dumps({  # the fields the checked reader requires
+        "status": status, "provenance": {}, "key": folder.name.split("-", 1)[-1]}))
     return folder
 
 

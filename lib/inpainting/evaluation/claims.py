@@ -285,6 +285,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     pd.set_option("display.width", 200)
     print(f"plan sha256 {result.plan_sha256}")
     print(result.claims[["claim", "status", "n_seeds", "p_claim", "verdict"]].to_string(index=False))
+    print("\npower: seeds per row for 80 % power at this many test images, and their cost "
+          "(CPU core-hours per seed, the rows' training on the machines of records/index.csv)")
+    print(result.claims[["claim", "seeds_needed", "core_hours_per_seed"]].to_string(index=False))
     print(result.tests[["claim", "status", "role", "metric", "A", "B", "verdict"]].to_string(index=False))
     if args.write:
         tables = Path(args.folder) / "tables"

@@ -138,8 +138,10 @@ def write_run(folder: str | Path, facts: Mapping, frame: pd.DataFrame) -> Path:
     index = read_index(folder)
     if (index["file"] == name).any():
         if index.loc[index["file"] == name, "sha256"].iloc[0] != digest:
-            raise FileExistsError(f"{root / name} is already recorded with other values; a run's "
-                                  "records are written once (remove its index row to redo it)")
+            raise FileExistsError(f"{root / name} is already recorded with other values: a run's "
+                                  "records are written once and the committed ones are kept (other "
+                                  "values mean another machine kind or code; record them as a new "
+                                  "study)")
         return root / name
     atomic_write(root / name, lambda p: p.write_bytes(data))
     row = {**{k: facts.get(k) for k in INDEX_COLUMNS}, "file": name, "sha256": digest,
