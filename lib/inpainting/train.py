@@ -163,6 +163,14 @@ def _job(args: list[str], spec: RunSpec) -> Job:
     return Job(args, spec, name, is_warm_start=_is_warm_start(args))
 
 
+def committed_records(profile: Profile) -> set[str]:
+    """Run keys whose per-image records are committed in ``references/<profile>/records`` (a study
+    trained across sessions: a new machine need not retrain what is already recorded)."""
+    from .evaluation.records import read_index
+    from .references import reference_root
+    return set(read_index(reference_root(profile.name))["key"].astype(str))
+
+
 def train_all(profile: Profile, jobs: int | None = None,
               notebooks: Sequence[str] | None = None, role: str | None = None,
               seed: int | None = None) -> int:
@@ -175,12 +183,18 @@ def train_all(profile: Profile, jobs: int | None = None,
     if profile.loss.w_per > 0:   # before the keys name the weights (the variants only switch L_per off)
         fetch_weights(profile.loss.per_network, profile.loss.per_weights)
     rows = [(a, s) for a, s in listing(profile, notebooks) if _picked(a, role, seed)]
+    recorded = committed_records(profile)
     pending = [job for job in schedule_order([_job(a, s) for a, s in rows])
-               if not is_finished(run_folder(job.spec))]
+               if not is_finished(run_folder(job.spec)) and run_key(job.spec) not in recorded]
+    # a warm start is trained only for a variant that still needs it
+    needed = {run_key(j.spec.init) for j in pending if j.spec.init is not None}
+    pending = [j for j in pending if not j.is_warm_start or run_key(j.spec) in needed]
     total, done_before = len(rows), len(rows) - len(pending)
     threads = profile.train.threads or max(1, cpu_count() // jobs)
-    log(f"{total} runs needed by the notebooks of profile {profile.name}: {done_before} finished, "
-        f"{len(pending)} to train, {jobs} at a time with {threads} torch thread(s) each")
+    log(f"{total} runs needed by the notebooks of profile {profile.name}: {done_before} finished "
+        f"or not needed ({len(recorded)} with committed records in references/{profile.name}/"
+        f"records, not retrained), {len(pending)} to train, {jobs} at a time with {threads} torch "
+        "thread(s) each")
     if not pending:
         return 0
     head = [sys.executable, "-m", "inpainting.train", *profile_args(profile)]
