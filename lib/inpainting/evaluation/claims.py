@@ -161,8 +161,8 @@ def _run_test(records, claim, status, h, plan) -> Decision:
                                     resolution=resolution, image_df=pairs.image_df)
     # each test of a confirmatory claim is judged at alpha / 2 per side at worst (Holm's last step)
     alpha = plan.alpha / 2 / max(len(plan.confirmatory), 1)
-    effect = h.margin if (h.margin and abs(outcome.estimate) < 1e-12) else None
-    needed = stats.seeds_needed(outcome, alpha, effect=effect) if outcome.tested else None
+    # the effect to find is the measured one (for non-inferiority: its distance from the margin)
+    needed = stats.seeds_needed(outcome, alpha) if outcome.tested else None
     return Decision(claim, status, h, metric, kind, pairs, outcome, needed)
 
 
