@@ -316,18 +316,10 @@ def pair_values(metric: str, va: Values, vb: Values, a_fixed: bool = False, b_fi
 def machine() -> dict:
     """The CPU and kernels this process computes with (a run's records are made on the machine
     that trained it: ``train --all`` trains seed by seed within one session)."""
-    import platform
     import torch
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "torch": torch.__version__}
+    from ..runtime import device_name
+    return {"cpu": device_name(torch.device("cpu")),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__}
 
 
 def planned_rows(profile) -> dict[str, tuple[str, str, int, object]]:

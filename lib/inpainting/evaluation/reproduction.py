@@ -7,7 +7,6 @@ files alone: its plan, its records and, once every planned run has records, its 
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import pandas as pd
@@ -38,12 +37,8 @@ def _progress(index: pd.DataFrame, plan: StudyPlan) -> pd.DataFrame:
 
 
 def _table(df: pd.DataFrame) -> str:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join("" if (isinstance(v, float) and math.isnan(v)) else
-                                       (f"{v:.3g}" if isinstance(v, float) else str(v)) for v in row) + " |")
-    return "\n".join(lines)
+    from ..reporting.report import markdown_table
+    return markdown_table(df, "{:.3g}")
 
 
 def report(folder: str | Path, plan: StudyPlan = STUDY_PLAN, steps: str = "400 / 20 / 180") -> str:
