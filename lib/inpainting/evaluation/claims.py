@@ -236,8 +236,12 @@ def ledger(records: pd.DataFrame, plan: StudyPlan = STUDY_PLAN, plan_sha256: str
                                     r["n_seeds"], r["seeds_needed"], plan)
     tests = pd.DataFrame([t.row(plan.min_seeds) for t in results], columns=list(TEST_COLUMNS))
     claims = pd.DataFrame(claim_rows, columns=list(CLAIM_COLUMNS))
-    how = (f"Pre-registered plan {plan_sha256[:12] or '(not pre-registered)'}: {plan.rule} "
-           f"Secondary tests: unadjusted 95 % intervals, never gating a verdict.")
+    source = (f"Pre-registered plan {plan_sha256[:12]}" if plan_sha256 else
+              "Not pre-registered (the study's rule applied to this profile's own runs)")
+    how = (f"{source}: {plan.rule} Since the plan was written: the image part of a hole-PSNR "
+           f"difference is a leave-one-image-out jackknife, and below "
+           f"{stats.SATTERTHWAITE_FROM} seeds the df are the seeds' own. Secondary tests: "
+           f"unadjusted 95 % intervals, never gating a verdict.")
     return Ledger(tests, claims, plan_sha256, how, results)
 
 
