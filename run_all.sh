@@ -90,7 +90,7 @@ fi
 # ---------------------------------------------------------------- commands
 if [[ "$MODE" == setup ]]; then exit 0; fi
 if [[ "$MODE" == student ]]; then
-  exec "$PY" -m inpainting.student
+  exec "$PY" -m inpainting.teaching.student
 fi
 if [[ "$MODE" == gpu-check ]]; then
   exec "$PY" -m inpainting.bench.gpu_check "$@"
@@ -158,7 +158,7 @@ for nb in notebooks/[0-9][0-9]_*.ipynb; do
   dest="$OUT/notebooks/$name"
   log "running $name (profile $PROFILE)"
   t0=$(date +%s)
-  if ! "$PY" -m inpainting.notebook_runner "$nb" "$dest" --profile "$PROFILE"; then
+  if ! "$PY" -m inpainting.teaching.notebook_runner "$nb" "$dest" --profile "$PROFILE"; then
     log "FAILED: $name. The executed copy with the traceback is $dest"
     status="failed: $name"
     break

@@ -1,6 +1,6 @@
 """Execute one kit notebook headlessly with papermill: what ``run_all.sh`` and the tests call.
 
-    python -m inpainting.notebook_runner notebooks/03_training.ipynb results/demo/notebooks/03_training.ipynb \
+    python -m inpainting.teaching.notebook_runner notebooks/03_training.ipynb results/demo/notebooks/03_training.ipynb \
         --profile demo [--overrides '{"train.steps_g": 10}'] [--timeout SECONDS]
 
 It is papermill with the kit's kernel and one fix. Waiting for a kernel message, jupyter_client's
@@ -22,6 +22,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from queue import Empty
@@ -101,8 +102,8 @@ def _json_object(text: str) -> dict:
     return value
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m inpainting.notebook_runner", description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m inpainting.teaching.notebook_runner", description=__doc__.split("\n")[0])
     parser.add_argument("notebook", type=Path)
     parser.add_argument("output", type=Path)
     parser.add_argument("--profile", required=True, help="smoke, demo or paper")
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     run_to(args.notebook, args.output, args.force,
            lambda out: run_notebook(args.notebook, out, args.profile, args.overrides,
                                     timeout=args.timeout))
+    return 0
 
 
 def _seconds(text: str) -> float:
@@ -172,4 +174,4 @@ def run_to(notebook: Path, output: Path, force: bool, execute) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

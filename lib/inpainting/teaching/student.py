@@ -1,7 +1,7 @@
 """Student copies of the notebooks: solutions replaced by a prompt, outputs cleared.
 
-    python -m inpainting.student                  # notebooks/NN_*.ipynb -> student/NN_*.ipynb
-    python -m inpainting.student --out handout    # another folder
+    python -m inpainting.teaching.student                  # notebooks/NN_*.ipynb -> student/NN_*.ipynb
+    python -m inpainting.teaching.student --out handout    # another folder
     ./run_all.sh student                          # the same, after setting up the environment
 
 The rules are nbgrader's (its ``ClearSolutions`` and ``ClearHiddenTests`` preprocessors), so a
@@ -183,7 +183,7 @@ def stale_copies(out_dir: str | Path = STUDENT_DIR, sources: list[Path] | None =
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m inpainting.student", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m inpainting.teaching.student", description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path,
                         help=f"source notebooks (default: every {NOTEBOOK_GLOB} in notebooks/)")
     parser.add_argument("--out", type=Path, default=STUDENT_DIR,

@@ -1,6 +1,6 @@
-"""``python -m inpainting.complete``: complete your own images with a trained generator.
+"""``python -m inpainting.tools.complete``: complete your own images with a trained generator.
 
-    python -m inpainting.complete --model results/demo/runs/faces/lite-<key> \\
+    python -m inpainting.tools.complete --model results/demo/runs/faces/lite-<key> \\
         --images photos/ --masks masks/ --out completed/ [--hole-black] [--pad reflect|zero]
         [--batch-size 16] [--device auto] [--allow-size-mismatch]
 
@@ -51,7 +51,7 @@ PAD_MODES = ("reflect", "zero")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m inpainting.complete", description=__doc__.split("\n")[0].strip("`: "),
+        prog="python -m inpainting.tools.complete", description=__doc__.split("\n")[0].strip("`: "),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Masks: white (>= 128) = hole, black = known (--hole-black: the other way round). "
                "See `python -m pydoc inpainting.tools.complete`.")
