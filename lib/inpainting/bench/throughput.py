@@ -56,7 +56,8 @@ from .parts import fit_threads, load_average, machine, machine_line, plain_steps
 from .roofs import PRECISIONS, matmul_roof, native_precisions
 from ..models import build_inpainter, composite, generator_input
 from ..profiles import ModelConfig, get_profile, with_overrides
-from ..runtime import precision as run_precision, results_dir, save_table, select_device
+from ..runtime import precision as run_precision, select_device
+from ..disk import results_dir, save_table
 from ..tools.export_onnx import onnxruntime_options
 from ..training import BatchStream, RunSpec, Trainer
 
@@ -508,11 +509,11 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"python -m inpainting.bench: {exc}") from None
     print(f"measured on: {machine_line(device)}", flush=True)
     if args.parts:
-        df = main_parts(args)
+        main_parts(args)
     elif args.roofs:
-        df = main_roofs(args)
+        main_roofs(args)
     else:
-        df = main_comparison(args)
+        main_comparison(args)
     # the load at the end too: a figure taken while the load changed is not this machine's best
     print(f"measured on: {machine_line(device)}", flush=True)
     return 0

@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import torch
     from .parts import machine_line
-    from ..runtime import results_dir, save_table
+    from ..disk import results_dir, save_table
     print(f"measured on: {machine_line(torch.device('cpu'))}", flush=True)
     df = measure(args, log=lambda m: print(m, flush=True))
     with pd.option_context("display.width", 200, "display.float_format", "{:.3g}".format):

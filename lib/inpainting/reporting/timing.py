@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..runtime import read_run_json, results_dir, save_table
+from ..disk import read_run_json, results_dir, save_table
 from ..training.records import read_log
 
 STAGES = ("G", "D", "joint")

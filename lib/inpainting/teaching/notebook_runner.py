@@ -33,7 +33,8 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import CaselessStrEnum, Type
 
 from inpainting.profiles import get_profile
-from inpainting.runtime import NOTEBOOK_ENV, check_output, write_output
+from inpainting.runtime import NOTEBOOK_ENV
+from inpainting.disk import check_output, write_output
 
 KERNEL_NAME = "inpainting-kit"
 POLL_SLICE_S = 1.0
@@ -143,7 +144,7 @@ NOTEBOOK_FIX = "give a Jupyter notebook (.ipynb, nbformat 4 JSON)"
 
 def read_notebook(path: Path) -> dict:
     """A notebook file, checked (a JSON object with ``cells``, :mod:`inpainting.stored`);
-    :class:`~inpainting.runtime.DamagedFileError` naming the file otherwise (a text file named
+    :class:`~inpainting.disk.DamagedFileError` naming the file otherwise (a text file named
     ``.ipynb``, a folder, a missing file)."""
     from inpainting.stored import read_json_object
     return read_json_object(path, NOTEBOOK_FIX, ("cells",), finite=False)
@@ -159,7 +160,7 @@ def executed(path: Path) -> bool:
 
 def run_to(notebook: Path, output: Path, force: bool, execute) -> None:
     """Let ``execute(path)`` write the executed copy to a temporary file beside ``output``, then
-    publish it through the one writer (:func:`inpainting.runtime.write_output`), also when a cell
+    publish it through the one writer (:func:`inpainting.disk.write_output`), also when a cell
     failed (the copy keeps the traceback)."""
     import shutil
     import tempfile

@@ -20,7 +20,7 @@
   an error naming both sizes unless ``--allow-size-mismatch``: a generator trained on 64 px faces
   has never seen a 512 px hole.
 * Outputs: ``<out>/<stem>.png`` (PNG, lossless), through the kit's one writer
-  (:func:`inpainting.runtime.write_output`): atomically, never over an input, and never over a
+  (:func:`inpainting.disk.write_output`): atomically, never over an input, and never over a
   file the kit did not write (an earlier completion of the kit is replaced).
 * An image that is not 8-bit RGB or grey (16-bit, alpha, CMYK, ...) cannot keep its known pixels
   bit for bit in an 8-bit PNG: an error, unless ``--allow-conversion`` (a note names the
@@ -39,7 +39,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..runtime import OutputError, check_output
+from ..disk import OutputError, check_output
 from .common import (UsageError, fail, image_files, match_stems, model_file, read_mask,
                      read_model, save_png)
 
@@ -116,7 +116,7 @@ def prepare(args: argparse.Namespace) -> tuple[Path, dict, list[tuple[str, np.nd
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder")
     sources = tuple(p for _, image, mask in pairs for p in (image, mask))
-    for stem, _, _ in pairs:   # the one writer's checks, before any work (runtime.check_output)
+    for stem, _, _ in pairs:   # the one writer's checks, before any work (disk.check_output)
         try:
             check_output(out / f"{stem}.png", inputs=sources)
         except OutputError as exc:

@@ -134,8 +134,8 @@ def trained_methods(profile, role: str) -> dict[str, list]:
 
 def slug(name: str) -> str:
     """The file-name part of a method's outputs: one per name, never shared
-    (:func:`inpainting.runtime.file_stem`: "my method" and "my/method" get two files)."""
-    from ..runtime import file_stem
+    (:func:`inpainting.disk.file_stem`: "my method" and "my/method" get two files)."""
+    from ..disk import file_stem
     return file_stem(name)
 
 

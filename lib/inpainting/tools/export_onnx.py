@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..runtime import OutputError, check_output, write_output
+from ..disk import OutputError, check_output, write_output
 from .common import UsageError, fail, model_file, read_model
 
 # Same float32 network, two libraries: onnxruntime's CPU kernels (MLAS) and torch's (oneDNN) sum
@@ -73,7 +73,7 @@ def export(inpainter, size: int, path: Path) -> Path:
     generator allows."""
     from torch.export import Dim
 
-    from ..runtime import atomic_write
+    from ..disk import atomic_write
     module = Completion(inpainter).eval()
     inputs = example_inputs(2, size, size)
     batch = Dim("batch", min=1, max=4096)
