@@ -141,23 +141,19 @@ def read_committed_table(path: Path, sha256: str | None = None) -> pd.DataFrame:
 
 def stored_runs(profile: Profile) -> list[tuple[str, str, int, Any]]:
     """``(role, variant, seed, spec)`` of every run of ``profile`` a reference folder keeps: seed 0
-    of the runs the notebooks train (:data:`inpainting.experiments.NOTEBOOK_VARIANTS`, each once,
+    of the rows of the experiment plan (:class:`inpainting.experiments.Plan`, each run once,
     under its first name, as ``python -m inpainting.train --list`` names them), not the warm
     starts, whose generator is in :data:`STORED_GENERATORS`. The other seeds are kept as per-image
     records (:mod:`inpainting.evaluation.records`): what a learner sees needs one model per row."""
-    from .experiments import NOTEBOOK_VARIANTS, seeds, variant_spec, variants_for
+    from .experiments import Plan
     out, seen = [], set()
-    for entries in NOTEBOOK_VARIANTS.values():
-        for role, variants in entries:
-            for name, overrides in variants_for(profile, variants, role).items():
-                for seed in seeds(profile)[:1]:
-                    spec = variant_spec(profile, overrides, role, seed)
-                    key = run_key(spec)
-                    if key in seen or spec.init is None or \
-                            spec.profile.model.generator not in STORED_GENERATORS:
-                        continue
-                    seen.add(key)
-                    out.append((role, name, seed, spec))
+    for row in Plan(profile).rows:
+        seed, spec = row.seeds[0], row.runs[0]
+        if spec.key in seen or spec.init is None or \
+                spec.profile.model.generator not in STORED_GENERATORS:
+            continue
+        seen.add(spec.key)
+        out.append((row.role, row.name, seed, spec))
     return out
 
 

@@ -126,8 +126,8 @@ STUDY_PLAN = StudyPlan(
 def for_profile(profile) -> StudyPlan:
     """The study's hypotheses and rule applied to another profile's runs (its seeds and test
     images): an illustration, not a pre-registered study (no file, no hash)."""
-    from ..experiments import seeds
-    return dataclasses.replace(STUDY_PLAN, profile=profile.name, seeds=tuple(seeds(profile)),
+    from ..experiments import Plan
+    return dataclasses.replace(STUDY_PLAN, profile=profile.name, seeds=Plan(profile).seeds,
                                n_test=profile.faces.n_test or 0, kinds=profile.masks.test_kinds)
 
 
