@@ -30,7 +30,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 from .profiles import VGG_LAYERS, Profile, with_overrides
 from .stages import generator_update_steps
 from .training.runs import (GENERATOR_FILE, IDENTITY_FILE, RunSpec, is_finished, read_json, run_folder,
-                            run_key, runs_folder)
+                            runs_folder)
 
 ABLATION_VARIANTS: dict[str, dict] = {  # docs/method.md §5.4 rows (a)-(d)
     "L_rec": {"loss.w_adv": 0.0, "loss.w_per": 0.0},
@@ -61,19 +61,19 @@ _BASELINES: dict[str, dict] = {  # docs/method.md §8.4, re-trained under the ki
 
 # The rows of notebook 06: every faces model of 04 and 05 (relu3_1 is the full model) and the baselines.
 PER_LEVEL_PREFIX = "per@"
-FACES_ALL_VARIANTS: dict[str, dict] = {
+_FACES_ALL: dict[str, dict] = {
     **ABLATION_VARIANTS,
     **{PER_LEVEL_PREFIX + k: v for k, v in PERCEPTUAL_LEVEL_VARIANTS.items() if k != "relu3_1"},
     **_BASELINES,
 }
-FACADES_VARIANTS: dict[str, dict] = {FULL_MODEL: ABLATION_VARIANTS[FULL_MODEL], **_BASELINES}
+_FACADES: dict[str, dict] = {FULL_MODEL: ABLATION_VARIANTS[FULL_MODEL], **_BASELINES}
 
 # The rows each notebook's tables show, per dataset role: the one source of the plan.
 NOTEBOOK_VARIANTS: dict[str, list[tuple[str, dict[str, dict]]]] = {
     "03_training": [("faces", {FULL_MODEL: ABLATION_VARIANTS[FULL_MODEL]})],
     "04_loss_ablation": [("faces", ABLATION_VARIANTS)],
     "05_perceptual_levels": [("faces", PERCEPTUAL_LEVEL_VARIANTS)],
-    "06_evaluation": [("faces", FACES_ALL_VARIANTS), ("facades", FACADES_VARIANTS)],
+    "06_evaluation": [("faces", _FACES_ALL), ("facades", _FACADES)],
     "07_interactive_demo": [],   # shows the runs it finds; trains only a quick tiny run on request
 }
 
