@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from inpainting.evaluation import claims as C
-from inpainting.evaluation import plan as P
+from inpainting.evaluation import preregistration as P
 from inpainting.evaluation import records as R
 from inpainting.experiments import Plan
 from inpainting.profiles import get_profile

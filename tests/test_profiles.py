@@ -35,10 +35,10 @@ def test_unknown_profile_lists_valid_ones():
 
 def test_the_study_profile_trains_every_row_with_the_planned_seeds_and_curve_points():
     """Every T3/T4 row and both baselines on both datasets, the seeds and test images of the
-    pre-registered plan (inpainting.evaluation.plan), >= 6 points of each joint stage, a
+    pre-registered plan (inpainting.evaluation.preregistration), >= 6 points of each joint stage, a
     longer joint stage than the demo's (its warm start, so the demo's are reused), the demo's
     models and losses except loss.w_adv, raised by the weight rule (docs/method.md §5.5)."""
-    from inpainting.evaluation.plan import STUDY_PLAN
+    from inpainting.evaluation.preregistration import STUDY_PLAN
     from inpainting.experiments import Plan
     from inpainting.training import Schedule
     study, demo = get_profile("study"), get_profile("demo")

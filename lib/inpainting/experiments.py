@@ -10,7 +10,7 @@ run has one identity (:mod:`inpainting.training.runs`) and one folder under
 last ablation row and the relu3_1 row of the perceptual-level sweep) is trained once, an
 interrupted run resumes where it stopped, and a changed experiment (other steps, another warm
 start) is a new run, never an old one returned. The paper's claims over these rows, the study's
-pre-registered analysis plan, are data of their own (:mod:`inpainting.evaluation.plan`).
+pre-registered analysis plan, are data of their own (:mod:`inpainting.evaluation.preregistration`).
 
 Protocol [INFERRED, this kit's choice]: the kit's generators start from one shared
 *reconstruction warm start* (``steps_g`` steps of L_rec only, as GLCIC's first stage), then every

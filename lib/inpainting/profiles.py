@@ -305,8 +305,8 @@ def _study() -> Profile:
     # of T3/T4 (relu1_1, relu3_1, relu5_1) and both baselines on both datasets, the demo's warm
     # start, a joint stage 1.5x the demo's, seven learning-curve points per run, one torch thread
     # per run (--all: two runs side by side). Seeds 0-7 and 192 test images per mask kind: the
-    # pre-registered plan (inpainting.evaluation.plan), sized by the 2-seed pilot's power analysis;
-    # neither changes a run key. loss.w_adv 3e-3 by the weight rule of docs/method.md §5.5.
+    # pre-registered plan (inpainting.evaluation.preregistration), sized by the 2-seed pilot's power
+    # analysis; neither changes a run key. loss.w_adv 3e-3 by the weight rule of docs/method.md §5.5.
     demo = _demo()
     return dataclasses.replace(
         demo, name="study",

@@ -339,7 +339,7 @@ def export(profile, folder: str | Path, progress: bool = False, log=print) -> in
     from ..models import load_inpainter
     from ..training.records import read_result
     from ..training.runs import GENERATOR_FILE, is_finished, run_folder
-    from .plan import STUDY_PLAN, check
+    from .preregistration import STUDY_PLAN, check
     check(folder)
     done = set(read_index(folder)["key"].astype(str))
     written = 0
