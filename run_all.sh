@@ -90,7 +90,7 @@ fi
 # ---------------------------------------------------------------- commands
 if [[ "$MODE" == setup ]]; then exit 0; fi
 if [[ "$MODE" == student ]]; then
-  exec "$PY" -m inpainting.student
+  exec "$PY" -m inpainting.teaching.student
 fi
 if [[ "$MODE" == gpu-check ]]; then
   exec "$PY" -m inpainting.bench.gpu_check "$@"
@@ -125,7 +125,7 @@ if [[ "$MODE" == tensorboard ]]; then
 fi
 
 PROFILE=$MODE
-# The folder the notebooks write to (inpainting.runtime.results_dir): $INPAINTING_RESULTS/<profile>
+# The folder the notebooks write to (inpainting.disk.results_dir): $INPAINTING_RESULTS/<profile>
 # if the variable is set, else results/<profile>; each profile has its own run.json and summary.md.
 if [[ -n "${INPAINTING_RESULTS:-}" ]]; then OUT=$INPAINTING_RESULTS/$PROFILE; else OUT=$ROOT/results/$PROFILE; fi
 mkdir -p "$OUT/notebooks"
@@ -144,12 +144,12 @@ rm -f "$OUT/run.json" "$OUT/outputs.json" "$OUT/summary.md"
 export INPAINTING_PROFILE=$PROFILE
 "$PY" - "$PROFILE" <<'PYEOF'
 import sys
-from inpainting import runtime
+from inpainting import disk, runtime
 from inpainting.profiles import get_profile
 p = get_profile(sys.argv[1])
-runtime.update_run_json(p.name, profile=p.name, seed=p.train.seed, started=runtime.now_iso(),
-                        finished=None, status="running", notebooks={},
-                        **runtime.environment_info(runtime.select_device(p.train.device)))
+disk.update_run_json(p.name, profile=p.name, seed=p.train.seed, started=disk.now_iso(),
+                     finished=None, status="running", notebooks={},
+                     **runtime.environment_info(runtime.select_device(p.train.device)))
 PYEOF
 
 status=ok
@@ -158,16 +158,16 @@ for nb in notebooks/[0-9][0-9]_*.ipynb; do
   dest="$OUT/notebooks/$name"
   log "running $name (profile $PROFILE)"
   t0=$(date +%s)
-  if ! "$PY" -m inpainting.notebook_runner "$nb" "$dest" --profile "$PROFILE"; then
+  if ! "$PY" -m inpainting.teaching.notebook_runner "$nb" "$dest" --profile "$PROFILE"; then
     log "FAILED: $name. The executed copy with the traceback is $dest"
     status="failed: $name"
     break
   fi
   secs=$(( $(date +%s) - t0 ))
   log "done $name in ${secs}s"
-  "$PY" -c "import sys; from inpainting import runtime; runtime.update_run_json(sys.argv[1], notebooks={sys.argv[2]: int(sys.argv[3])})" "$PROFILE" "$name" "$secs"
+  "$PY" -c "import sys; from inpainting import disk; disk.update_run_json(sys.argv[1], notebooks={sys.argv[2]: int(sys.argv[3])})" "$PROFILE" "$name" "$secs"
 done
 
-"$PY" -c "import sys; from inpainting import runtime; runtime.update_run_json(sys.argv[1], finished=runtime.now_iso(), status=sys.argv[2])" "$PROFILE" "$status"
+"$PY" -c "import sys; from inpainting import disk; disk.update_run_json(sys.argv[1], finished=disk.now_iso(), status=sys.argv[2])" "$PROFILE" "$status"
 if [[ "$status" != ok ]]; then exit 1; fi
 log "all notebooks done; results in $OUT (summary: $OUT/summary.md)"

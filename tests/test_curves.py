@@ -15,7 +15,7 @@ from inpainting.evaluation.curves import curve_columns, curve_points, learning_c
 from inpainting.models.perceptual_weights import OFFLINE_ENV
 from inpainting.profiles import get_profile
 from inpainting.reporting.report import Report
-from inpainting.runtime import RESULTS_ENV
+from inpainting.disk import RESULTS_ENV
 from inpainting.training.records import curve_files
 
 matplotlib.use("Agg")

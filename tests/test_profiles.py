@@ -182,7 +182,7 @@ def test_dataset_name_and_root_can_be_overridden(tmp_path):
 
 def test_tests_never_see_the_users_environment(isolated_results):
     """tests/conftest.py: results in a temporary folder, no profile/device from the shell."""
-    from inpainting.runtime import REPO_ROOT, results_dir
+    from inpainting.disk import REPO_ROOT, results_dir
     assert "INPAINTING_PROFILE" not in os.environ and "INPAINTING_DEVICE" not in os.environ
     assert get_profile().name == "demo"
     assert results_dir("smoke") == Path(isolated_results) / "smoke"   # one folder per profile

@@ -21,7 +21,7 @@ from inpainting.models import ModelFileError, load_inpainter
 from inpainting.models import perceptual_weights
 from inpainting.models.perceptual_weights import OFFLINE_ENV
 from inpainting.profiles import get_profile, override_names, with_overrides
-from inpainting.runtime import RESULTS_ENV
+from inpainting.disk import RESULTS_ENV
 from inpainting.training import Trainer
 
 # Every term switched on, so that every field of a term can matter (random perceptual weights, so

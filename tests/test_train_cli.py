@@ -17,7 +17,8 @@ from inpainting.models.loading import read_generator
 from inpainting.models.perceptual_weights import OFFLINE_ENV
 from inpainting.profiles import get_profile
 from inpainting.training.runs import RunLock, is_finished, run_dir, run_key
-from inpainting.runtime import DEVICE_ENV, RESULTS_ENV
+from inpainting.runtime import DEVICE_ENV
+from inpainting.disk import RESULTS_ENV
 from inpainting.train import WARM_START, listing, main, parse, resolve
 from inpainting.training import Trainer
 

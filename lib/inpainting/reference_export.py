@@ -15,8 +15,9 @@ import torch
 
 from .profiles import Profile
 from .references import (MANIFEST, RUN_FILES, read_manifest_file, reference_root, stored_runs)
-from .runtime import (DamagedFileError, atomic_write, atomic_write_text, check_output, device_name,
-                      file_sha256, kit_wrote, ledger_entry, now_iso, results_dir, write_output)
+from .runtime import device_name
+from .disk import (DamagedFileError, atomic_write, atomic_write_text, check_output, file_sha256,
+                   kit_wrote, ledger_entry, now_iso, results_dir, write_output)
 from .training.runs import GENERATOR_FILE, RECORD_FILE, is_finished, read_record, run_folder, run_key
 
 STORAGE = torch.float16
@@ -113,7 +114,7 @@ def export(profile: Profile, wall_time: str, command: str, root: Path | None = N
 def previous_export(final: Path) -> set[Path]:
     """The files the previous export wrote into ``final``, as its manifest lists them (the
     models, their run files, the copied results, the manifest): the kit's own files in a folder
-    exported before the ledger of :func:`inpainting.runtime.write_output` existed."""
+    exported before the ledger of :func:`inpainting.disk.write_output` existed."""
     try:
         manifest = read_manifest_file(final / MANIFEST, final.name)
     except DamagedFileError:
@@ -127,7 +128,7 @@ def previous_export(final: Path) -> set[Path]:
 
 def publish(work: Path, final: Path, replace: bool = False) -> None:
     """Move the new export in ``work`` into ``final`` through the one writer
-    (:func:`inpainting.runtime.write_output`): every file checked first (a file there that the
+    (:func:`inpainting.disk.write_output`): every file checked first (a file there that the
     kit did not write stops the export before anything changes, unless ``replace``), then written
     atomically; files of the previous export that the new one no longer makes are removed; every
     other file (a README, a plan, notes) is kept."""

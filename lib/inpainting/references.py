@@ -43,8 +43,8 @@ import pandas as pd
 
 from .experiments import FoundModel
 from .profiles import Profile, get_profile
-from .runtime import (DamagedFileError, OutputError, atomic_write, atomic_write_text, file_sha256,
-                      warn_loudly)
+from .disk import (DamagedFileError, OutputError, atomic_write, atomic_write_text, file_sha256,
+                   warn_loudly)
 from .training.records import LOG_FILE
 from .training.runs import GENERATOR_FILE, IDENTITY_FILE, RECORD_FILE, run_key
 

@@ -47,7 +47,8 @@ from typing import Sequence
 from .experiments import (NOTEBOOK_VARIANTS, VARIANTS, WARM_START, Plan, fetch_perceptual_weights,
                           train_spec)
 from .profiles import PROFILES, Profile, get_profile
-from .runtime import NOTEBOOK_ENV, results_dir, seed_problem, select_device
+from .runtime import NOTEBOOK_ENV, seed_problem, select_device
+from .disk import results_dir
 from .training.jobs import Job, cpu_count, default_jobs, run_jobs, schedule_order
 from .training.runs import ROLES, RunLockedError, RunSpec, is_finished, run_folder, run_key
 

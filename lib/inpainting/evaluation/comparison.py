@@ -48,7 +48,7 @@ import torch
 
 from ..data.masks import FixedTestSet
 from ..profiles import Profile
-from ..runtime import results_dir
+from ..disk import results_dir
 from ..reporting import viz
 from . import realism as realism_metrics
 from . import records as R

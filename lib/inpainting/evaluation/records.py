@@ -24,7 +24,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from ..runtime import atomic_write, file_sha256
+from ..disk import atomic_write, file_sha256
 from . import realism
 from .metrics import LOWER_IS_BETTER, METRIC_COLUMNS, PSNR_COLUMNS, to_uint8
 
@@ -98,7 +98,7 @@ def run_records(method, profile, role: str, resamples: int, resample_seed: int,
     every mask kind, KID x 1000 on ``kid_kinds``) and, for procedural data, its semantic test set,
     as :data:`RUN_COLUMNS` rows."""
     from ..data.test_sets import fixed_test_set, semantic_test_set
-    from ..runtime import results_dir
+    from ..disk import results_dir
     from .runner import completions, evaluate_with_composites, supported_kinds
     from .semantic.scores import semantic_scores
     test_set = fixed_test_set(profile, role)
@@ -374,7 +374,7 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", default="study")
     parser.add_argument("--to", default=None, help="folder (default references/<profile>)")
     args = parser.parse_args(argv)
-    from ..runtime import REPO_ROOT
+    from ..disk import REPO_ROOT
     folder = Path(args.to) if args.to else REPO_ROOT / "references" / args.profile
     if args.command == "export":
         n = export(get_profile(args.profile), folder)

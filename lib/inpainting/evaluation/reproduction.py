@@ -130,7 +130,7 @@ def _ours(path: Path) -> bool:
 
 
 def main(argv=None) -> int:
-    from ..runtime import OutputError, atomic_write, check_output
+    from ..disk import OutputError, atomic_write, check_output
     parser = argparse.ArgumentParser(prog="python -m inpainting.evaluation.reproduction")
     parser.add_argument("--from", dest="folder", default="references/study")
     parser.add_argument("--out", default="REPRODUCTION.md")

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..runtime import (atomic_write_text, read_record_json, read_run_json, results_dir,
-                       save_figure, save_table, set_aside, warn_loudly)
+from ..disk import (atomic_write_text, read_record_json, read_run_json, results_dir, save_figure, save_table,
+                    set_aside, warn_loudly)
 
 SUMMARY_HEADER = """# Results summary: profile `{profile}`
 

@@ -1,7 +1,7 @@
-"""``python -m inpainting.evaluate``: score a folder of completions of the kit's benchmark
-(``python -m inpainting.export_test_set``) under the kit's canonical protocol.
+"""``python -m inpainting.tools.evaluate``: score a folder of completions of the kit's benchmark
+(``python -m inpainting.tools.export_test_set``) under the kit's canonical protocol.
 
-    python -m inpainting.evaluate --profile demo --role faces --completions done/ --name "my method"
+    python -m inpainting.tools.evaluate --profile demo --role faces --completions done/ --name "my method"
 
 ``--completions`` holds one ``<id>.png`` (or JPEG) per entry of the export, of the image's size.
 Scoring is :func:`inpainting.comparison.compare`, the code behind notebook 06, with the folder as
@@ -93,7 +93,7 @@ def read_completions(folder: str, sets: dict) -> dict[str, torch.Tensor]:
     if missing:
         raise UsageError(f"--completions {path} lacks {len(missing)} of {len(wanted)} entries, e.g. "
                          f"{', '.join(m + '.png' for m in missing[:5])}; complete every image of the "
-                         "export (python -m inpainting.export_test_set with the same profile and "
+                         "export (python -m inpainting.tools.export_test_set with the same profile and "
                          "role)")
     if extra:
         raise UsageError(f"--completions {path} holds files that are no entry of this export: "
@@ -130,14 +130,14 @@ def trained_methods(profile, role: str) -> dict[str, list]:
 
 def slug(name: str) -> str:
     """The file-name part of a method's outputs: one per name, never shared
-    (:func:`inpainting.runtime.file_stem`: "my method" and "my/method" get two files)."""
-    from ..runtime import file_stem
+    (:func:`inpainting.disk.file_stem`: "my method" and "my/method" get two files)."""
+    from ..disk import file_stem
     return file_stem(name)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m inpainting.evaluate",
+        prog="python -m inpainting.tools.evaluate",
         description="Score a folder of completions of the kit's exported test set under the kit's "
                     "protocol, beside the kit's trained methods.",
         formatter_class=argparse.RawDescriptionHelpFormatter,

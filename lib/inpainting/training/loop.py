@@ -65,7 +65,8 @@ from ..models.perceptual_weights import weights_kind
 from .runs import (GENERATOR_FILE, RunSpec, identity_differences, is_finished, key_of, run_dir,
                    run_identity, run_key)
 from ..stages import generator_loss_weights
-from ..runtime import cpu_bf16_fast, device_name, precision, results_dir, select_device
+from ..runtime import cpu_bf16_fast, device_name, precision, select_device
+from ..disk import results_dir
 from .integrity import STATE_KEYS, FolderChecks, check_resume_data
 from . import distributed, records, tensorboard
 from .balance import BALANCE_COLUMNS, SPARSE, gradient_targets, is_measured, term_gradient_norms
