@@ -325,14 +325,11 @@ def machine() -> dict:
 def planned_rows(profile) -> dict[str, tuple[str, str, int, object]]:
     """Run key -> (role, row name, seed, spec) of every row of the study's tables (notebook 06's
     names: the names the plan uses), at every planned seed."""
-    from ..experiments import NOTEBOOK_VARIANTS, seeds, variant_spec, variants_for
-    from ..training.runs import run_key
+    from ..experiments import Plan
     rows = {}
-    for role, variants in NOTEBOOK_VARIANTS["06_evaluation"]:
-        for name, overrides in variants_for(profile, variants, role).items():
-            for seed in seeds(profile):
-                spec = variant_spec(profile, overrides, role, seed)
-                rows.setdefault(run_key(spec), (role, name, seed, spec))
+    for row in Plan(profile).table("06_evaluation"):
+        for seed, spec in zip(row.seeds, row.runs):
+            rows.setdefault(spec.key, (row.role, row.name, seed, spec))
     return rows
 
 
@@ -342,7 +339,7 @@ def export(profile, folder: str | Path, progress: bool = False, log=print) -> in
     from ..models import load_inpainter
     from ..training.records import read_result
     from ..training.runs import GENERATOR_FILE, is_finished, run_folder
-    from .plan import STUDY_PLAN, check
+    from .preregistration import STUDY_PLAN, check
     check(folder)
     done = set(read_index(folder)["key"].astype(str))
     written = 0

@@ -40,9 +40,9 @@ import numpy as np
 import torch
 from torchvision.models import VGG16_Weights, VGG19_Weights
 
+from ..profile_checks import per_weights_problem
 from ..profiles import PER_WEIGHTS as WEIGHTS
 from ..profiles import PER_WEIGHTS_FIX as HED_OVERRIDE
-from ..profiles import per_weights_problem
 from ..runtime import weights_problem
 from ..disk import DamagedFileError, atomic_write, atomic_write_text, file_sha256, warn_loudly
 
@@ -94,7 +94,7 @@ def weights_kind(network: str, weights: str) -> str:
 
 def check_choice(network: str, weights: str) -> None:
     """A :class:`WeightsError` naming the field and the fix when ``weights`` does not fit
-    ``network`` (:func:`inpainting.profiles.per_weights_problem`, as the profile's validation)."""
+    ``network`` (:func:`inpainting.profile_checks.per_weights_problem`, as the profile's validation)."""
     problem = per_weights_problem(network, weights)
     if problem:
         raise WeightsError(problem)

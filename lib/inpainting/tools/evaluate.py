@@ -116,19 +116,15 @@ def read_completions(folder: str, sets: dict) -> dict[str, torch.Tensor]:
 def trained_methods(profile, role: str) -> dict[str, list]:
     """Name -> finished runs (``TrainResult``, one per seed) of notebook 06's methods of ``role``
     found in this results folder; nothing is trained."""
-    from ..experiments import NOTEBOOK_VARIANTS, seeds, variant_spec, variants_for
-    from ..training.runs import GENERATOR_FILE, is_finished
-    from ..training.runs import run_folder
+    from ..experiments import Plan
     from ..training.records import read_result
+    from ..training.runs import GENERATOR_FILE, is_finished, run_folder
     found: dict[str, list] = {}
-    for trained_role, variants in NOTEBOOK_VARIANTS[TRAINED_BY]:
-        if trained_role != role:
-            continue
-        for name, overrides in variants_for(profile, variants, role).items():
-            for seed in seeds(profile):
-                folder = run_folder(variant_spec(profile, overrides, role, seed))
-                if is_finished(folder):
-                    found.setdefault(name, []).append(read_result(folder, folder / GENERATOR_FILE))
+    for row in Plan(profile).table(TRAINED_BY, role):
+        for spec in row.runs:
+            folder = run_folder(spec)
+            if is_finished(folder):
+                found.setdefault(row.name, []).append(read_result(folder, folder / GENERATOR_FILE))
     return found
 
 
