@@ -216,3 +216,22 @@ def test_jupyter_book_builds_a_sound_offline_book(tmp_path):
     assert 'id="method-s5-4"' in method
     assert 'href="../docs/method.html#method-s5-4"' in page or 'href="../docs/method.html#method-s5-4' in page
     assert "Test CPU" in page and "0123456789ab" in page
+
+
+def test_the_committed_runs_seed_the_cache_and_train_nothing(tmp_path, monkeypatch):
+    """The study's book trains none of its rows: the committed generators are finished runs of the
+    cache, reused without their warm start."""
+    from inpainting.experiments import ABLATION_VARIANTS, FULL_MODEL, train_variant, variant_spec
+    from inpainting.profiles import get_profile
+    from inpainting.references import read_manifest
+    from inpainting.training.runs import run_folder
+    monkeypatch.setenv("INPAINTING_RESULTS", str(tmp_path))
+    copied = book.seed_run_cache("study")
+    manifest = read_manifest("study")
+    assert sorted(copied) == sorted(f"{e['role']}/{e['generator']}-{e['key']}" for e in manifest["models"])
+    study = get_profile("study")
+    result = train_variant(study, ABLATION_VARIANTS[FULL_MODEL], "facades", 0)
+    spec = variant_spec(study, ABLATION_VARIANTS[FULL_MODEL], "facades", 0)
+    assert result.generator_path.parent == run_folder(spec)
+    assert not run_folder(spec.init).exists(), "the warm start of a finished run is not trained"
+    assert book.seed_run_cache("study") == copied   # a second call copies nothing over

@@ -109,7 +109,9 @@ def variant_spec(profile: Profile, overrides: Mapping, role: str = "faces",
 
 
 def train_spec(spec: RunSpec, progress: bool | str = "auto"):
-    """Train (or reuse / resume) the run ``spec`` and, first, the warm start it starts from. The
+    """Train (or reuse / resume) the run ``spec`` and, first, the warm start it starts from (not
+    for a finished run, which reuses without it: a committed reference run copied into the cache
+    trains nothing, :func:`inpainting.teaching.book.seed_run_cache`). The
     perceptual weights are made available first (downloaded or converted,
     :func:`inpainting.models.perceptual_weights.fetch_weights`; missing ones stop here with the
     fix)."""
@@ -117,7 +119,7 @@ def train_spec(spec: RunSpec, progress: bool | str = "auto"):
     from .training import Trainer
     if spec.profile.loss.w_per > 0:
         fetch_weights(spec.profile.loss.per_network, spec.profile.loss.per_weights)
-    if spec.init is not None:
+    if spec.init is not None and not is_finished(run_folder(spec)):
         train_spec(spec.init, progress)
     return Trainer(spec, progress=progress).fit()
 
