@@ -106,8 +106,10 @@ PAGES = {"03": "notebooks/03_training.ipynb", "04": "notebooks/04_loss_ablation.
 
 
 def test_method_sections_become_links():
-    text = "see docs/method.md §5.4, and (`docs/method.md` §1); §5.4 alone; docs/method.md §99 unknown"
+    text = ("see docs/method.md §5.4, and (`docs/method.md` §1); §5.4 alone; docs/method.md §99 unknown; "
+            "(`docs/method.md §1` and so on)")
     out = book.link_references(text, "notebooks/03_training.ipynb", PAGES, {"1", "5.4"})
+    assert out.endswith("({ref}`docs/method.md §1 <method-s1>` and so on)")   # no stray backtick
     assert "{ref}`docs/method.md §5.4 <method-s5-4>`" in out
     assert "{ref}`docs/method.md §1 <method-s1>`" in out
     assert "; §5.4 alone" in out   # outside the method a bare § names no document

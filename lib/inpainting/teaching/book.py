@@ -53,9 +53,11 @@ BOOK_ROOT = REPO_ROOT / "build" / "book"          # build/book/<profile>/ (git-i
 HTML = Path("_build") / "html"                    # the site, under the profile's book folder
 METHOD_TARGET = "method-s{}"                      # the label of docs/method.md's section 5.4: method-s5-4
 # Overrides for a profile executed from its committed references: one seed, no baselines (only the
-# lite rows' seed 0 are committed). Neither changes a run key.
+# lite rows' seed 0 are committed), 48 test images per mask kind (the pilot's, as the committed
+# figures; the study's 192 take 4x the evaluation: its verdicts are REPRODUCTION.md's, computed
+# from the committed per-image records). None changes a run key.
 COMMITTED_ONLY = {"experiments.seeds": 1, "experiments.faces_baselines": [],
-                  "experiments.facades_baselines": []}
+                  "experiments.facades_baselines": [], "faces.n_test": 48, "facades.n_test": 48}
 RUNNER = "python -m inpainting.notebook_runner"
 
 
@@ -172,7 +174,8 @@ def execute(profile: str, root: Path) -> tuple[Path, Provenance]:
     commit = git_commit() or "unknown"
     source = (f"No finished `./run_all.sh {profile}` was found, so the book executed the notebooks "
               f"from the committed references (`references/{profile}/`: seed 0 of each lite row; "
-              "the baselines are not committed and not shown); only the warm start was trained.")
+              "the baselines are not committed and not shown); only the reconstruction warm start "
+              "that notebook 03 shows was trained.")
     if finished_run(results) and not commit.endswith("-dirty") and \
             json.loads((results / "run.json").read_text()).get("git_commit") == commit:
         print(f"book: reusing the notebooks executed at commit {commit[:12]} in {results}", flush=True)
@@ -202,7 +205,8 @@ HEADING = re.compile(r"^(#{1,6})[ \t]+(\d+(?:\.\d+)*)\.?[ \t]", re.M)
 FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.M | re.S)
 TOKENS = re.compile(
     r"(?P<link>!?\[(?P<text>[^\]\n]*)\]\((?P<url>[^)\s]+)\))"
-    r"|(?P<section>(?:`?docs/method\.md`?\s*|(?<![\w`/]))§\s?(?P<number>\d+(?:\.\d+)*))"
+    r"|(?P<section>(?:(?P<tick>`)?docs/method\.md`?\s*|(?<![\w`/]))§\s?(?P<number>\d+(?:\.\d+)*)"
+    r"(?(tick)`?))"
     r"|(?P<notebook>(?<![\w./])`?(?:notebooks/)?(?P<nbname>\d\d_[a-z_]+)(?:\.ipynb)?`?)"
     r"|(?P<mention>\b[Nn]otebook (?P<nbnumber>\d\d)\b)"
     r"|(?P<code>`[^`\n]+`)")
@@ -384,14 +388,24 @@ def build_book(notebooks: Path, provenance: Provenance, folder: Path) -> Path:
     return html
 
 
+def server(html: Path, port: int = 0) -> http.server.ThreadingHTTPServer:
+    """A static file server of ``html`` on 127.0.0.1 (``port`` 0: a free one)."""
+    handler = functools.partial(_QuietHandler, directory=str(html))
+    return http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args) -> None:   # one line per request is noise in class
+        pass
+
+
 def serve(html: Path, port: int) -> None:
     """Serve ``html`` on 127.0.0.1:``port`` until Ctrl-C."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
-    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
-        print(f"book: serving {html} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)",
+    with server(html, port) as httpd:
+        print(f"book: serving {html} at http://127.0.0.1:{httpd.server_address[1]}/ (Ctrl-C stops)",
               flush=True)
         try:
-            server.serve_forever()
+            httpd.serve_forever()
         except KeyboardInterrupt:
             pass
 
