@@ -237,3 +237,24 @@ def test_the_committed_runs_seed_the_cache_and_train_nothing(tmp_path, monkeypat
     assert result.generator_path.parent == run_folder(spec)
     assert not run_folder(spec.init).exists(), "the warm start of a finished run is not trained"
     assert book.seed_run_cache("study") == copied   # a second call copies nothing over
+
+
+def test_a_finished_profile_run_is_the_books_source(tmp_path, monkeypatch):
+    """``./run_all.sh book --profile demo`` after ``./run_all.sh demo``: the run's executed notebooks
+    and its run.json's commit and machine."""
+    monkeypatch.setenv("INPAINTING_RESULTS", str(tmp_path / "results"))
+    results = tmp_path / "results" / "demo"
+    fake_executed(results / "notebooks")
+    run = {"profile": "demo", "status": "running", "git_commit": "feedc0de", "device": "cpu",
+           "device_name": "Some CPU", "packages": {"torch": "2.14.1"}, "finished": "2026-12-07T11:00"}
+    (results / "run.json").write_text(json.dumps(run))
+    with pytest.raises(FileNotFoundError, match="run ./run_all.sh demo first"):   # not finished
+        book.executed_notebooks("demo", tmp_path / "book")
+    (results / "run.json").write_text(json.dumps({**run, "status": "ok"}))
+    notebooks, provenance = book.executed_notebooks("demo", tmp_path / "book")
+    assert notebooks == results / "notebooks"
+    assert provenance == book.Provenance("demo", "feedc0de", "Some CPU (cpu, torch 2.14.1)",
+                                         "2026-12-07T11:00", provenance.source, {})
+    assert "./run_all.sh demo" in provenance.source
+    (results / "notebooks" / "05_perceptual_levels.ipynb").unlink()
+    assert not book.finished_run(results)
