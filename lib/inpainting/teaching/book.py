@@ -59,6 +59,9 @@ METHOD_TARGET = "method-s{}"                      # the label of docs/method.md'
 COMMITTED_ONLY = {"experiments.seeds": 1, "experiments.faces_baselines": [],
                   "experiments.facades_baselines": [], "faces.n_test": 48, "facades.n_test": 48}
 RUNNER = "python -m inpainting.notebook_runner"
+FAVICON = "favicon.svg"   # a square with a hole, the kit's task
+FAVICON_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" '
+               'height="16" fill="#2f6f9f"/><rect x="5" y="5" width="6" height="6" fill="#fff"/></svg>\n')
 
 
 # ------------------------------------------------------------------------------ provenance
@@ -299,8 +302,8 @@ def stage(notebooks: Path, provenance: Provenance, source: Path) -> list[str]:
         for cell in nb.cells:
             if cell.cell_type == "markdown":
                 cell.source = link_references(cell.source, rel, pages, sections)
-        title = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
-        nb.cells.insert(title + 1, nbformat.v4.new_markdown_cell(note))
+        title = next(c for c in nb.cells if c.cell_type == "markdown")
+        title.source = _with_note(title.source, note)
         nbformat.write(nb, source / rel)
     for rel in (*DOCS, RESULTS_PAGE):
         text = (REPO_ROOT / rel).read_text()
@@ -310,6 +313,7 @@ def stage(notebooks: Path, provenance: Provenance, source: Path) -> list[str]:
     (source / "index.md").write_text(_index(provenance))
     (source / "_toc.yml").write_text(_toc(nb_pages))
     (source / "_config.yml").write_text(_config(provenance))
+    (source / FAVICON).write_text(FAVICON_SVG)
     return nb_pages
 
 
@@ -348,13 +352,17 @@ def _config(provenance: Provenance) -> str:
         "only_build_toc_files": True,
         "execute": {"execute_notebooks": "off"},   # executed by the kit's runner, never here
         "html": {"use_repository_button": False, "use_issues_button": False,
-                 "use_edit_page_button": False, "extra_footer": provenance.footer()},
+                 "use_edit_page_button": False, "extra_footer": provenance.footer(),
+                 "favicon": FAVICON},   # else browsers ask for /favicon.ico: a 404 in the console
         "launch_buttons": {"notebook_interface": "classic", "binderhub_url": "", "colab_url": "",
                            "thebe": False},
         "sphinx": {
             # MathJax from the wheel's own copy (served from _static/mathjax), not from a CDN
             "extra_extensions": ["sphinx-mathjax-offline"],
+            "recursive_update": True,
             "config": {"nb_ipywidgets_js": {},   # widgets' JavaScript would come from a CDN
+                       # a theme mode, else the theme logs "Got invalid theme mode" as an error
+                       "html_context": {"default_mode": "light"},
                        "html_show_sourcelink": False,
                        "suppress_warnings": ["mystnb.unknown_mime_type"]}},
     }
