@@ -38,6 +38,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -187,18 +188,24 @@ def execute(profile: str, root: Path) -> tuple[Path, Provenance]:
         seeded = seed_run_cache(profile)
         print(f"book: the run cache of {results} holds the committed runs {', '.join(seeded)}",
               flush=True)
+        (results / "run.json").unlink(missing_ok=True)   # a new record, as run_all.sh starts one
         update_run_json(profile, profile=profile, started=now_iso(), finished=None,
-                        status="running", book_overrides=COMMITTED_ONLY, **environment_info())
+                        status="running", notebooks={}, book_overrides=COMMITTED_ONLY,
+                        **environment_info())
         out = results / "notebooks"
         out.mkdir(parents=True, exist_ok=True)
         for nb in source_notebooks():
             print(f"book: executing {nb.name} (profile {profile})", flush=True)
+            start = time.monotonic()
             try:
                 run_to(nb, out / nb.name, True,
                        lambda dest, nb=nb: run_notebook(nb, dest, profile, COMMITTED_ONLY))
             except Exception:
                 update_run_json(profile, finished=now_iso(), status=f"failed: {nb.name}")
                 raise
+            seconds = round(time.monotonic() - start)   # as run_all.sh records them
+            update_run_json(profile, notebooks={nb.name: seconds})
+            print(f"book: done {nb.name} in {seconds} s", flush=True)
         update_run_json(profile, finished=now_iso(), status="ok")
     return out, read_provenance(results, source, COMMITTED_ONLY)
 
