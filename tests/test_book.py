@@ -5,6 +5,7 @@ notebooks passes the checks offline."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -258,3 +259,39 @@ def test_a_finished_profile_run_is_the_books_source(tmp_path, monkeypatch):
     assert "./run_all.sh demo" in provenance.source
     (results / "notebooks" / "05_perceptual_levels.ipynb").unlink()
     assert not book.finished_run(results)
+
+
+def test_execute_runs_every_notebook_with_the_kits_runner_once_per_commit(tmp_path, monkeypatch):
+    """The committed study's notebooks: executed in order with :data:`book.COMMITTED_ONLY` into the
+    book's own results folder (recorded in its run.json), reused at the same clean commit, executed
+    again on a changed tree; a failing notebook is recorded and raised."""
+    from inpainting import runtime
+    from inpainting.teaching import notebook_runner
+    calls: list[tuple[str, str, dict]] = []
+
+    def fake_runner(notebook, output, profile, overrides=None, **kwargs):
+        calls.append((Path(notebook).name, profile, overrides))
+        if Path(notebook).name == failing[0]:
+            raise RuntimeError("a cell failed")
+        shutil.copyfile(notebook, output)
+    failing = [""]
+    monkeypatch.setattr(notebook_runner, "run_notebook", fake_runner)
+    monkeypatch.setattr(runtime, "git_commit", lambda: "c0ffee")
+    names = [p.name for p in book.source_notebooks()]
+    notebooks, provenance = book.execute("study", tmp_path / "results")
+    assert calls == [(n, "study", book.COMMITTED_ONLY) for n in names]
+    assert sorted(p.name for p in notebooks.glob("*.ipynb")) == names
+    run = json.loads((tmp_path / "results" / "study" / "run.json").read_text())
+    assert run["status"] == "ok" and sorted(run["notebooks"]) == names
+    assert (provenance.profile, provenance.commit, provenance.overrides) == ("study", "c0ffee", book.COMMITTED_ONLY)
+    assert (tmp_path / "results" / "study" / "runs" / "facades").is_dir()   # the committed runs
+    assert book.execute("study", tmp_path / "results")[0] == notebooks and len(calls) == len(names)
+    monkeypatch.setattr(runtime, "git_commit", lambda: "c0ffee-dirty")
+    book.execute("study", tmp_path / "results")
+    assert len(calls) == 2 * len(names)
+    failing[0] = "03_training.ipynb"
+    with pytest.raises(RuntimeError, match="a cell failed"):
+        book.execute("study", tmp_path / "results")
+    run = json.loads((tmp_path / "results" / "study" / "run.json").read_text())
+    assert run["status"] == "failed: 03_training.ipynb" and sorted(run["notebooks"]) == names[:2]
+    assert os.environ.get("INPAINTING_RESULTS") != str(tmp_path / "results")   # restored
