@@ -56,9 +56,11 @@ METHOD_TARGET = "method-s{}"                      # the label of docs/method.md'
 # Overrides for a profile executed from its committed references: one seed, no baselines (only the
 # lite rows' seed 0 are committed), 48 test images per mask kind (the pilot's, as the committed
 # figures; the study's 192 take 4x the evaluation: its verdicts are REPRODUCTION.md's, computed
-# from the committed per-image records). None changes a run key.
+# from the committed per-image records), no learning curves (the committed runs keep no curve/
+# generators; notebook 06 shows the committed curves' figure). None changes a run key.
 COMMITTED_ONLY = {"experiments.seeds": 1, "experiments.faces_baselines": [],
-                  "experiments.facades_baselines": [], "faces.n_test": 48, "facades.n_test": 48}
+                  "experiments.facades_baselines": [], "faces.n_test": 48, "facades.n_test": 48,
+                  "train.curve_points": 0}
 RUNNER = "python -m inpainting.notebook_runner"
 FAVICON = "favicon.svg"   # a square with a hole, the kit's task
 FAVICON_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" '
