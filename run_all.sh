@@ -12,6 +12,10 @@
 #                                     with AMP and a bit-identical resume, lite vs GLCIC steps at 128 and
 #                                     256 px in float32 and AMP; one JSON (results/bench/gpu_check.json).
 #                                     Without a GPU: says so, checks its own plumbing on the CPU, exits 0
+#   ./run_all.sh book [--profile P] [--serve] [--port N]  a static HTML book (build/book/<profile>/_build/html)
+#                                     of the profile's executed notebooks (default: the committed study,
+#                                     no training), docs/method.md, docs/teaching.md and REPRODUCTION.md,
+#                                     built offline and checked; --serve serves it on 127.0.0.1
 #   ./run_all.sh setup                only create / update the environment
 # Environment: an already active virtualenv or conda env is used as it is; otherwise .venv is created.
 # The packages are the pinned list in environment.yml (the same list conda users install from).
@@ -20,7 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
 KERNEL=inpainting-kit
-VALID="smoke, demo, study, paper, test, lab, student, setup, tensorboard, gpu-check"
+VALID="smoke, demo, study, paper, test, lab, student, setup, tensorboard, gpu-check, book"
 
 usage_error() {
   echo "run_all.sh: $1; valid: $VALID (./run_all.sh --help)" >&2
@@ -30,7 +34,7 @@ usage_error() {
 if [[ $# -eq 0 ]]; then MODE=demo; else MODE=$1; shift; fi
 case "$MODE" in
   smoke|demo|study|paper|setup|student) [[ $# -eq 0 ]] || usage_error "'$MODE' takes no further arguments (got: $*)" ;;
-  test|lab) ;;
+  test|lab|book) ;;
   gpu-check) [[ $# -eq 0 || ( $# -eq 1 && "$1" == --dry-run ) ]] || usage_error "gpu-check takes only --dry-run (got: $*)" ;;
   tensorboard) if [[ $# -gt 0 && "$1" != -* && ! -d "$1" ]]; then
                  usage_error "tensorboard: '$1' is not a folder (./run_all.sh tensorboard [folder] [tensorboard options])"
@@ -91,6 +95,9 @@ fi
 if [[ "$MODE" == setup ]]; then exit 0; fi
 if [[ "$MODE" == student ]]; then
   exec "$PY" -m inpainting.teaching.student
+fi
+if [[ "$MODE" == book ]]; then
+  exec "$PY" -m inpainting.teaching.book "$@"
 fi
 if [[ "$MODE" == gpu-check ]]; then
   exec "$PY" -m inpainting.bench.gpu_check "$@"

@@ -247,10 +247,12 @@ def fetch_perceptual_weights(profile: Profile) -> None:
 
 
 def train_spec(spec: RunSpec, progress: bool | str = "auto"):
-    """Train (or reuse / resume) the run ``spec`` and, first, the warm start it starts from."""
+    """Train (or reuse / resume) the run ``spec`` and, first, the warm start it starts from (not
+    for a finished run, which reuses without it: a committed reference run copied into the cache
+    trains nothing, :func:`inpainting.teaching.book.seed_run_cache`)."""
     from .training import Trainer
     fetch_perceptual_weights(spec.profile)
-    if spec.init is not None:
+    if spec.init is not None and not is_finished(run_folder(spec)):
         train_spec(spec.init, progress)
     return Trainer(spec, progress=progress).fit()
 
