@@ -46,7 +46,7 @@ def test_select_and_resolve_variants(kinds):
 
 
 def _params(trainer):
-    return [p.detach().clone() for m in (trainer.G, trainer.D) if m is not None
+    return [p.detach().clone() for m in (trainer.module.G, trainer.module.D) if m is not None
             for p in m.parameters()]
 
 
