@@ -76,7 +76,7 @@ class InpaintingModule(ModuleBase):
         learning-rate step. Returns the losses (with ``measure``, also the term balance's norms)."""
         images, masks = batch
         self.train()
-        logged = {}
+        logged, norms = {}, {}
         if stage == "D":
             with torch.no_grad(), self.autocast(), frozen_batchnorm_statistics(self.G):
                 fake = composite(images, self.G(images, masks), masks)
@@ -92,8 +92,8 @@ class InpaintingModule(ModuleBase):
                 self.update(loss_d, "D")
             loss_g, terms, weighted = self.generator_loss(batch, output, adversarial)
             if measure and len(weighted) > 1:   # a term alone has share 1
-                logged = {**logged, **self.measure_balance(weighted, output)}
+                norms = self.measure_balance(weighted, output)
             self.update(loss_g, "G")
             logged = {**logged, **terms}
         self.step_schedulers()
-        return {name: float(value) for name, value in logged.items()}
+        return {**{name: value.item() for name, value in logged.items()}, **norms}
