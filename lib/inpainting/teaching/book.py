@@ -393,8 +393,8 @@ def build_book(notebooks: Path, provenance: Provenance, folder: Path) -> Path:
     source = folder / "source"
     nb_pages = stage(notebooks, provenance, source)
     html = folder / HTML
-    if html.exists():
-        shutil.rmtree(html)   # the previous build of this book, made by this function
+    if html.parent.exists():   # the previous build of this book, made by this function: an
+        shutil.rmtree(html.parent)   # incremental build would declare sphinx-thebe's script twice
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(source),
                "--path-output", str(folder), "--builder", "html", "--keep-going", "--quiet"]
     done = subprocess.run(command)
