@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inpainting.evaluation.stats import Interval, difference_statement
+from inpainting.evaluation.decisions import difference_statement
+from inpainting.evaluation.stats import Interval
 from inpainting.runtime import (OutputError, file_stem, kit_wrote, seed_everything,
                                 write_output)
 

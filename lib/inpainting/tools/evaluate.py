@@ -154,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from ..evaluation.comparison import GREY_FILL, compare
+    from ..reporting.findings import findings_text
     from ..reporting.report import Report
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -190,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"truth before scoring (all error lies in the hole); {name!r}'s ms_per_image is the time "
         f"to look its completions up, not its inference time; {profile.describe()}.",
         runs=comparison)
-    findings = comparison.findings(reference=name)
+    findings = findings_text(comparison, reference=name)
     if not trained:
         findings = (f"No trained method of the kit found in this results folder (profile "
                     f"{profile.name}, role {args.role}): {name!r} is compared with the grey fill "
