@@ -118,7 +118,8 @@ def hit_column(dataset_name: str, columns: Sequence[str]) -> str | None:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Metrics, semantic scores, intervals and image grids of several methods on one role.
+    """Metrics, semantic scores and intervals of several methods on one role (drawn and put in
+    words by :mod:`inpainting.reporting`).
 
     ``methods``: name -> the model shown in grids (the first seed's, for multi-seed rows);
     ``per_seed``: one row per (method, seed, test image) (``evaluation.PER_IMAGE_COLUMNS`` +
@@ -251,6 +252,7 @@ class Comparison:
         """Whether ``method`` has training randomness: a trained run, or several models (seeds)."""
         return method in self.runs or self.n_seeds.get(method, 1) > 1
 
+
 def paired_values(common: pd.DataFrame, per_seed: pd.DataFrame | None,
                   value: str) -> dict[str, R.Values]:
     """Method -> its :class:`~inpainting.evaluation.records.Values` of ``value`` on the images of
@@ -259,7 +261,8 @@ def paired_values(common: pd.DataFrame, per_seed: pd.DataFrame | None,
     column of ``common`` as one seed."""
     out = {}
     if per_seed is not None and value in per_seed and "seed_index" in per_seed:
-        rows = per_seed.loc[per_seed["sample"].isin(common.index), ["method", "seed_index", "sample", value]]
+        rows = per_seed.loc[per_seed["sample"].isin(common.index),
+                            ["method", "seed_index", "sample", value]]
         rows = rows.rename(columns={"seed_index": "seed"}).assign(kind="")
         records = R.image_rows(rows, ("method", "seed")).assign(role="")
         for method in common.columns:

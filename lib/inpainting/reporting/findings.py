@@ -80,21 +80,21 @@ def findings_text(c: Comparison, reference: str | None = None) -> str:
         for metric, (label, unit, decimals) in FINDINGS_METRICS.items():
             wide, seeded = c.image_table(metric, kind)
             lines += _block(c, f"[{kind}] {label}", wide, ref, unit, decimals,
-                                 lower_is_better(metric), seeded, metric)
+                            lower_is_better(metric), seeded, metric)
         if c.realism is not None and c.realism.estimates(kind):
             label, unit, decimals = KID_FINDINGS
             n = int((rows["method"] == GREY_FILL).sum()) or rows["sample"].nunique()
-            lines += _verdicts(c, f"[{kind}] {label}", c.realism.estimates(kind), ref, unit, decimals, True,
-                c.kid_values(kind), KID_COLUMN, f"{n} images",
-                "KID x 1000 of each method", n_images=n)
+            lines += _verdicts(c, f"[{kind}] {label}", c.realism.estimates(kind), ref, unit,
+                               decimals, True, c.kid_values(kind), KID_COLUMN, f"{n} images",
+                               "KID x 1000 of each method", n_images=n)
     if c.semantic_per_image is not None and len(c.semantic_per_image):
-        columns = [c for c in c.semantic_per_image.columns if c not in ("method", "sample", "n_seeds")]
+        columns = [col for col in c.semantic_per_image.columns if col not in ("method", "sample", "n_seeds")]
         key = primary_score(c.dataset_name, columns)
         if key:
             wide, seeded = c.image_table(key)
             kind = c.semantic_set.kinds[0] if c.semantic_set is not None else "semantic"
             lines += _block(c, f"[{kind}] semantic {key}", wide, ref, "", 3,
-                                 lower_is_better(key), seeded, key)
+                            lower_is_better(key), seeded, key)
         hits = hit_column(c.dataset_name, columns)
         if hits:
             rate = c.semantic_per_image.groupby("method", sort=False)[hits]
@@ -103,7 +103,6 @@ def findings_text(c: Comparison, reference: str | None = None) -> str:
             lines.append(f"  {hits} (rate, {level} exact Clopper-Pearson intervals): "
                          + "; ".join(rates))
     return "\n".join(lines)
-
 
 
 def _block(c: Comparison, title: str, wide: pd.DataFrame, ref: str, unit: str, decimals: int,
@@ -121,8 +120,9 @@ def _block(c: Comparison, title: str, wide: pd.DataFrame, ref: str, unit: str, d
     summarise = summary_function(value)
     scores = {m: summarise(common[m].to_numpy(dtype=float)) for m in available}
     return _verdicts(c, title, scores, ref, unit, decimals, lower_better,
-                          paired_values(common, per_seed, value), value, paired,
-                          "PSNR of the mean MSE" if value in PSNR_COLUMNS else "means")
+                     paired_values(common, per_seed, value), value, paired,
+                     "PSNR of the mean MSE" if value in PSNR_COLUMNS else "means")
+
 
 def _verdicts(c: Comparison, title: str, scores: Mapping[str, float], ref: str, unit: str,
               decimals: int, lower_better: bool, vals: Mapping[str, R.Values], metric: str,
@@ -154,15 +154,16 @@ def _verdicts(c: Comparison, title: str, scores: Mapping[str, float], ref: str, 
         fixed = tuple(m for m in (a, b) if not c.trained(m))
         p = R.pair_values(metric, vals[a], vals[b], a in fixed, b in fixed, n_images)
         o = decisions.seed_image_test(p.d, p.v_image, p.n_images, confidence=level,
-                                  seeds_vary=len(fixed) < 2, image_df=p.image_df)
+                                      seeds_vary=len(fixed) < 2, image_df=p.image_df)
         sign = -1.0 if lower_better else 1.0
         lo, hi = sorted((sign * o.lo, sign * o.hi))
         diff = stats.Interval(sign * o.estimate, lo, hi, o.n_images, 0, level, 0, stats.T_METHOD,
                               o.problem)
         f = f".{decimals}f"
         if not o.tested and o.n_seeds < decisions.MIN_SEEDS and len(fixed) < 2:
-            image_only = decisions.seed_image_test(p.d[:1], p.v_image, p.n_images, confidence=level,
-                                               seeds_vary=False, image_df=p.image_df)
+            image_only = decisions.seed_image_test(p.d[:1], p.v_image, p.n_images,
+                                                   confidence=level, seeds_vary=False,
+                                                   image_df=p.image_df)
             lo, hi = sorted((sign * image_only.lo, sign * image_only.hi))
             line = (f"{a} and {b}: too few seeds to compare ({o.n_seeds} of a trained method; a "
                     f"test needs {decisions.MIN_SEEDS}); on these test images with seed "
@@ -176,5 +177,3 @@ def _verdicts(c: Comparison, title: str, scores: Mapping[str, float], ref: str, 
                 line += f" (over {o.n_seeds} training seeds and {o.n_images} images)"
         lines.append("  - " + line)
     return lines
-
-

@@ -60,12 +60,13 @@ class FolderMethod:
     by what it was given (never by the hole's content)."""
 
     def __init__(self, name: str, sets: dict, completions: dict):
+        from ..models.generator import masked
         self.name = self.__name__ = name
         self._by_key = {}
         for entry in entries(sets):
             ts = sets[entry.set]
             image, mask = ts.images[entry.position], ts.masks[entry.position]
-            self._by_key.setdefault(_key(image * (1 - mask), mask), completions[entry.id])
+            self._by_key.setdefault(_key(masked(image, mask), mask), completions[entry.id])
 
     def __call__(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         out = []
