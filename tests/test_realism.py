@@ -98,13 +98,13 @@ def test_features_are_cached_by_content_in_memory_and_on_disk(faces, tmp_path, m
     first = inception.features(images, tmp_path)
     files = list(tmp_path.glob("inception-*.npz"))
     assert len(files) == 1
-    monkeypatch.setattr(realism, "_MEMORY", {})
-    monkeypatch.setattr(realism, "inception_model", lambda: pytest.fail("recomputed"))
+    monkeypatch.setattr(inception, "_MEMORY", {})
+    monkeypatch.setattr(inception, "inception_model", lambda: pytest.fail("recomputed"))
     assert np.array_equal(inception.features(images, tmp_path), first), "read from disk"
     files[0].write_bytes(b"damaged")
-    monkeypatch.setattr(realism, "_MEMORY", {})
+    monkeypatch.setattr(inception, "_MEMORY", {})
     monkeypatch.undo()
-    monkeypatch.setattr(realism, "_MEMORY", {})
+    monkeypatch.setattr(inception, "_MEMORY", {})
     assert np.array_equal(inception.features(images, tmp_path), first), "a damaged file is recomputed"
     with np.load(files[0]) as data:
         assert data["features"].shape == (2, inception.FEATURE_DIM), "and replaced"
@@ -136,7 +136,7 @@ def test_compare_without_the_network_fails_before_any_method_runs(tmp_path, monk
 def test_a_damaged_network_file_is_named_with_the_reinstall_command(tmp_path, monkeypatch):
     fake = tmp_path / inception.INCEPTION_FILE
     fake.write_bytes(b"not a network")
-    monkeypatch.setattr(realism, "inception_path", lambda: fake)
+    monkeypatch.setattr(inception, "inception_path", lambda: fake)
     inception.inception_model.cache_clear()
     try:
         with pytest.raises(ValueError, match="damaged.*--force-reinstall --no-deps"):
