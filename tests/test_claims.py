@@ -87,7 +87,7 @@ def test_the_ledger_is_recomputed_from_a_folders_files_alone(tmp_path, capsys):
 
 
 def test_the_reproduction_report_is_pending_until_complete_then_states_each_verdict(tmp_path):
-    from inpainting.evaluation import reproduction
+    from inpainting.reporting import reproduction
     P.write(tmp_path)
     records = study({("faces", "L_rec + L_per"): 1.0})
     groups = list(records.groupby(["role", "method", "seed"]))

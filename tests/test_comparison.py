@@ -16,6 +16,8 @@ from inpainting.evaluation.comparison import (GREY_FILL, TABLE_COLUMNS, compare,
                                    spread_columns)
 from inpainting.evaluation.metrics import METRIC_COLUMNS
 from inpainting.profiles import get_profile, with_overrides
+from inpainting.reporting.findings import _block, findings_text
+from inpainting.reporting.viz import comparison_grid
 from fixtures import make_oracle
 
 
@@ -137,7 +139,7 @@ def test_hit_rates_carry_the_exact_interval_not_a_bootstrap(comparison, profile)
     n = len(grey)
     row = comparison.summary.query("method == 'masked input (grey hole)'").iloc[0]
     assert row[f"semantic_{hit}"] == 0 and row[f"semantic_{hit}_hi"] == pytest.approx(1 - 0.025 ** (1 / n))
-    assert "exact Clopper-Pearson" in comparison.findings()
+    assert "exact Clopper-Pearson" in findings_text(comparison)
 
 
 def test_seeds_are_averaged_per_image_and_their_spread_reported(comparison):
@@ -171,7 +173,7 @@ def test_unsupported_kinds_have_no_numbers(comparison):
 
 
 def test_findings_state_only_supported_differences(comparison):
-    text = comparison.findings()
+    text = findings_text(comparison)
     lines = text.splitlines()
     assert "Reference: 'oracle (full)'" in text and "Bonferroni" in text
     assert "Note: n = 8 is small" in text
@@ -198,12 +200,12 @@ def test_findings_state_only_supported_differences(comparison):
 
 def test_identical_methods_are_not_distinguishable(profile):
     result = compare({"a": grey, "b (full)": grey}, profile, "faces", progress=False)
-    text = result.findings()
+    text = findings_text(result)
     assert "a and b (full): no comparison (no variance across seeds or images (identical" in text
     assert "above" not in text.split("[eye]")[0].replace("above/below", "")
     with pytest.raises(ValueError, match="not a method"):
-        result.findings(reference="nope")
-    assert "Reference: 'a'" in result.findings(reference="a")
+        findings_text(result, reference="nope")
+    assert "Reference: 'a'" in findings_text(result, reference="a")
 
 
 def test_results_are_the_same_on_every_run(profile, comparison):
@@ -211,7 +213,7 @@ def test_results_are_the_same_on_every_run(profile, comparison):
                      "grey copy": grey, "centre only": CentreOnly()}, profile, "faces", progress=False)
     pd.testing.assert_frame_equal(again.table().drop(columns="ms_per_image"),
                                   comparison.table().drop(columns="ms_per_image"))
-    assert again.findings() == comparison.findings()
+    assert findings_text(again) == findings_text(comparison)
 
 
 @dataclass
@@ -250,7 +252,7 @@ def test_semantic_columns_follow_the_semantic_module(profile):
     primary = result.semantic_columns[0]
     assert result.semantic_columns == [semantic.PRIMARY_SCORE["facades"],
                                        semantic.HIT_COLUMN["facades"]]
-    assert f"[block] semantic {primary}" in result.findings()
+    assert f"[block] semantic {primary}" in findings_text(result)
     assert math.isfinite(result.summary[f"semantic_{primary}"].iloc[0])
 
 
@@ -291,8 +293,8 @@ def test_real_train_results_load_through_models_and_carry_their_provenance(profi
 def test_grid_of_an_unknown_method_is_an_error_not_a_missing_column(comparison):
     """A renamed method (e.g. the Context Encoder's row label) must not vanish from a figure."""
     with pytest.raises(ValueError, match="no method named"):
-        comparison.grid(kind="centre", methods=["oracle (full)", "Context Encoder"])
-    fig = comparison.grid(kind="centre", methods=["oracle (full)", "centre only"], n=2)
+        comparison_grid(comparison, kind="centre", methods=["oracle (full)", "Context Encoder"])
+    fig = comparison_grid(comparison, kind="centre", methods=["oracle (full)", "centre only"], n=2)
     assert fig is not None
 
 
@@ -308,7 +310,7 @@ def test_findings_flag_differences_that_training_seeds_could_explain(profile):
     must not claim a difference."""
     result = compare({"A (full)": [flat(-0.3), flat(0.35)], "B": [flat(-0.25), flat(0.3)]},
                      profile, "faces", progress=False)
-    text = result.findings()
+    text = findings_text(result)
     assert "B and A (full) not distinguishable" in text and "over 2 training seeds" in text
     assert "  - B below A (full)" not in text and "  - B above A (full)" not in text
 
@@ -326,7 +328,7 @@ def test_findings_rank_by_the_paired_comparison_on_the_images_every_method_has()
     shell = Comparison(role="faces", dataset_name="faces", test_set=None,
                        methods={"ref (full)": None, "gappy": None}, per_image=pd.DataFrame(),
                        summary=pd.DataFrame())
-    head, line = shell._block("[centre] hole SSIM", wide, "ref (full)", "", 3, False, None,
+    head, line = _block(shell, "[centre] hole SSIM", wide, "ref (full)", "", 3, False, None,
                               "ssim_hole")
     assert "on 18 paired images, 6 left out where a method has no value" in head
     assert head.index("ref (full) 0.") < head.index("gappy 0.")   # paired order: ref first

@@ -14,7 +14,7 @@ from inpainting.evaluation.comparison import compare
 from inpainting.evaluation.curves import curve_columns, curve_points, learning_curves
 from inpainting.models.perceptual_weights import OFFLINE_ENV
 from inpainting.profiles import get_profile
-from inpainting.reporting.report import Report
+from inpainting.reporting.report import Report, save_learning_curves
 from inpainting.disk import RESULTS_ENV
 from inpainting.training.records import curve_files
 
@@ -67,7 +67,7 @@ def test_the_curve_table_and_its_last_point(run, tmp_path):
     for metric in curves.metrics:
         for c in (metric, f"{metric}_lo", f"{metric}_hi"):
             assert last[c].tolist() == own[c].tolist(), c
-    csv, png = curves.save(Report(profile.name, "test"))
+    csv, png = save_learning_curves(Report(profile.name, "test"), curves)
     assert csv.is_file() and png.is_file() and csv.name == "learning_curves_faces.csv"
 
 

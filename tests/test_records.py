@@ -13,7 +13,7 @@ import pytest
 from inpainting.evaluation import claims as C
 from inpainting.evaluation import preregistration as P
 from inpainting.evaluation import records as R
-from inpainting.evaluation import stats
+from inpainting.evaluation import decisions
 from inpainting.profiles import get_profile
 from fixtures import make_oracle
 
@@ -98,11 +98,11 @@ def test_one_run_listed_twice_never_counts_as_two_seeds(tmp_path):
 @pytest.mark.parametrize("case", ["one seed", "no variance", "below resolution"])
 def test_degenerate_inputs_get_no_verdict(case):
     if case == "one seed":
-        out = stats.seed_image_test([0.5], 0.01, 100)
+        out = decisions.seed_image_test([0.5], 0.01, 100)
     elif case == "no variance":   # the same difference on every image and seed: a point, no test
-        out = stats.seed_image_test([0.5] * 8, 0.0, 4)
+        out = decisions.seed_image_test([0.5] * 8, 0.0, 4)
     else:
-        out = stats.seed_image_test([1e-12] * 8, 0.0, 192, resolution=1e-9)
+        out = decisions.seed_image_test([1e-12] * 8, 0.0, 192, resolution=1e-9)
     assert not out.tested and math.isnan(out.p_better) and out.problem
 
 

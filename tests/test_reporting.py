@@ -12,7 +12,8 @@ import torch
 from PIL import Image
 
 from inpainting.reporting import viz
-from inpainting.evaluation.comparison import GREY_FILL, Comparison, grey_fill
+from inpainting.evaluation.comparison import GREY_FILL, Comparison
+from inpainting.models import masked
 from inpainting.experiments import literature_rows
 from inpainting.profiles import get_profile
 from inpainting.reporting.report import (Report, caveats, collect_provenance, format_intervals,
@@ -64,7 +65,7 @@ def test_literature_figure_only_beside_real_paris_streetview():
 def test_grey_fill_reference_is_the_generator_input():
     images, masks = torch.rand(2, 3, 8, 8) * 2 - 1, torch.zeros(2, 1, 8, 8)
     masks[..., 2:6, 2:6] = 1
-    out = grey_fill(images, masks)
+    out = masked(images, masks)
     assert torch.equal(out[..., 2:6, 2:6], torch.zeros(2, 3, 4, 4))
     assert torch.equal(out * (1 - masks), images * (1 - masks))
     assert GREY_FILL.startswith("masked input")

@@ -229,7 +229,7 @@ def test_calibration_table_and_custom_fills(test_sets):
         calibration("photos", ts)
     with pytest.raises(ValueError, match="kind='sharpen'; valid: shift, blur"):
         semantic.degraded("sharpen", 1.0)
-    md = semantic.markdown_table({64: table}, "facades")
+    md = semantic.calibration_markdown({64: table}, "facades")
     assert md.splitlines()[0].startswith("| fill | must | grid_error mean, 64 px")
     assert "| truth | hit | " in md and "[0.735, 1.000]" in md   # 12 of 12: exact lower bound
 

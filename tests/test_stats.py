@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from inpainting.evaluation import stats
-from inpainting.evaluation.stats import (SMALL_N, Interval, bonferroni, bootstrap_mean, difference_statement,
-                              paired_difference, seed_spread, small_n_warning)
+from inpainting.evaluation import decisions, stats
+from inpainting.evaluation.decisions import bonferroni, difference_statement
+from inpainting.evaluation.stats import (SMALL_N, Interval, bootstrap_mean, paired_difference, seed_spread,
+                                         small_n_warning)
 
 
 def test_interval_covers_the_true_mean_about_95_percent_of_the_time():
@@ -156,32 +157,32 @@ def test_a_supported_tiny_difference_never_prints_a_zero_bound():
 
 def test_seed_and_image_variance_are_tested_together():
     # seeds scattering far more than their mean: no claim, whatever the image part
-    wide = stats.seed_image_test([3.0, -2.0, 2.5, -1.0, 2.0, -2.5, 1.0, 0.5], 1e-6, 192)
+    wide = decisions.seed_image_test([3.0, -2.0, 2.5, -1.0, 2.0, -2.5, 1.0, 0.5], 1e-6, 192)
     assert wide.tested and wide.lo < 0 < wide.hi and wide.p_better > 0.05
     # tight seeds, but a large image part that more seeds would not shrink: still no claim
-    shared = stats.seed_image_test([0.5] * 7 + [0.51], 0.25, 192)
+    shared = decisions.seed_image_test([0.5] * 7 + [0.51], 0.25, 192)
     assert shared.lo < 0 < shared.hi
     # both small: a claim, and the df sit between the two parts' (Satterthwaite)
-    clear = stats.seed_image_test([0.5, 0.52, 0.48, 0.51, 0.49, 0.5, 0.53, 0.47], 1e-4, 192)
+    clear = decisions.seed_image_test([0.5, 0.52, 0.48, 0.51, 0.49, 0.5, 0.53, 0.47], 1e-4, 192)
     assert clear.p_better < 1e-6 and 7 <= clear.df <= 191
     # below 8 seeds the seeds' own df: a near-zero seed variance cannot borrow the images' df
-    assert stats.seed_image_test([0.5, 0.5 + 1e-9], 1e-4, 192).df == 1
+    assert decisions.seed_image_test([0.5, 0.5 + 1e-9], 1e-4, 192).df == 1
     # one seed of a trained method: no test; an untrained pair needs no seeds
-    assert not stats.seed_image_test([0.5], 1e-4, 192).tested
-    assert stats.seed_image_test([0.5], 1e-4, 192, seeds_vary=False).tested
+    assert not decisions.seed_image_test([0.5], 1e-4, 192).tested
+    assert decisions.seed_image_test([0.5], 1e-4, 192, seeds_vary=False).tested
 
 
 def test_intersection_union_and_holm():
-    assert stats.intersection_union([0.01, 0.03], [0.9, 0.2]) == (0.03, 0.4)
-    assert stats.holm([0.01, 0.04, 0.03], 0.05) == [True, False, False]
-    assert stats.holm([0.01, 0.02, 0.04], 0.05) == [True, True, True]
+    assert decisions.intersection_union([0.01, 0.03], [0.9, 0.2]) == (0.03, 0.4)
+    assert decisions.holm([0.01, 0.04, 0.03], 0.05) == [True, False, False]
+    assert decisions.holm([0.01, 0.02, 0.04], 0.05) == [True, True, True]
 
 
 def test_seeds_needed_grows_as_the_effect_shrinks_and_stops_at_the_image_part():
-    base = stats.seed_image_test([0.3, 0.1, 0.2, 0.4, 0.0, 0.2, 0.3, 0.1], 1e-4, 192)
-    big, small = (stats.seeds_needed(base, 0.0083, effect=e) for e in (0.2, 0.05))
+    base = decisions.seed_image_test([0.3, 0.1, 0.2, 0.4, 0.0, 0.2, 0.3, 0.1], 1e-4, 192)
+    big, small = (decisions.seeds_needed(base, 0.0083, effect=e) for e in (0.2, 0.05))
     assert 2 <= big < small
-    assert stats.seeds_needed(stats.seed_image_test([0.3, 0.1, 0.2, 0.4], 0.04, 192), 0.0083,
+    assert decisions.seeds_needed(decisions.seed_image_test([0.3, 0.1, 0.2, 0.4], 0.04, 192), 0.0083,
                               effect=0.05) is None   # the image part alone is 0.2 > 0.05
 
 
@@ -226,7 +227,7 @@ def test_one_perfect_image_cannot_dominate_the_psnr_summary():
 
 
 def test_too_few_images_is_said_instead_of_a_claim():
-    n = stats.MIN_IMAGES - 1
+    n = decisions.MIN_IMAGES - 1
     diff = paired_difference(np.arange(n) + 10.0, np.arange(n) * 0.9)
     assert diff.excludes_zero
     text = difference_statement("A", "B", diff, "dB")

@@ -3,7 +3,7 @@ seeds they are used with. Simulated with a fixed seed, no true difference betwee
 (exchangeable methods; one config with methods of different noise shapes, so the paired
 differences are skewed too), per-image values normal or skewed:
 
-* a findings block (``Comparison._block``: ranking on the paired images, reference vs every other
+* a findings block (``reporting.findings._block``: ranking on the paired images, reference vs every other
   method plus best vs runner-up, Bonferroni, the Student t / delta-method intervals) makes any false
   "above"/"below" claim in at most 5 % of blocks, for hole SSIM-like means and for PSNR (summarised
   as the PSNR of the mean MSE), at n = 8, 16, 48;
@@ -11,9 +11,9 @@ differences are skewed too), per-image values normal or skewed:
   image-level noise makes a false claim in at most 5 % of blocks (one seed: no claim at all);
 * the table's intervals (``summary_interval``) cover the true value >= 93 % of the time, and the
   intervals of true differences cover them;
-* below ``stats.MIN_IMAGES`` paired images a block says "too few images to compare".
+* below ``decisions.MIN_IMAGES`` paired images a block says "too few images to compare".
 
-The threshold ``stats.MIN_IMAGES`` was found with :func:`family_error` over n = 2 ... 8 (the
+The threshold ``decisions.MIN_IMAGES`` was found with :func:`family_error` over n = 2 ... 8 (the
 docs/method.md statistics section gives the numbers). Runs in about 30 s on one core.
 """
 from __future__ import annotations
@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inpainting.evaluation import stats
+from inpainting.evaluation import decisions, stats
 from inpainting.evaluation.comparison import Comparison
+from inpainting.reporting.findings import _block
 from inpainting.evaluation.summaries import summary_interval
 
 METHODS = ["A (full)", "B", "C", "D", "E"]
@@ -77,7 +78,7 @@ def block_lines(comp: Comparison, values: np.ndarray, metric: str) -> list[str]:
             "seed_index": np.repeat(np.arange(seeds), k * n),
             "sample": np.tile(np.arange(n), seeds * k),
             metric: values.reshape(-1)})
-    return comp._block("[centre] x", wide, METHODS[0], "", 4, False, per_seed, metric)
+    return _block(comp, "[centre] x", wide, METHODS[0], "", 4, False, per_seed, metric)
 
 
 def false_claims(lines: list[str], true_pairs: set = frozenset()) -> bool:
@@ -133,11 +134,11 @@ def test_one_training_seed_makes_no_claim_about_trained_methods():
 
 def test_below_min_images_a_block_says_too_few_images():
     rng = np.random.default_rng(6)
-    values = simulate(rng, stats.MIN_IMAGES - 1, False, shift=10.0)
+    values = simulate(rng, decisions.MIN_IMAGES - 1, False, shift=10.0)
     lines = block_lines(comparison(), values, "ssim_hole")
     assert len(lines) == 1 and "too few images to compare" in lines[0]
-    assert f"{stats.MIN_IMAGES - 1} paired images" in lines[0]
-    enough = block_lines(comparison(), simulate(rng, stats.MIN_IMAGES, False, shift=10.0),
+    assert f"{decisions.MIN_IMAGES - 1} paired images" in lines[0]
+    enough = block_lines(comparison(), simulate(rng, decisions.MIN_IMAGES, False, shift=10.0),
                          "ssim_hole")
     assert any(CLAIM.match(line) for line in enough)
 

@@ -150,7 +150,7 @@ def materialise(spec: tuple, device: torch.device) -> list:
     return args
 
 
-def describe(func, spec: tuple) -> dict:
+def call_columns(func, spec: tuple) -> dict:
     """Readable columns of one recorded call: op, shapes, dtype, memory format."""
     tensors = [s for s in spec if s[0] == "T"]
     first = tensors[0]
@@ -180,7 +180,7 @@ def conv_roof(calls: Counter, device: torch.device, reps: int, warmup: int) -> t
         del args
         flops_total += count * flops
         seconds_total += count * best
-        rows.append({**describe(func, spec), "calls": count, "gflop": count * flops / 1e9,
+        rows.append({**call_columns(func, spec), "calls": count, "gflop": count * flops / 1e9,
                      "ms": 1000 * count * best,
                      "gflop_per_s": flops / best / 1e9 if best > 0 else math.nan})
     totals = {"conv_gflop": flops_total / 1e9, "conv_calls": sum(calls.values()),

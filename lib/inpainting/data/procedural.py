@@ -20,11 +20,14 @@ completed eye can be checked against the visible one (:mod:`inpainting.evaluatio
 from __future__ import annotations
 
 from collections import OrderedDict
-from functools import lru_cache
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from .drawing import (LID_SHADE, PUPIL_RGB, RAIL_RGB, balcony_rails, band, capsule, coverage, draw_eye,
+                      ellipse, eye_parts, finish, mullion_cross, paint, pixel_grid,
+                      skin_shading, smooth_noise, window_parts)
 
 SPLITS = {"train": 0, "test": 1}
 
@@ -48,64 +51,9 @@ def _split_id(split: str) -> int:
     return SPLITS[split]
 
 
-@lru_cache(maxsize=8)
-def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column pixel coordinates, each float32 ``(size, size)``."""
-    r = np.arange(size, dtype=np.float32)
-    return np.broadcast_to(r[:, None], (size, size)), np.broadcast_to(r[None, :], (size, size))
-
-
 def _px(frac: float, size: int) -> float:
     """A position given as a fraction of the image (0 = top/left edge) in pixel coordinates."""
     return frac * size - 0.5
-
-
-def _cov(signed_distance: np.ndarray) -> np.ndarray:
-    """Anti-aliased coverage in [0, 1] from a signed distance in pixels (negative = inside)."""
-    return np.clip(0.5 - signed_distance, 0.0, 1.0)
-
-
-def _ellipse(rows, cols, r0, c0, ry, rx):
-    q = np.sqrt(((rows - r0) / ry) ** 2 + ((cols - c0) / rx) ** 2)
-    return _cov((q - 1.0) * min(rx, ry)), q
-
-
-def _band(d: np.ndarray, half: float) -> np.ndarray:
-    """Coverage of ``|d| <= half`` (1-D box, pixels)."""
-    return _cov(np.abs(d) - half)
-
-
-def _capsule(rows, cols, p0, p1, radius):
-    """Coverage of a thick segment from ``p0`` to ``p1`` (``(row, col)`` pixels)."""
-    (r0, c0), (r1, c1) = p0, p1
-    dr, dc = r1 - r0, c1 - c0
-    t = np.clip(((rows - r0) * dr + (cols - c0) * dc) / (dr * dr + dc * dc), 0.0, 1.0)
-    return _cov(np.hypot(rows - r0 - t * dr, cols - c0 - t * dc) - radius)
-
-
-def _paint(img: np.ndarray, alpha: np.ndarray, colour) -> None:
-    """Alpha-blend ``colour`` (``(3,)`` or ``(S, S, 3)``) into ``img`` in place."""
-    img += alpha[..., None] * (np.asarray(colour, dtype=np.float32) - img)
-
-
-def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
-    """Smooth noise in [0, 1], float32 ``(size, size)``: a ``cells x cells`` random grid,
-    interpolated with smoothstep weights (the draw does not depend on ``size``)."""
-    grid = rng.random((cells, cells))
-    pos = (np.arange(size) + 0.5) / size * (cells - 1)
-    lo = np.minimum(pos.astype(int), cells - 2)
-    f = pos - lo
-    f = f * f * (3 - 2 * f)
-    w = np.zeros((size, cells))
-    w[np.arange(size), lo] = 1 - f
-    w[np.arange(size), lo + 1] = f
-    return (w @ grid @ w.T).astype(np.float32)
-
-
-def _finish(img: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarray:
-    """Add Gaussian sensor noise (sigma in 0-255 units) and quantise to uint8."""
-    img += rng.normal(0.0, sigma, img.shape).astype(np.float32)
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
 def _rgb(x) -> list[float]:
@@ -181,65 +129,59 @@ def _face_attributes(p: dict, size: int) -> dict:
 
 def _draw_face(p: dict, a: dict, rng: np.random.Generator, size: int) -> np.ndarray:
     s = size
-    rows, cols = _grid(s)
+    rows, cols = pixel_grid(s)
     cy, cx, fa, fb = _px(p["cy"], s), _px(p["cx"], s), p["a"] * s, p["b"] * s
     # background: smooth noise or stripes between two colours
     if p["background"] == "noise":
-        t = _smooth_noise(rng, s, 5)
+        t = smooth_noise(rng, s, 5)
     else:
         phase = (cols * np.cos(p["stripe_angle"]) + rows * np.sin(p["stripe_angle"])) / s
         t = 0.5 + 0.5 * np.sin(2 * np.pi * p["stripe_f"] * phase)
     img = (p["bg1"] + t[..., None] * (p["bg2"] - p["bg1"])).astype(np.float32)
-    hair = p["hair"] * (0.85 + 0.3 * _smooth_noise(rng, s, 12))[..., None]
+    hair = p["hair"] * (0.85 + 0.3 * smooth_noise(rng, s, 12))[..., None]
     # skin with a linear lighting gradient and darker edges of the face
-    light = 1 + p["light"] * 2 * ((cols / s - 0.5) * np.cos(p["light_angle"])
-                                  + (rows / s - 0.5) * np.sin(p["light_angle"]))
-    face_cov, q = _ellipse(rows, cols, cy, cx, fb, fa)
-    skin = p["skin"] * (light * (1 - 0.2 * np.clip(q, 0, 1) ** 6))[..., None]
+    face_cov = ellipse(rows, cols, cy, cx, fb, fa)[0]
+    skin = p["skin"] * skin_shading(a, rows, cols)[..., None]
     if p["hair_style"] == "long":
-        back = np.maximum(_ellipse(rows, cols, cy - 0.05 * s, cx, fb * 1.2, fa * 1.35)[0],
-                          _band(cols - cx, fa * 1.3) * _cov(cy - rows))
-        _paint(img, back, hair)
-    _paint(img, _ellipse(rows, cols, 1.12 * s, cx, 0.3 * s, 0.45 * s)[0], p["clothes"])
-    _paint(img, _band(cols - cx, fa * 0.45) * _cov(cy - rows), skin * 0.85)
+        back = np.maximum(ellipse(rows, cols, cy - 0.05 * s, cx, fb * 1.2, fa * 1.35)[0],
+                          band(cols - cx, fa * 1.3) * coverage(cy - rows))
+        paint(img, back, hair)
+    paint(img, ellipse(rows, cols, 1.12 * s, cx, 0.3 * s, 0.45 * s)[0], p["clothes"])
+    paint(img, band(cols - cx, fa * 0.45) * coverage(cy - rows), skin * 0.85)
     for sign in (-1, 1):
-        _paint(img, _ellipse(rows, cols, a["eye_left_center"][0] + 0.04 * s, cx + sign * fa,
+        paint(img, ellipse(rows, cols, a["eye_left_center"][0] + 0.04 * s, cx + sign * fa,
                              0.06 * s, 0.035 * s)[0], skin * 0.92)
-    _paint(img, face_cov, skin)
+    paint(img, face_cov, skin)
     # hair in front: a cap above the hairline, plus the temples beside the face
     hairline = {"short": cy - fb * p["hairline"], "long": cy - fb * p["hairline"],
                 "bangs": a["eye_left_center"][0] - (p["eye_ry"] + p["brow_gap"] + 0.035) * s}
-    cap = _ellipse(rows, cols, cy - 0.12 * fb, cx, fb * 1.0 + 0.04 * s, fa * 1.1)[0]
-    temples = (1 - face_cov) * _cov(rows - a["eye_left_center"][0])
-    _paint(img, cap * np.maximum(_cov(rows - hairline[p["hair_style"]]), temples), hair)
+    cap = ellipse(rows, cols, cy - 0.12 * fb, cx, fb * 1.0 + 0.04 * s, fa * 1.1)[0]
+    temples = (1 - face_cov) * coverage(rows - a["eye_left_center"][0])
+    paint(img, cap * np.maximum(coverage(rows - hairline[p["hair_style"]]), temples), hair)
     # brows (mirrored tilt), eyes (shared iris), nose, mouth
-    rx, ry, ri = a["eye_radius"], a["eye_height"], a["iris_radius"]
+    rx, ry = a["eye_radius"], a["eye_height"]
     for side, sign in (("left", -1), ("right", 1)):
         er, ec = a[f"eye_{side}_center"]
         br, half = er - ry - p["brow_gap"] * s, rx * p["brow_len"]
         inner, outer = (br, ec - sign * half), (br - p["brow_tilt"] * half, ec + sign * half)
-        _paint(img, _capsule(rows, cols, inner, outer, p["brow_thick"] * s), p["hair"] * 0.6)
-        sclera, eq = _ellipse(rows, cols, er, ec, ry, rx)
-        _paint(img, sclera, p["sclera"])
-        d = np.hypot(rows - er, cols - ec)
-        _paint(img, sclera * _cov(d - ri), p["iris"])
-        _paint(img, sclera * _cov(d - a["pupil_radius"]), (15.0, 10.0, 10.0))
-        lid = _band((eq - 1) * min(rx, ry), max(0.35, 0.006 * s)) * _cov(rows - er)
-        _paint(img, lid, p["hair"] * 0.3)
+        paint(img, capsule(rows, cols, inner, outer, p["brow_thick"] * s), p["hair"] * 0.6)
+        img[...] = draw_eye(img, eye_parts(a, er, ec, rows, cols),
+                            {"sclera": p["sclera"], "iris": p["iris"], "pupil": PUPIL_RGB,
+                             "lid": p["hair"] * LID_SHADE})
     nose_r = cy + p["nose_y"] * fb
-    _paint(img, 0.5 * _capsule(rows, cols, (a["eye_left_center"][0] + ry, cx + 0.01 * s),
+    paint(img, 0.5 * capsule(rows, cols, (a["eye_left_center"][0] + ry, cx + 0.01 * s),
                                (nose_r - 0.02 * s, cx + 0.015 * s), 0.006 * s), skin * 0.7)
     for sign in (-1, 1):
-        _paint(img, _ellipse(rows, cols, nose_r, cx + sign * p["nose_w"] * s,
+        paint(img, ellipse(rows, cols, nose_r, cx + sign * p["nose_w"] * s,
                              0.008 * s, 0.012 * s)[0], skin * 0.55)
     (mr, mc), hw = a["mouth_center"], a["mouth_half_width"]
     u = np.clip((cols - mc) / hw, -1, 1)
     centre_line = rows - (mr - a["mouth_lift"] * u ** 2)
-    inside = _band(cols - mc, hw)
-    _paint(img, inside * _band(centre_line, a["lip_thickness"] * np.sqrt(1 - u ** 2) + 0.3),
+    inside = band(cols - mc, hw)
+    paint(img, inside * band(centre_line, a["lip_thickness"] * np.sqrt(1 - u ** 2) + 0.3),
            p["lip"])
-    _paint(img, inside * _band(centre_line, 0.25), p["lip"] * 0.45)
-    return _finish(img, rng, p["noise_sigma"])
+    paint(img, inside * band(centre_line, 0.25), p["lip"] * 0.45)
+    return finish(img, rng, p["noise_sigma"])
 
 
 def render_face(rng: np.random.Generator, size: int) -> tuple[np.ndarray, dict]:
@@ -328,8 +270,8 @@ def _facade_attributes(p: dict, size: int) -> dict:
 
 def _draw_facade(p: dict, a: dict, rng: np.random.Generator, size: int) -> np.ndarray:
     s = size
-    rows, cols = _grid(s)
-    wall = p["wall"] * (0.92 + 0.16 * _smooth_noise(rng, s, 8))[..., None]
+    rows, cols = pixel_grid(s)
+    wall = p["wall"] * (0.92 + 0.16 * smooth_noise(rng, s, 8))[..., None]
     if p["texture"] == "brick":  # mortar lines and a per-brick tint, all in image units
         bh = p["brick_h"]
         n_rows, n_cols = int(np.ceil(1 / bh)) + 1, int(np.ceil(1 / (2.2 * bh))) + 2
@@ -337,53 +279,47 @@ def _draw_facade(p: dict, a: dict, rng: np.random.Generator, size: int) -> np.nd
         course = np.floor((rows + 0.5) / s / bh).astype(int)
         x = (cols + 0.5) / s / (2.2 * bh) + 0.5 * (course % 2)
         wall = wall * tint[course, np.floor(x).astype(int)][..., None]
-        mortar = np.maximum(_band(((rows + 0.5) / s / bh + 0.5) % 1 - 0.5, 0.0),
-                            _band((x + 0.5) % 1 - 0.5, 0.0) * 0.7) * 0.5
+        mortar = np.maximum(band(((rows + 0.5) / s / bh + 0.5) % 1 - 0.5, 0.0),
+                            band((x + 0.5) % 1 - 0.5, 0.0) * 0.7) * 0.5
         wall = wall + mortar[..., None] * (230.0 - wall)
     img = wall.astype(np.float32)
     px, py = a["period_x"], a["period_y"]
     gtop, grid_top = a["ground_top"], _px(p["grid_top"], s) + 0.5
     # ground floor: darker stone, a door, shop windows in the other columns
-    ground = _cov(gtop - rows)
-    _paint(img, ground, wall * p["ground_shade"])
+    ground = coverage(gtop - rows)
+    paint(img, ground, wall * p["ground_shade"])
     dxw = (cols - a["grid_origin"][1] + px / 2) % px - px / 2
-    door = _band(cols - a["door_col"], a["door_width"] / 2) * _cov(a["door_bbox"][0] - rows)
+    door = band(cols - a["door_col"], a["door_width"] / 2) * coverage(a["door_bbox"][0] - rows)
     if p["shops"]:
         shop_top, shop_bottom = gtop + 0.25 * (s - gtop), s - 0.15 * (s - gtop)
-        shop = (_band(dxw, a["window_size"][1] * 0.6) * _band(rows - (shop_top + shop_bottom) / 2,
+        shop = (band(dxw, a["window_size"][1] * 0.6) * band(rows - (shop_top + shop_bottom) / 2,
                                                                 (shop_bottom - shop_top) / 2))
-        _paint(img, shop * (1 - door), p["glass"])
-    _paint(img, door, p["door"])
+        paint(img, shop * (1 - door), p["glass"])
+    paint(img, door, p["door"])
     # floors: cornice bands at each floor boundary, windows on a periodic grid, balconies
     floor_j = np.floor((rows - grid_top) / py)
     in_grid = (floor_j >= 0) & (floor_j < p["floors"])
     dyw = rows - (a["grid_origin"][0] + floor_j * py)
-    bands = _band((rows - grid_top + py / 2) % py - py / 2, p["band_t"] * s / 2)
-    _paint(img, bands * _cov(rows - gtop - p["band_t"] * s), p["wall"] * p["band_shade"])
+    bands = band((rows - grid_top + py / 2) % py - py / 2, p["band_t"] * s / 2)
+    paint(img, bands * coverage(rows - gtop - p["band_t"] * s), p["wall"] * p["band_shade"])
     (wh, ww), ft = a["window_size"], a["frame_thickness"]
-    frame = _band(dxw, ww / 2 + ft) * _band(dyw, wh / 2 + ft) * in_grid
-    glass = _band(dxw, ww / 2) * _band(dyw, wh / 2) * in_grid
-    _paint(img, frame, p["frame"])
-    _paint(img, glass, p["glass"] * (1 + 0.3 * np.clip(dyw / wh, -0.5, 0.5))[..., None])
+    frame, glass, shade = window_parts(dxw, dyw, wh, ww, ft, in_grid)
+    paint(img, frame, p["frame"])
+    paint(img, glass, p["glass"] * shade[..., None])
     if p["mullions"]:
-        cross = np.maximum(_band(dxw, max(0.3, ft * 0.3)), _band(dyw + wh * 0.15, max(0.3, ft * 0.3)))
-        _paint(img, glass * cross, p["frame"])
-    sky_band = _cov(rows - _px(p["sky_h"] + p["roof"], s) - 0.5)
-    _paint(img, sky_band, p["wall"] * 0.6)
+        paint(img, glass * mullion_cross(dxw, dyw, wh, ft), p["frame"])
+    sky_band = coverage(rows - _px(p["sky_h"] + p["roof"], s) - 0.5)
+    paint(img, sky_band, p["wall"] * 0.6)
     balcony = np.isin(floor_j, p["balconies"]) & in_grid
-    rail = _band(dyw - (wh / 2 + ft - p["rail_h"] * s / 2), p["rail_h"] * s / 2) * balcony
-    if not p["balcony_continuous"]:
-        rail = rail * _band(dxw, ww / 2 + 2 * ft)
-    bar_period = max(3.0, 0.03 * s)
-    bars = np.where(cols % bar_period < bar_period / 2, 1.0, 0.5)
-    _paint(img, rail * bars, (35.0, 35.0, 38.0))
+    paint(img, balcony_rails(dxw, dyw, wh, ww, ft, a["rail_height"], balcony,
+                             p["balcony_continuous"], cols, s), RAIL_RGB)
     # sky: vertical gradient with soft clouds, above the roof cornice
     v = np.clip(rows / max(1.0, p["sky_h"] * s), 0, 1)[..., None]
     sky = p["sky_top"] + v * (p["sky_low"] - p["sky_top"])
-    sky = sky + 40 * _smooth_noise(rng, s, 6)[..., None]
-    _paint(img, _cov(rows - _px(p["sky_h"], s) - 0.5), sky)
+    sky = sky + 40 * smooth_noise(rng, s, 6)[..., None]
+    paint(img, coverage(rows - _px(p["sky_h"], s) - 0.5), sky)
     img += rng.normal(0.0, 3.0, (s, s))[..., None].astype(np.float32)
-    return _finish(img, rng, p["noise_sigma"])
+    return finish(img, rng, p["noise_sigma"])
 
 
 def render_facade(rng: np.random.Generator, size: int) -> tuple[np.ndarray, dict]:

@@ -1,9 +1,8 @@
 """The claims ledger: each claim of the abstract decided by its pre-registered primary tests
-(:mod:`inpainting.evaluation.preregistration`) over a study's records
-(:mod:`inpainting.evaluation.records`).
+(:mod:`inpainting.evaluation.preregistration`) over a study's records (:mod:`inpainting.evaluation.records`).
 
 One test: the per-seed paired differences of one metric, A against B on the same test images,
-tested with their seed and image variance together (:func:`inpainting.evaluation.stats.seed_image_test`).
+tested with their seed and image variance together (:func:`inpainting.evaluation.decisions.seed_image_test`).
 One claim: an intersection-union test over its primary tests. The family: Holm over the
 confirmatory claims at the plan's alpha. Exploratory claims and every secondary test are reported
 with unadjusted 95 % intervals and never gate a verdict. Every sentence of the ledger is written
@@ -25,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from . import records as R
-from . import stats
+from . import decisions
 from .preregistration import CONFIRMATORY, STUDY_PLAN, AnalysisPlan, Hypothesis, check
 
 SEMANTIC = "semantic"   # a secondary test's metric: the role's graded semantic error
@@ -75,7 +74,7 @@ def _metric_and_kind(records: pd.DataFrame, h: Hypothesis) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Decision:
-    """One test: its hypothesis, the seed pairs behind it and their :class:`stats.Outcome`."""
+    """One test: its hypothesis, the seed pairs behind it and their :class:`decisions.Outcome`."""
 
     claim: str
     status: str
@@ -83,7 +82,7 @@ class Decision:
     metric: str
     kind: str
     pairs: R.SeedPairs | None
-    outcome: stats.Outcome | None
+    outcome: decisions.Outcome | None
     seeds_needed: int | None = None
 
     def row(self, min_seeds: int) -> dict:
@@ -125,7 +124,7 @@ def words_of(t: Decision, min_seeds: int) -> str:
         est, lo, hi = (sign * (x - shift) for x in (out.estimate, out.lo, out.hi))
         return (est, *sorted((lo, hi)))
     if not o.tested:
-        images = stats.seed_image_test(t.pairs.d[:1], t.pairs.v_image, t.pairs.n_images,
+        images = decisions.seed_image_test(t.pairs.d[:1], t.pairs.v_image, t.pairs.n_images,
                                        seeds_vary=False, image_df=t.pairs.image_df)
         where = f"seed {t.pairs.seeds[0]}'s test images only, not a test of the methods"
         return f"no test ({o.problem}); {where}: {_fmt(*natural(images), unit)}"
@@ -158,12 +157,12 @@ def _run_test(records, claim, status, h, plan) -> Decision:
     if pairs is None:
         return Decision(claim, status, h, metric, kind, None, None)
     resolution = 1e-9 * max(abs(pairs.a_value), abs(pairs.b_value), 1.0)
-    outcome = stats.seed_image_test(pairs.d, pairs.v_image, pairs.n_images, h.margin or 0.0,
+    outcome = decisions.seed_image_test(pairs.d, pairs.v_image, pairs.n_images, h.margin or 0.0,
                                     resolution=resolution, image_df=pairs.image_df)
     # each test of a confirmatory claim is judged at alpha / 2 per side at worst (Holm's last step)
     alpha = plan.alpha / 2 / max(len(plan.confirmatory), 1)
     # the effect to find is the measured one (for non-inferiority: its distance from the margin)
-    needed = stats.seeds_needed(outcome, alpha) if outcome.tested else None
+    needed = decisions.seeds_needed(outcome, alpha) if outcome.tested else None
     return Decision(claim, status, h, metric, kind, pairs, outcome, needed)
 
 
@@ -208,7 +207,7 @@ def ledger(records: pd.DataFrame, plan: AnalysisPlan = STUDY_PLAN, plan_sha256: 
                               for h in secondary[claim.id]]
         recorded = all(t.outcome is not None for t in primary)
         tested = recorded and all(t.outcome.tested for t in primary)
-        p_s, p_c = (stats.intersection_union([t.outcome.p_better for t in primary],
+        p_s, p_c = (decisions.intersection_union([t.outcome.p_better for t in primary],
                                              [t.outcome.p_worse for t in primary])
                     if tested else (math.nan, math.nan))
         needs = [t.seeds_needed for t in primary]
@@ -226,7 +225,7 @@ def ledger(records: pd.DataFrame, plan: AnalysisPlan = STUDY_PLAN, plan_sha256: 
     confirm = [r for r in claim_rows if r["status"] == CONFIRMATORY and r["_tested"]]
     enough = [r for r in confirm if r["n_seeds"] >= plan.min_seeds]
     rejected = dict(zip([r["claim"] for r in enough],
-                        stats.holm([r["p_claim"] for r in enough], plan.alpha)))
+                        decisions.holm([r["p_claim"] for r in enough], plan.alpha)))
     order = sorted(enough, key=lambda r: r["p_claim"])
     for k, r in enumerate(order):
         r["holm_level"] = plan.alpha / (len(order) - k)
@@ -241,7 +240,7 @@ def ledger(records: pd.DataFrame, plan: AnalysisPlan = STUDY_PLAN, plan_sha256: 
               "Not pre-registered (the study's rule applied to this profile's own runs)")
     how = (f"{source}: {plan.rule} Since the plan was written: the image part of a hole-PSNR "
            f"difference is a leave-one-image-out jackknife, and below "
-           f"{stats.SATTERTHWAITE_FROM} seeds the df are the seeds' own. Secondary tests: "
+           f"{decisions.SATTERTHWAITE_FROM} seeds the df are the seeds' own. Secondary tests: "
            f"unadjusted 95 % intervals, never gating a verdict.")
     return Ledger(tests, claims, plan_sha256, how, results)
 

@@ -22,15 +22,9 @@ Statistics (:mod:`inpainting.evaluation.stats`) [this kit's choices]
   Semantic hit rates (``semantic_eye_hit``, ``semantic_grid_hit``) carry the exact Clopper-Pearson
   interval instead (:func:`inpainting.evaluation.stats.hit_rate_interval`): 0 hits of 48 is
   [0, 0.074], not [0, 0].
-* **Findings.** Within each (metric, mask kind) block, on the images every method of the block
-  has a value (how many is said), methods are ranked by their summary on those images, which is
-  the order of their paired differences; every method is compared with a reference (the full
-  model, else the first method given), plus the best with the runner-up. Multiplicity:
-  Bonferroni within the block. Each comparison is the kit's one rule
-  (:func:`inpainting.evaluation.stats.seed_image_test`): the seed-by-seed paired differences with
-  their seed and image variance together; with fewer than ``stats.MIN_SEEDS`` seeds of a trained
-  method the line says "too few seeds to compare", and below ``stats.MIN_IMAGES`` paired images
-  "too few images" (calibration: ``tests/test_stats_calibration.py``).
+* **Findings** in words (:mod:`inpainting.reporting.findings`) rest on the paired values of each
+  block (:func:`paired_values`, read as the claims ledger reads its records) and the kit's one
+  test (:func:`inpainting.evaluation.decisions.seed_image_test`).
 * **Realism** (:mod:`inpainting.evaluation.realism`): KID x 1000 (with its bootstrap interval, the
   completions and the real images resampled together) and FID per (method, mask kind), from the
   Inception features of each seed's composited outputs, computed once (cached by content); KID's
@@ -44,23 +38,22 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ..data.masks import FixedTestSet
+from ..models.generator import masked
 from ..profiles import Profile
 from ..disk import results_dir
-from ..reporting import viz
+from . import inception
 from . import realism as realism_metrics
 from . import records as R
 from . import stats
 from .metrics import LOWER_IS_BETTER, METRIC_COLUMNS, PSNR_COLUMNS, to_uint8
-from .runner import completions, evaluate_with_composites, supported_kinds
+from .runner import completions, measure, parameter_count, supported_kinds
 from .summaries import SEMANTIC_PREFIX, summary_function, summary_interval
 from .semantic.scores import ERROR_COLUMNS, HIT_COLUMN, PRIMARY_SCORE, semantic_scores
 
 GREY_FILL = "masked input (grey hole)"
 SPREAD_STATS = ("sd", "min", "max")
-FINDINGS_METRICS = {"psnr_hole": ("hole PSNR", "dB", 2), "ssim_hole": ("hole SSIM", "", 3)}
 
 
 def interval_columns(metric: str) -> list[str]:
@@ -78,12 +71,6 @@ TABLE_COLUMNS = ["method", "kind", *[c for m in METRIC_COLUMNS for c in interval
                  "n_images", "n_identical", "n_seeds", "ms_per_image", "params",
                  *[c for m in METRIC_COLUMNS for c in spread_columns(m)],
                  *realism_metrics.SPREAD_COLUMNS]
-KID_FINDINGS = ("KID x 1000", "", 2)   # label, unit, decimals of the KID findings blocks
-
-
-def grey_fill(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """The generator's input as a 'completion': known pixels, hole at 0 (mid-grey)."""
-    return images * (1 - masks)
 
 
 def as_method(candidate, device=None):
@@ -131,7 +118,8 @@ def hit_column(dataset_name: str, columns: Sequence[str]) -> str | None:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Metrics, semantic scores, intervals and image grids of several methods on one role.
+    """Metrics, semantic scores and intervals of several methods on one role (drawn and put in
+    words by :mod:`inpainting.reporting`).
 
     ``methods``: name -> the model shown in grids (the first seed's, for multi-seed rows);
     ``per_seed``: one row per (method, seed, test image) (``evaluation.PER_IMAGE_COLUMNS`` +
@@ -202,34 +190,6 @@ class Comparison:
         table.attrs.update(self.summary.attrs, **self.realism_attrs)
         return table
 
-    def _columns(self, test_set, methods: Sequence[str] | None, n: int) -> dict:
-        names = list(methods or self.methods)
-        unknown = [m for m in names if m not in self.methods]
-        if unknown:
-            raise ValueError(f"no method named {unknown} in this comparison; its methods: "
-                             f"{list(self.methods)}")
-        images, masks = test_set.images[:n], test_set.masks[:n]
-        columns = {"input": viz.masked_input(images, masks)}
-        for name in names:
-            allowed = supported_kinds(self.methods[name])
-            if allowed is None or set(test_set.kinds[:n]) <= set(allowed):
-                columns[name] = completions(self.methods[name], test_set.head(n))
-        columns["ground truth"] = images
-        return columns
-
-    def grid(self, kind: str, methods: Sequence[str] | None = None, title: str = "", n: int = 5):
-        """Image grid on the first ``n`` test images of mask ``kind``: input | methods | truth.
-        Methods that cannot complete this kind (the Context Encoder off-centre) are left out; a
-        multi-seed method shows its first seed's model."""
-        return viz.image_grid(self._columns(self.test_set.subset(kind), methods, n), title=title,
-                              max_rows=n)
-
-    def semantic_grid(self, methods: Sequence[str] | None = None, title: str = "", n: int = 5):
-        """The same grid on the semantic test set (one eye / a block of windows hidden)."""
-        if self.semantic_set is None:
-            raise ValueError(f"no semantic test set for dataset {self.dataset_name!r}")
-        return viz.image_grid(self._columns(self.semantic_set, methods, n), title=title, max_rows=n)
-
     def size_table(self, kind: str) -> pd.DataFrame:
         """Parameters against hole PSNR/SSIM (with intervals) on mask ``kind`` for the methods
         that have a size."""
@@ -238,84 +198,6 @@ class Comparison:
                       *interval_columns("ssim_hole"), "ms_per_image"]].copy()
         table["params (M)"] = (table["params"].astype(float) / 1e6).round(3)
         return table.sort_values("params").reset_index(drop=True)
-
-    # ------------------------------------------------------------------------------- findings
-    def reference(self, reference: str | None = None) -> str:
-        """The method the findings compare every other one with: ``reference`` when given, else
-        the first method whose name contains "(full)", else the first method given to
-        :func:`compare` (never the grey fill, unless it is the only one)."""
-        names = [m for m in self.methods if m != GREY_FILL] or list(self.methods)
-        if reference is not None:
-            if reference not in self.methods:
-                raise ValueError(f"reference {reference!r} is not a method of this comparison; "
-                                 f"methods: {', '.join(self.methods)}")
-            return reference
-        return next((m for m in names if "(full)" in m), names[0])
-
-    def findings(self, reference: str | None = None) -> str:
-        """Statements about hole PSNR, hole SSIM, KID and the primary semantic score that the paired
-        bootstrap supports: "A above B by x [lo, hi]" or "not distinguishable at n = N" (KID:
-        "A below B" = A's completions closer to the real images).
-
-        Per (metric, mask kind): every method is compared with the reference
-        (:meth:`reference`), and the best by mean with the runner-up when neither is the reference.
-        Multiplicity: Bonferroni within each block of ``m`` comparisons (each interval at level
-        ``1 - (1 - confidence) / m``, with ``m`` times the profile's resamples so each tail keeps as
-        many resamples as one ordinary interval)."""
-        ref = self.reference(reference)
-        level = f"{self.confidence:.0%}"
-        lines = [f"Paired comparisons of methods seed by seed on the same test images: the "
-                 f"per-seed paired differences with their seed and image variance together (t "
-                 f"with Satterthwaite's df from {stats.SATTERTHWAITE_FROM} seeds, the seeds' own "
-                 f"below; PSNR as 10 log10 of the ratio of mean MSEs). Reference: {ref!r}. "
-                 f"Bonferroni within each block: any unsupported 'above/below' in a block has "
-                 f"probability <= {1 - self.confidence:.0%} (family level {level}). A trained "
-                 f"method needs at least {stats.MIN_SEEDS} seeds for a claim; no block claims "
-                 f"anything below {stats.MIN_IMAGES} paired images."]
-        per_image = self.per_image
-        sizes = per_image.loc[per_image["method"] == GREY_FILL].groupby("kind").size().tolist()
-        if self.semantic_per_image is not None and len(self.semantic_per_image):
-            sizes.append(int((self.semantic_per_image["method"] == GREY_FILL).sum()))
-        warning = stats.small_n_warning(min(sizes)) if sizes else None
-        if warning:
-            lines.append(f"Note: {warning}.")
-        single = [m for m in self.runs if self.n_seeds.get(m, 1) == 1]
-        if single:
-            lines.append(
-                f"Note: {len(single)} trained method(s) have one training seed here, so their "
-                "intervals cover the choice of test images, not training randomness: retraining "
-                "the same model with another seed moves its scores too (README, 'Trust'). Their "
-                "lines say 'too few seeds' instead of a claim and give the difference on these "
-                f"test images (experiments.seeds >= {stats.MIN_SEEDS} measures it).")
-        for kind in dict.fromkeys(self.test_set.kinds):
-            rows = per_image[per_image["kind"] == kind]
-            for metric, (label, unit, decimals) in FINDINGS_METRICS.items():
-                wide, seeded = self.image_table(metric, kind)
-                lines += self._block(f"[{kind}] {label}", wide, ref, unit, decimals,
-                                     lower_is_better(metric), seeded, metric)
-            if self.realism is not None and self.realism.estimates(kind):
-                label, unit, decimals = KID_FINDINGS
-                n = int((rows["method"] == GREY_FILL).sum()) or rows["sample"].nunique()
-                lines += self._verdicts(
-                    f"[{kind}] {label}", self.realism.estimates(kind), ref, unit, decimals, True,
-                    self.kid_values(kind), realism_metrics.KID_COLUMN, f"{n} images",
-                    "KID x 1000 of each method", n_images=n)
-        if self.semantic_per_image is not None and len(self.semantic_per_image):
-            columns = [c for c in self.semantic_per_image.columns if c not in ("method", "sample", "n_seeds")]
-            key = primary_score(self.dataset_name, columns)
-            if key:
-                wide, seeded = self.image_table(key)
-                kind = self.semantic_set.kinds[0] if self.semantic_set is not None else "semantic"
-                lines += self._block(f"[{kind}] semantic {key}", wide, ref, "", 3,
-                                     lower_is_better(key), seeded, key)
-            hits = hit_column(self.dataset_name, columns)
-            if hits:
-                rate = self.semantic_per_image.groupby("method", sort=False)[hits]
-                rates = [f"{m} {stats.hit_rate_interval(rate.get_group(m), self.confidence).format(3)}"
-                         for m in self.methods if m in rate.groups]
-                lines.append(f"  {hits} (rate, {level} exact Clopper-Pearson intervals): "
-                             + "; ".join(rates))
-        return "\n".join(lines)
 
     def records(self, kid_resamples: int = 500) -> pd.DataFrame:
         """Every score of this comparison as records (:mod:`inpainting.evaluation.records`): each
@@ -370,90 +252,23 @@ class Comparison:
         """Whether ``method`` has training randomness: a trained run, or several models (seeds)."""
         return method in self.runs or self.n_seeds.get(method, 1) > 1
 
-    def _block(self, title: str, wide: pd.DataFrame, ref: str, unit: str, decimals: int,
-               lower_better: bool, per_seed: pd.DataFrame | None, value: str) -> list[str]:
-        """One findings block of a per-image column ``value`` (``wide``: image x method), on the
-        images every method of the block has."""
-        available = [m for m in wide.columns if wide[m].notna().any()]
-        common = wide[available].dropna()   # the images every method of the block has
-        n, left_out = len(common), len(wide) - len(common)
-        paired = f"{n} paired images" + (f", {left_out} left out where a method has no value"
-                                         if left_out else "")
-        if len(available) >= 2 and n < stats.MIN_IMAGES:
-            return [f"{title}: too few images to compare ({paired}; the kit compares from "
-                    f"{stats.MIN_IMAGES})"]
-        summarise = summary_function(value)
-        scores = {m: summarise(common[m].to_numpy(dtype=float)) for m in available}
-        return self._verdicts(title, scores, ref, unit, decimals, lower_better,
-                              _block_values(common, per_seed, value), value, paired,
-                              "PSNR of the mean MSE" if value in PSNR_COLUMNS else "means")
 
-    def _verdicts(self, title: str, scores: Mapping[str, float], ref: str, unit: str,
-                  decimals: int, lower_better: bool, vals: Mapping[str, R.Values], metric: str,
-                  paired: str, summary: str, n_images: int | None = None) -> list[str]:
-        """Rank ``scores`` (method -> its summary on the block's images), compare every method with
-        ``ref`` and the best with the runner-up, each by the kit's one rule over training seeds and
-        test images together (:func:`inpainting.evaluation.stats.seed_image_test` on the
-        seed-by-seed paired differences of ``vals``: method -> its values of ``metric``);
-        Bonferroni over the block."""
-        available = list(scores)
-        if len(available) < 2:
-            return [f"{title}: fewer than two methods, no comparison"]
-        if ref not in available:
-            ref = next((m for m in available if m != GREY_FILL), available[0])
-        ranked = sorted(available, key=lambda m: scores[m], reverse=not lower_better)
-        pairs = [(m, ref) for m in available if m != ref]
-        best, runner_up = ranked[0], ranked[1]
-        if ref not in (best, runner_up):
-            pairs.append((best, runner_up))
-        level = stats.bonferroni(self.confidence, len(pairs))
-        direction = "lower is better" if lower_better else "higher is better"
-        unit_text = f" {unit}" if unit else ""
-        head = (f"{title} ({direction}; on {paired}; {len(pairs)} "
-                f"comparison{'s' if len(pairs) > 1 else ''}, each at {level:.2%}); "
-                f"{summary} on them, best first: "
-                + ", ".join(f"{m} {scores[m]:.{decimals}f}{unit_text}" for m in ranked))
-        lines = [head]
-        for a, b in pairs:
-            fixed = tuple(m for m in (a, b) if not self.trained(m))
-            p = R.pair_values(metric, vals[a], vals[b], a in fixed, b in fixed, n_images)
-            o = stats.seed_image_test(p.d, p.v_image, p.n_images, confidence=level,
-                                      seeds_vary=len(fixed) < 2, image_df=p.image_df)
-            sign = -1.0 if lower_better else 1.0
-            lo, hi = sorted((sign * o.lo, sign * o.hi))
-            diff = stats.Interval(sign * o.estimate, lo, hi, o.n_images, 0, level, 0, stats.T_METHOD,
-                                  o.problem)
-            f = f".{decimals}f"
-            if not o.tested and o.n_seeds < stats.MIN_SEEDS and len(fixed) < 2:
-                image_only = stats.seed_image_test(p.d[:1], p.v_image, p.n_images, confidence=level,
-                                                   seeds_vary=False, image_df=p.image_df)
-                lo, hi = sorted((sign * image_only.lo, sign * image_only.hi))
-                line = (f"{a} and {b}: too few seeds to compare ({o.n_seeds} of a trained method; a "
-                        f"test needs {stats.MIN_SEEDS}); on these test images with seed "
-                        f"{p.seeds[0]} {a} - {b} = {sign * image_only.estimate:{f}} [{lo:{f}}, "
-                        f"{hi:{f}}]{unit_text}")
-            elif not o.tested:
-                line = f"{a} and {b}: no comparison ({o.problem})"
-            else:
-                line = stats.difference_statement(a, b, diff, unit, decimals)
-                if len(fixed) < 2:
-                    line += f" (over {o.n_seeds} training seeds and {o.n_images} images)"
-            lines.append("  - " + line)
-        return lines
-
-
-def _block_values(common: pd.DataFrame, per_seed: pd.DataFrame | None,
+def paired_values(common: pd.DataFrame, per_seed: pd.DataFrame | None,
                   value: str) -> dict[str, R.Values]:
-    """Method -> its :class:`~inpainting.evaluation.records.Values` on the block's images: each
-    seed's per-image values where there are several, else the image x method table as one seed."""
+    """Method -> its :class:`~inpainting.evaluation.records.Values` of ``value`` on the images of
+    ``common`` (image x method): each seed's per-image values from ``per_seed`` read as records
+    (:func:`inpainting.evaluation.records.values`, as the claims ledger reads them), else the
+    column of ``common`` as one seed."""
     out = {}
     if per_seed is not None and value in per_seed and "seed_index" in per_seed:
-        rows = per_seed[per_seed["sample"].isin(common.index)]
-        for method, group in rows.groupby("method", sort=False):
-            if method in common.columns:
-                table = group.pivot(index="seed_index", columns="sample", values=value)
-                table = table.reindex(columns=common.index).sort_index()
-                out[method] = R.Values(tuple(table.index), table.to_numpy(dtype=float))
+        rows = per_seed.loc[per_seed["sample"].isin(common.index),
+                            ["method", "seed_index", "sample", value]]
+        rows = rows.rename(columns={"seed_index": "seed"}).assign(kind="")
+        records = R.image_rows(rows, ("method", "seed")).assign(role="")
+        for method in common.columns:
+            found = R.values(records, value, method, "", "")
+            if found is not None:
+                out[method] = found
     for method in common.columns:
         out.setdefault(method, R.Values((0,), common[method].to_numpy(dtype=float)[None, :]))
     return out
@@ -587,9 +402,9 @@ def compare(methods: Mapping[str, object], profile: Profile, role: str = "faces"
     test_set = fixed_test_set(profile, role)
     dataset_name = getattr(profile, role).name
     semantic_set = semantic_test_set(profile, role, semantic_n)
-    members = {GREY_FILL: [grey_fill], **{name: _members(name, v) for name, v in methods.items()}}
+    members = {GREY_FILL: [masked], **{name: _members(name, v) for name, v in methods.items()}}
     kinds = list(dict.fromkeys(test_set.kinds))
-    realism_metrics.inception_model()   # a missing or damaged network fails before any method runs
+    inception.inception_model()   # a missing or damaged network fails before any method runs
     shown, runs, params, frames, semantic_frames, composites = {}, {}, {}, [], [], {}
     for name, models in members.items():
         provs = [p for p in (getattr(m, "provenance", None) for m in models) if p]
@@ -597,15 +412,13 @@ def compare(methods: Mapping[str, object], profile: Profile, role: str = "faces"
             runs[name] = provs
         for k, member in enumerate(models):
             method = as_method(member)
-            per_image, summary, done = evaluate_with_composites({name: method}, test_set,
-                                                                progress=progress)
+            per_image, done = measure({name: method}, test_set, progress=progress)
             frames.append(per_image.assign(seed_index=k))
             for (_, kind), images in done.items():
                 composites.setdefault(name, {}).setdefault(kind, []).append(images)
             if k == 0:
                 shown[name] = method
-                params[name] = summary["params"].iloc[0]
-                params[name] = None if pd.isna(params[name]) else int(params[name])
+                params[name] = parameter_count(method)
             if semantic_set is not None:
                 allowed = supported_kinds(method)
                 if allowed is None or set(semantic_set.kinds) <= set(allowed):

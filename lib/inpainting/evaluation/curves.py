@@ -69,7 +69,9 @@ def curve_columns(dataset_name: str, semantic: str | None) -> list[str]:
 class LearningCurves:
     """The curves of several rows on one role: ``table`` (one row per (row, joint step, mask
     kind), columns :func:`curve_columns`, rows in the order given) and the ``comparison`` it was
-    read from (its ``runs`` give every output's caveats)."""
+    read from (its ``runs`` give every output's caveats). Its figure and files:
+    :func:`inpainting.reporting.viz.learning_curves_figure`,
+    :func:`inpainting.reporting.report.save_learning_curves`."""
 
     role: str
     table: pd.DataFrame
@@ -78,26 +80,6 @@ class LearningCurves:
     @property
     def metrics(self) -> list[str]:
         return [c for c in self.table.columns if f"{c}_lo" in self.table.columns]
-
-    def figure(self, title: str = ""):
-        """One panel per metric (hole PSNR, KID x 1000, the semantic score), one line per row
-        and mask kind against the joint step, the interval shaded."""
-        from ..reporting.viz import interval_curves
-        return interval_curves(self.table, self.metrics, x="joint_step", line=("row", "kind"),
-                               title=title or f"learning curves, {self.role} "
-                               f"({self.comparison.dataset_name})")
-
-    def save(self, report, name: str | None = None) -> tuple:
-        """The CSV and the figure through ``report`` (:class:`inpainting.reporting.report.Report`),
-        as ``learning_curves_<role>`` by default."""
-        name = name or f"learning_curves_{self.role}"
-        how = ("each row's kept generators (train.curve_points) evaluated on the fixed test set "
-               "(inpainting.evaluation.curves): hole PSNR (PSNR of the mean MSE), KID x 1000 and "
-               "the primary semantic score with their intervals, against the joint-stage step")
-        table = self.table.copy()
-        table.attrs.update(self.comparison.table().attrs)
-        return (report.table(table, name, how, runs=self.comparison),
-                report.figure(self.figure(), name, how, runs=self.comparison))
 
 
 def learning_curves(rows: Mapping[str, object], profile: Profile, role: str = "faces",

@@ -120,7 +120,7 @@ def psnr(gt: np.ndarray, out: np.ndarray, mask: np.ndarray | torch.Tensor | None
     return 10.0 * math.log10(DATA_RANGE**2 / max(_mse(gt, out, hole), PSNR_MSE_FLOOR))
 
 
-def hole_bbox(mask: np.ndarray | torch.Tensor, min_side: int = SSIM_MIN_SIDE) -> tuple[slice, slice]:
+def ssim_crop(mask: np.ndarray | torch.Tensor, min_side: int = SSIM_MIN_SIDE) -> tuple[slice, slice]:
     """Bounding box of the hole, grown to at least ``min_side`` per side (used by :func:`ssim`).
 
     Parameters
@@ -159,7 +159,7 @@ def ssim(gt: np.ndarray, out: np.ndarray, mask: np.ndarray | torch.Tensor | None
     gt, out : numpy.ndarray
         ``uint8 (H, W, 3)`` ground truth and composited output, H and W at least 11.
     mask : numpy.ndarray or torch.Tensor, optional
-        ``(H, W)``, values 0/1, 1 = hole. If given, SSIM is computed on the crop ``hole_bbox(mask)``:
+        ``(H, W)``, values 0/1, 1 = hole. If given, SSIM is computed on the crop ``ssim_crop(mask)``:
         the hole's bounding box, grown to at least 11x11 (module docstring).
 
     Returns
@@ -173,7 +173,7 @@ def ssim(gt: np.ndarray, out: np.ndarray, mask: np.ndarray | torch.Tensor | None
                          f"got {gt.shape[:2]}")
     if mask is not None:
         _check_mask(mask, gt.shape)
-        rows, cols = hole_bbox(mask)
+        rows, cols = ssim_crop(mask)
         gt, out = gt[rows, cols], out[rows, cols]
     return float(structural_similarity(gt, out, channel_axis=-1, data_range=DATA_RANGE,
                                        gaussian_weights=True, sigma=SSIM_SIGMA,

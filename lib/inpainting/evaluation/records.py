@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..disk import atomic_write, file_sha256
-from . import realism
+from . import inception, realism
 from .metrics import LOWER_IS_BETTER, METRIC_COLUMNS, PSNR_COLUMNS, to_uint8
 
 COLUMNS = ("role", "method", "seed", "key", "kind", "unit", "index", "metric", "value")
@@ -99,16 +99,16 @@ def run_records(method, profile, role: str, resamples: int, resample_seed: int,
     as :data:`RUN_COLUMNS` rows."""
     from ..data.test_sets import fixed_test_set, semantic_test_set
     from ..disk import results_dir
-    from .runner import completions, evaluate_with_composites, supported_kinds
+    from .runner import completions, measure, supported_kinds
     from .semantic.scores import semantic_scores
     test_set = fixed_test_set(profile, role)
-    per_image, _, composites = evaluate_with_composites({"run": method}, test_set, progress=progress)
+    per_image, composites = measure({"run": method}, test_set, progress=progress)
     frames = [image_rows(per_image)]
     cache = results_dir(profile.name, "test_sets", "inception")
     for kind in kid_kinds:
         if ("run", kind) in composites:
-            real = realism.features(to_uint8(test_set.subset(kind).images), cache)
-            fake = realism.features(composites[("run", kind)])
+            real = inception.features(to_uint8(test_set.subset(kind).images), cache)
+            fake = inception.features(composites[("run", kind)])
             frames.append(kid_rows(fake, real, kind, resamples, resample_seed))
     semantic = semantic_test_set(profile, role)
     allowed = supported_kinds(method)

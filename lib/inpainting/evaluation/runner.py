@@ -1,17 +1,19 @@
 """Run completion methods over a fixed test set and tabulate the canonical metrics
 (:mod:`inpainting.evaluation.metrics`).
 
-A *method* (docs/CONVENTIONS.md) is either an object with ``.complete(image, mask)`` (e.g. the kit's
-``Inpainter``) or a callable ``fn(images, masks) -> completed``. Images are ``(B, 3, H, W)`` float32
-in [-1, 1], masks are ``(B, 1, H, W)`` with 1 = hole, and the result is ``(B, 3, H, W)`` in [-1, 1].
-A method may declare ``supported_mask_kinds`` (a collection of mask kinds, ``None`` = any). A method
-that does, e.g. a Context Encoder that only fills the centre square, is run on those kinds only.
+A *method* (docs/CONVENTIONS.md) is a callable ``fn(masked_images, masks) -> output``, e.g. the
+kit's ``Inpainter`` (its forward gives the raw output) or a plain function. Images are
+``(B, 3, H, W)`` float32 in [-1, 1], masks are ``(B, 1, H, W)`` with 1 = hole, and the output is
+``(B, 3, H, W)`` in [-1, 1]. A method may declare ``supported_mask_kinds`` (a collection of mask
+kinds, ``None`` = any). A method that does, e.g. a Context Encoder that only fills the centre
+square, is run on those kinds only.
 
-Guarantees of the evaluation
-----------------------------
-* A method never sees the hole content: it gets ``image * (1 - mask)`` (hole pixels 0).
-* Its output is always **re-composited** (known pixels pasted back from the ground truth) before any
-  metric is computed. Changing known pixels therefore has no effect, and all error lies in the hole.
+One road for an image
+---------------------
+* A method never sees the hole content: it gets ``models.masked(image, mask)`` (hole pixels 0).
+* Its output is **composited** once, here (``models.composite``: known pixels from the ground
+  truth) before any metric is computed. Changing known pixels therefore has no effect, and all
+  error lies in the hole.
 * An output of the wrong shape, with NaN/inf or with values outside [-1, 1] in the hole raises a
   ``ValueError`` naming the method. Nothing is clamped or replaced silently.
 * A (method, mask kind) pair the method does not support has no per-image rows. Its summary row has
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping
-from typing import TYPE_CHECKING, Protocol, Union, runtime_checkable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -29,23 +31,15 @@ import torch
 from skimage.restoration import inpaint_biharmonic
 from tqdm.auto import tqdm
 
-from inpainting.evaluation import stats
-from inpainting.evaluation.metrics import (METRIC_COLUMNS, PSNR_COLUMNS, RANGE_TOLERANCE, batch_metrics,
-                                          to_uint8)
+from ..models.generator import composite, masked
+from . import stats
+from .metrics import METRIC_COLUMNS, PSNR_COLUMNS, RANGE_TOLERANCE, batch_metrics, to_uint8
 
 if TYPE_CHECKING:
     from inpainting.data.masks import FixedTestSet
 
 
-@runtime_checkable
-class Completer(Protocol):
-    """An object that completes images, e.g. ``inpainting.models.Inpainter``."""
-
-    def complete(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``image (B, 3, H, W)`` in [-1, 1] and ``mask (B, 1, H, W)`` (1 = hole) to ``(B, 3, H, W)``."""
-
-
-Method = Union[Completer, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
+Method = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 PER_IMAGE_COLUMNS = ("method", "kind", "sample", "index", *METRIC_COLUMNS, "identical", "seconds")
 SUMMARY_COLUMNS = ("method", "kind", *METRIC_COLUMNS, "n_images", "n_identical", "ms_per_image",
@@ -55,6 +49,11 @@ SUMMARY_COLUMNS = ("method", "kind", *METRIC_COLUMNS, "n_images", "n_identical",
 def supported_kinds(method: Method) -> Collection[str] | None:
     """The method's ``supported_mask_kinds`` attribute, or ``None`` (any kind) when it has none."""
     return getattr(method, "supported_mask_kinds", None)
+
+
+def parameter_count(method: Method) -> int | None:
+    """``method.num_parameters()``, or ``None`` for a method without a size."""
+    return method.num_parameters() if hasattr(method, "num_parameters") else None
 
 
 def biharmonic_method(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -110,19 +109,20 @@ def _method_device(method: Method, device: str | torch.device | None) -> torch.d
     return torch.device(device if device is not None else "cpu")
 
 
-def _composite(name: str, image: torch.Tensor, mask: torch.Tensor, completed: object) -> torch.Tensor:
+def _checked_composite(name: str, image: torch.Tensor, mask: torch.Tensor, output: object) -> torch.Tensor:
     """Validate a method's output and paste the known pixels of ``image`` back."""
-    if not isinstance(completed, torch.Tensor) or completed.shape != image.shape:
-        shape = tuple(completed.shape) if isinstance(completed, torch.Tensor) else type(completed).__name__
+    if not isinstance(output, torch.Tensor) or output.shape != image.shape:
+        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
         raise ValueError(f"method {name!r} must return a tensor of shape {tuple(image.shape)}, got {shape}")
-    hole_values = completed.detach().to(image.device, torch.float32)[mask.expand_as(image) > 0.5]
+    output = output.detach().to(image.device, torch.float32)
+    hole_values = output[mask.expand_as(image) > 0.5]
     if not torch.isfinite(hole_values).all():
         raise ValueError(f"method {name!r} returned NaN/inf inside the hole")
     if hole_values.numel() and hole_values.abs().max() > 1 + RANGE_TOLERANCE:
         raise ValueError(f"method {name!r} returned values in [{hole_values.min():.4g}, "
                          f"{hole_values.max():.4g}] inside the hole; outputs must be in [-1, 1] "
                          "(clamp in the method if that is intended)")
-    return torch.where(mask > 0.5, completed.detach().to(image.device, torch.float32), image)
+    return composite(image, output, mask)
 
 
 def _run(name: str, method: Method, images: torch.Tensor, masks: torch.Tensor, batch_size: int,
@@ -130,9 +130,8 @@ def _run(name: str, method: Method, images: torch.Tensor, masks: torch.Tensor, b
     """Composited completions ``(n, 3, S, S)`` on the CPU and the wall time per image in seconds."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    complete = method.complete if isinstance(method, Completer) else method
-    if not callable(complete):
-        raise TypeError(f"method {name!r} is neither callable nor has .complete(image, mask)")
+    if not callable(method):
+        raise TypeError(f"method {name!r} is not callable: a method is fn(masked_images, masks)")
     run_device = _method_device(method, device)
     module = method if isinstance(method, torch.nn.Module) else None
     if module is not None and any(True for _ in module.parameters()):
@@ -147,15 +146,15 @@ def _run(name: str, method: Method, images: torch.Tensor, masks: torch.Tensor, b
             for start in range(0, images.shape[0], batch_size):
                 image = images[start:start + batch_size].to(run_device, torch.float32)
                 mask = masks[start:start + batch_size].to(run_device, torch.float32)
-                masked = image * (1 - mask)
+                hidden = masked(image, mask)
                 if run_device.type == "cuda":
                     torch.cuda.synchronize(run_device)
                 tic = time.perf_counter()
-                completed = complete(masked, mask)
+                output = method(hidden, mask)
                 if run_device.type == "cuda":
                     torch.cuda.synchronize(run_device)
                 elapsed = time.perf_counter() - tic
-                outputs.append(_composite(name, image, mask, completed).cpu())
+                outputs.append(_checked_composite(name, image, mask, output).cpu())
                 seconds.extend([elapsed / image.shape[0]] * image.shape[0])
                 if bar is not None:
                     bar.update(1)
@@ -243,16 +242,16 @@ def evaluate(methods: Mapping[str, Method], test_set: FixedTestSet, batch_size: 
     Methods run under ``torch.no_grad()``. ``nn.Module`` methods are put in ``eval()`` mode and their
     previous mode is restored afterwards. The first batch includes any warm-up cost.
     """
-    per_image, summary, _ = evaluate_with_composites(methods, test_set, batch_size, device, progress)
-    return per_image, summary
+    per_image, _ = measure(methods, test_set, batch_size, device, progress)
+    return per_image, _summarise(per_image, methods, list(dict.fromkeys(test_set.kinds)))
 
 
-def evaluate_with_composites(methods: Mapping[str, Method], test_set: FixedTestSet,
-                             batch_size: int = 16, device: str | torch.device | None = None,
-                             progress: bool = True):
-    """:func:`evaluate`, and the composited outputs it measured: ``(per_image, summary,
-    composites)`` with ``composites[(method, kind)]`` uint8 ``(n, S, S, 3)`` in the order of that
-    kind's test images (for the realism metrics, :mod:`inpainting.evaluation.realism`)."""
+def measure(methods: Mapping[str, Method], test_set: FixedTestSet, batch_size: int = 16,
+            device: str | torch.device | None = None, progress: bool = True):
+    """The per-image table of :func:`evaluate` (no summary: a caller that summarises otherwise,
+    :func:`inpainting.evaluation.comparison.compare`, computes its own once) and the composited
+    outputs it measured: ``(per_image, composites)`` with ``composites[(method, kind)]`` uint8
+    ``(n, S, S, 3)`` in the order of that kind's test images (for the realism metrics)."""
     if not methods:
         raise ValueError("methods is empty; pass e.g. {'biharmonic': biharmonic_method}")
     if batch_size < 1:
@@ -268,9 +267,9 @@ def evaluate_with_composites(methods: Mapping[str, Method], test_set: FixedTestS
         for name, method, kind in plan:
             bar.set_postfix_str(f"{name} / {kind}")
             pos = positions[kind]
-            composite, seconds = _run(name, method, test_set.images[pos], test_set.masks[pos],
-                                      batch_size, device, bar)
-            gt8, out8 = to_uint8(test_set.images[pos]), to_uint8(composite)
+            done, seconds = _run(name, method, test_set.images[pos], test_set.masks[pos],
+                                 batch_size, device, bar)
+            gt8, out8 = to_uint8(test_set.images[pos]), to_uint8(done)
             composites[(name, kind)] = out8
             frame = batch_metrics(gt8, out8, test_set.masks[pos])
             frame.insert(0, "method", name)
@@ -282,7 +281,7 @@ def evaluate_with_composites(methods: Mapping[str, Method], test_set: FixedTestS
             frames.append(frame)
     per_image = (pd.concat(frames, ignore_index=True) if frames
                  else pd.DataFrame(columns=list(PER_IMAGE_COLUMNS)))
-    return per_image, _summarise(per_image, methods, kinds), composites
+    return per_image, composites
 
 
 def _summarise(per_image: pd.DataFrame, methods: Mapping[str, Method], kinds: list[str]) -> pd.DataFrame:
@@ -297,7 +296,6 @@ def _summarise(per_image: pd.DataFrame, methods: Mapping[str, Method], kinds: li
     summary = summary.reindex(grid)
     summary["n_images"] = summary["n_images"].fillna(0).astype(int)
     summary["n_identical"] = summary["n_identical"].fillna(0).astype(int)
-    params = {name: method.num_parameters() if hasattr(method, "num_parameters") else None
-              for name, method in methods.items()}
+    params = {name: parameter_count(method) for name, method in methods.items()}
     summary["params"] = pd.array([params[name] for name in grid.get_level_values("method")], dtype="Int64")
     return summary.reset_index()[list(SUMMARY_COLUMNS)]

@@ -45,6 +45,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .generator import composite
+
 MEAN_COLOUR = (117.0, 104.0, 123.0)   # CE's hole fill, 0..255
 BOTTLENECK = 4000                     # CE's code size at its 128 px input
 BOTTLENECK_SIZE = 128
@@ -140,7 +142,7 @@ class ContextEncoder(nn.Module):
 
     def canvas(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 4, S, S)`` generator input -> ``(B, 3, S, S)`` image with the hole mean-filled."""
-        return x[:, :3] + x[:, 3:] * self.fill
+        return composite(x[:, :3], self.fill, x[:, 3:])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         canvas = self.canvas(x)
@@ -148,7 +150,7 @@ class ContextEncoder(nn.Module):
         a, b = centre_box(self.image_size)
         pad = (a, self.image_size - b) * 2
         inside = F.pad(torch.ones_like(centre[:, :1]), pad)
-        return canvas * (1 - inside) + F.pad(centre, pad)
+        return composite(canvas, F.pad(centre, pad), inside)
 
     def check_mask(self, mask: torch.Tensor) -> None:
         """Raise ``ValueError`` unless the image is S x S and every hole pixel lies in the centre

@@ -108,13 +108,21 @@ def wide_generator() -> Generator:
     return Generator(WIDE)
 
 
+def masked(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``image * (1 - mask)``: the known pixels, the hole at 0 (mid-grey) [PROTO]; what every
+    completion method is given (the generator's input, the evaluation's, the grey-fill row)."""
+    return image * (1 - mask)
+
+
 def generator_input(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``cat([image * (1 - mask), mask], 1)``: ``(B, 3, H, W)`` in [-1, 1] and ``(B, 1, H, W)``
-    (1 = hole) -> ``(B, 4, H, W)`` with hole pixels 0 (mid-grey) [PROTO]."""
-    return torch.cat([image * (1 - mask), mask], dim=1)
+    """``cat([masked(image, mask), mask], 1)``: ``(B, 3, H, W)`` in [-1, 1] and ``(B, 1, H, W)``
+    (1 = hole) -> ``(B, 4, H, W)``."""
+    return torch.cat([masked(image, mask), mask], dim=1)
 
 
 def composite(image: torch.Tensor, output: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Completed image ``image * (1 - mask) + output * mask`` (docs/method.md §2.4): known pixels from
-    ``image``, hole pixels from ``output``; all ``(B, 3, H, W)`` in [-1, 1], mask ``(B, 1, H, W)``."""
-    return image * (1 - mask) + output * mask
+    ``image``, hole pixels from ``output`` (which may broadcast, e.g. a ``(1, 3, 1, 1)`` colour);
+    mask ``(B, 1, H, W)`` of exact 0/1. Selected rather than multiplied: the same values and
+    gradients, and a non-finite output outside the hole cannot leak into the known pixels."""
+    return torch.where(mask > 0.5, output, image)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import torch
 
-from .generator import Generator, layer_table
+from .generator import Generator, composite, layer_table
 
 GLCIC = layer_table(64, 128, 256, 32, dilations=(2, 4, 8, 16))
 
@@ -45,7 +45,7 @@ class GLCICGenerator(Generator):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 4, H, W)`` generator input (hole at 0) -> ``(B, 3, H, W)``, hole filled first."""
         mask = x[:, 3:]
-        return super().forward(torch.cat([x[:, :3] + mask * self.fill, mask], dim=1))
+        return super().forward(torch.cat([composite(x[:, :3], self.fill, mask), mask], dim=1))
 
 
 def glcic_generator() -> GLCICGenerator:

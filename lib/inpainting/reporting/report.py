@@ -32,6 +32,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..evaluation.comparison import Comparison
+from ..evaluation.stats import interval_label
 from ..disk import (atomic_write_text, read_record_json, read_run_json, results_dir, save_figure, save_table,
                     set_aside, warn_loudly)
 
@@ -72,8 +74,8 @@ FOOTNOTE_FONTSIZE = 6.5
 def _walk(runs, rows: dict, row: str | None, out: list, datasets: list) -> None:
     if runs is None:
         return
-    if hasattr(runs, "runs") and hasattr(runs, "provenance") and hasattr(runs, "dataset_name"):
-        datasets.append(runs.dataset_name)  # a Comparison: its rows and their runs
+    if isinstance(runs, Comparison):   # its rows and their runs
+        datasets.append(runs.dataset_name)
         for name, provs in runs.runs.items():
             rows.setdefault(name, []).extend(provs)
             out.extend(provs)
@@ -192,7 +194,6 @@ def _interval_note(df: pd.DataFrame, runs) -> str | None:
         return None
     confidence = getattr(runs, "confidence", None) or df.attrs.get("confidence")
     resamples = getattr(runs, "bootstrap", None) or df.attrs.get("bootstrap")
-    from ..evaluation.stats import interval_label   # evaluation sits above reporting
     n = df["n_images"].to_numpy() if "n_images" in df else df.attrs.get("n_images", [])
     return interval_label(n, confidence, resamples)
 
@@ -311,7 +312,7 @@ class Report:
         return path
 
     def text(self, text: str, name: str, how: str, runs=None) -> Path:
-        """Save ``text`` (e.g. ``Comparison.findings()``) as ``texts/<name>.txt`` and show it in
+        """Save ``text`` (e.g. :func:`inpainting.reporting.findings.findings_text`) as ``texts/<name>.txt`` and show it in
         ``summary.md`` verbatim, with ``how`` and the caveats of ``runs`` (see :meth:`figure`)."""
         notes = caveats(runs)
         path = atomic_write_text(results_dir(self.profile, "texts") / f"{name}.txt",
@@ -328,6 +329,20 @@ class Report:
             "how": _how(how, notes), "caveats": notes, "runs": _run_ids(runs), "first": first}
         atomic_write_text(registry, json.dumps(entries, indent=2, sort_keys=True))
         write_summary(self.profile)
+
+
+def save_learning_curves(report: Report, curves, name: str | None = None) -> tuple[Path, Path]:
+    """The CSV and the figure of :class:`~inpainting.evaluation.curves.LearningCurves` through
+    ``report``, as ``learning_curves_<role>`` by default."""
+    from .viz import learning_curves_figure
+    name = name or f"learning_curves_{curves.role}"
+    how = ("each row's kept generators (train.curve_points) evaluated on the fixed test set "
+           "(inpainting.evaluation.curves): hole PSNR (PSNR of the mean MSE), KID x 1000 and "
+           "the primary semantic score with their intervals, against the joint-stage step")
+    table = curves.table.copy()
+    table.attrs.update(curves.comparison.table().attrs)
+    return (report.table(table, name, how, runs=curves.comparison),
+            report.figure(learning_curves_figure(curves), name, how, runs=curves.comparison))
 
 
 OUTPUTS_JSON = "outputs.json"

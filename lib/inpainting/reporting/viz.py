@@ -1,4 +1,5 @@
-"""Figure helpers shared by the notebooks: image grids, loss curves, term balance, learning curves.
+"""Figure helpers shared by the notebooks: image grids (of a comparison too), loss curves, term
+balance, learning curves.
 
 Every helper returns a matplotlib ``Figure``: the notebook shows it inline and saves it through
 ``inpainting.reporting.report.Report.figure``, which draws the caveats of the runs behind it (perceptual
@@ -17,6 +18,7 @@ import pandas as pd
 import torch
 
 from ..data.images import to_uint8
+from ..evaluation.runner import completions, supported_kinds
 
 HOLE_SHADE = np.array([255, 255, 255], dtype=np.uint8)
 
@@ -71,6 +73,41 @@ def image_grid(columns: dict[str, np.ndarray | torch.Tensor], title: str = "",
             elif not transpose and i == 0:
                 ax.set_title(name, fontsize=8)
     return _finish(fig, title)
+
+
+def _comparison_columns(comparison, test_set, methods: Sequence[str] | None, n: int) -> dict:
+    """input | each method's completions | ground truth on the first ``n`` images of ``test_set``."""
+    names = list(methods or comparison.methods)
+    unknown = [m for m in names if m not in comparison.methods]
+    if unknown:
+        raise ValueError(f"no method named {unknown} in this comparison; its methods: "
+                         f"{list(comparison.methods)}")
+    images, masks = test_set.images[:n], test_set.masks[:n]
+    columns = {"input": masked_input(images, masks)}
+    for name in names:
+        allowed = supported_kinds(comparison.methods[name])
+        if allowed is None or set(test_set.kinds[:n]) <= set(allowed):
+            columns[name] = completions(comparison.methods[name], test_set.head(n))
+    columns["ground truth"] = images
+    return columns
+
+
+def comparison_grid(comparison, kind: str, methods: Sequence[str] | None = None, title: str = "",
+                    n: int = 5):
+    """Image grid of a :class:`~inpainting.evaluation.comparison.Comparison` on the first ``n``
+    test images of mask ``kind``: input | methods | truth. Methods that cannot complete this kind
+    (the Context Encoder off-centre) are left out; a multi-seed method shows its first seed's
+    model."""
+    columns = _comparison_columns(comparison, comparison.test_set.subset(kind), methods, n)
+    return image_grid(columns, title=title, max_rows=n)
+
+
+def semantic_grid(comparison, methods: Sequence[str] | None = None, title: str = "", n: int = 5):
+    """The same grid on the comparison's semantic test set (one eye / a block of windows hidden)."""
+    if comparison.semantic_set is None:
+        raise ValueError(f"no semantic test set for dataset {comparison.dataset_name!r}")
+    columns = _comparison_columns(comparison, comparison.semantic_set, methods, n)
+    return image_grid(columns, title=title, max_rows=n)
 
 
 def loss_curves(history: pd.DataFrame, title: str = "",
@@ -173,6 +210,15 @@ def interval_curves(table: pd.DataFrame, metrics: Sequence[str], x: str,
     if metrics:
         axes[0][-1].legend(fontsize=6, loc="best")
     return _finish(fig, title)
+
+
+def learning_curves_figure(curves, title: str = ""):
+    """One panel per metric of :class:`~inpainting.evaluation.curves.LearningCurves` (hole PSNR,
+    KID x 1000, the semantic score), one line per row and mask kind against the joint step, the
+    interval shaded."""
+    return interval_curves(curves.table, curves.metrics, x="joint_step", line=("row", "kind"),
+                           title=title or f"learning curves, {curves.role} "
+                           f"({curves.comparison.dataset_name})")
 
 
 def term_balance(history: pd.DataFrame, title: str = ""):

@@ -49,7 +49,7 @@ from .book_check import require_sound
 REPO_ROOT = Path(__file__).resolve().parents[3]
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 DOCS = ("docs/method.md", "docs/teaching.md")   # the reference pages, in the table of contents' order
-RESULTS_PAGE = "REPRODUCTION.md"                  # the verdict table (python -m inpainting.evaluation.reproduction)
+RESULTS_PAGE = "REPRODUCTION.md"                  # the verdict table (python -m inpainting.reporting.reproduction)
 BOOK_ROOT = REPO_ROOT / "build" / "book"          # build/book/<profile>/ (git-ignored)
 HTML = Path("_build") / "html"                    # the site, under the profile's book folder
 METHOD_TARGET = "method-s{}"                      # the label of docs/method.md's section 5.4: method-s5-4

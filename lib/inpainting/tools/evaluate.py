@@ -60,12 +60,13 @@ class FolderMethod:
     by what it was given (never by the hole's content)."""
 
     def __init__(self, name: str, sets: dict, completions: dict):
+        from ..models.generator import masked
         self.name = self.__name__ = name
         self._by_key = {}
         for entry in entries(sets):
             ts = sets[entry.set]
             image, mask = ts.images[entry.position], ts.masks[entry.position]
-            self._by_key.setdefault(_key(image * (1 - mask), mask), completions[entry.id])
+            self._by_key.setdefault(_key(masked(image, mask), mask), completions[entry.id])
 
     def __call__(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         out = []
@@ -150,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from ..evaluation.comparison import GREY_FILL, compare
+    from ..reporting.findings import findings_text
     from ..reporting.report import Report
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -186,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"truth before scoring (all error lies in the hole); {name!r}'s ms_per_image is the time "
         f"to look its completions up, not its inference time; {profile.describe()}.",
         runs=comparison)
-    findings = comparison.findings(reference=name)
+    findings = findings_text(comparison, reference=name)
     if not trained:
         findings = (f"No trained method of the kit found in this results folder (profile "
                     f"{profile.name}, role {args.role}): {name!r} is compared with the grey fill "

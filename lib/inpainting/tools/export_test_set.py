@@ -95,7 +95,7 @@ def fingerprint(sets: dict) -> str:
     return digest.hexdigest()[:16]
 
 
-def describe(profile, role: str, overrides: dict, sets: dict | None = None) -> dict:
+def export_facts(profile, role: str, overrides: dict, sets: dict | None = None) -> dict:
     """The content of ``export.json`` (``sets=None``: only what the arguments fix)."""
     head = {"profile": profile.name, "role": role, "overrides": overrides,
             "dataset": getattr(profile, role).name}
@@ -135,6 +135,7 @@ def check_out(out: Path, head: dict) -> bool:
 def write_export(out: Path, sets: dict, info: dict) -> Path:
     """Write the export into a temporary folder beside ``out``, then rename it to ``out``."""
     from ..data.images import to_uint8
+    from ..models.generator import masked
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
@@ -145,7 +146,7 @@ def write_export(out: Path, sets: dict, info: dict) -> Path:
         for entry in entries(sets):
             ts = sets[entry.set]
             image, mask = ts.images[entry.position], ts.masks[entry.position]
-            save_png(tmp / IMAGES / f"{entry.id}.png", to_uint8(image * (1 - mask)))
+            save_png(tmp / IMAGES / f"{entry.id}.png", to_uint8(masked(image, mask)))
             save_png(tmp / MASKS / f"{entry.id}.png",
                      (mask[0].numpy() > 0.5).astype(np.uint8) * 255)
             rows.append({"id": entry.id, "set": entry.set, "kind": entry.kind,
@@ -186,12 +187,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     try:
         profile, overrides = profile_from_args(args)
-        head = describe(profile, args.role, overrides)
+        head = export_facts(profile, args.role, overrides)
         exists = check_out(out, head)
     except UsageError as exc:
         fail(parser, exc)
     sets = test_sets(profile, args.role)
-    info = describe(profile, args.role, overrides, sets)
+    info = export_facts(profile, args.role, overrides, sets)
     if exists:
         stored = json.loads((out / EXPORT_FILE).read_text())
         if stored.get("fingerprint") != info["fingerprint"]:

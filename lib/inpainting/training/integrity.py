@@ -39,7 +39,7 @@ class DataChangedError(ValueError):
     """The training data of a run changed since the run started."""
 
 
-def describe(fingerprint: dict | None) -> str:
+def fingerprint_summary(fingerprint: dict | None) -> str:
     if not fingerprint:
         return "no record"
     return f"{fingerprint.get('files', '?')} files, fingerprint {fingerprint.get('sha256', '?')}"
@@ -60,7 +60,7 @@ def check_resume_data(stored: dict | None, now: dict | None, run_dir: Path, step
         return
     raise DataChangedError(
         f"the training data of the run in {run_dir} changed since it started: it trained "
-        f"{step} steps on {describe(stored)}; {data_root} now gives {describe(now)} (files were "
+        f"{step} steps on {fingerprint_summary(stored)}; {data_root} now gives {fingerprint_summary(now)} (files were "
         "added, removed, truncated or replaced). A run is never resumed on other data (nothing "
         "was changed). To continue it, restore the data folder as it was (a re-downloaded file of "
         f"the same size counts as unchanged); to train on the data as it is now, move the run "
@@ -71,8 +71,8 @@ def warn_reused_data(stored: dict | None, now: dict | None, run_dir: Path) -> No
     """A finished run reused although its training data changed since: say so."""
     if now is None or stored is None or stored.get("sha256") == now.get("sha256"):
         return
-    warn_loudly(f"{run_dir} was trained on {describe(stored)}; its data folder now gives "
-                f"{describe(now)}. The finished generator is reused as it is; to train it on the "
+    warn_loudly(f"{run_dir} was trained on {fingerprint_summary(stored)}; its data folder now gives "
+                f"{fingerprint_summary(now)}. The finished generator is reused as it is; to train it on the "
                 f"data as it is now, move the run folder aside (mv {run_dir} {run_dir}.old-data) "
                 "and run again")
 

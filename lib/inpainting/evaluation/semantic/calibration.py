@@ -243,7 +243,7 @@ def plot_curves(curves: dict[str, pd.DataFrame], title: str = ""):
     return fig
 
 
-def markdown_table(tables: dict[int, pd.DataFrame], dataset_name: str) -> str:
+def calibration_markdown(tables: dict[int, pd.DataFrame], dataset_name: str) -> str:
     """A markdown table of :func:`calibration` results at several sizes (``tables``: size -> table):
     one row per fill, label, and per size the mean error and the hit rate with its interval."""
     sizes = list(tables)
@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n== {name}, n = {args.n} per size (dataset seed {args.seed}, test split, "
               f"semantic test set seed 1234)")
         if args.markdown:
-            print(markdown_table(tables, name))
+            print(calibration_markdown(tables, name))
         else:
             with pd.option_context("display.width", 250, "display.max_columns", 40):
                 for size, table in tables.items():

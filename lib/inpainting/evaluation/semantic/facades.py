@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from .base import check_image, pad_for, sample, scaled, shift_grid, smooth_in_support, to_ycc
-from .templates import _cov, _window_profiles, window_grid
+from ...data.drawing import coverage
+from .templates import _window_profiles, window_grid
 
 GRID_SIGMA_LUMA_64 = 0.6     # px at 64 px: smoothing of luma before comparing (base.smooth_in_support)
 GRID_SIGMA_CHROMA_64 = 1.2   # px at 64 px: smoothing of chroma
@@ -130,8 +131,8 @@ def _grid_match(attributes: dict, rows: np.ndarray, cols: np.ndarray, cr: np.nda
                                                      (shifts[0][:, None], 0.0), (scales[0][:, None], 1.0))
     _, dxw, _, ww, _, _, _ = _window_profiles(attributes, 0.0, cols[None, :],
                                               (0.0, shifts[1][:, None]), (1.0, scales[1][:, None]))
-    yf, yg = _cov(np.abs(dyw) - (wh / 2 + ft)) * in_grid, _cov(np.abs(dyw) - wh / 2) * in_grid
-    xf, xg = _cov(np.abs(dxw) - (ww / 2 + ft)), _cov(np.abs(dxw) - ww / 2)
+    yf, yg = coverage(np.abs(dyw) - (wh / 2 + ft)) * in_grid, coverage(np.abs(dyw) - wh / 2) * in_grid
+    xf, xg = coverage(np.abs(dxw) - (ww / 2 + ft)), coverage(np.abs(dxw) - ww / 2)
     xf, xg = xf - xf.mean(axis=1, keepdims=True), xg - xg.mean(axis=1, keepdims=True)
     wall, frame = np.asarray(attributes["wall_rgb"]), np.asarray(attributes["frame_rgb"])
     a, b = (frame - wall) * np.sqrt(weight), (np.asarray(attributes["window_rgb"]) - frame) * np.sqrt(weight)
@@ -209,12 +210,12 @@ def _grid_terms(attributes: dict, image: np.ndarray, hole: np.ndarray, rows: np.
     dyw, dxw, wh, ww, ft, in_grid, _ = _window_profiles(attributes, rows[:, None], cols[None, :])
     inset = scaled(GRID_PART_INSET_64, s)
     # the glass and the wall, each at least ``inset`` px from its edges (a blur's reach)
-    glass = _cov(np.abs(dxw) - ww / 2 + inset) * _cov(np.abs(dyw) - wh / 2 + inset) * in_grid
+    glass = coverage(np.abs(dxw) - ww / 2 + inset) * coverage(np.abs(dyw) - wh / 2 + inset) * in_grid
     # the wall: a band around each window, from half the inset beyond the frame to 0.3 of the window
     def box(extra_x, extra_y):
-        return _cov(np.abs(dxw) - ww / 2 - ft - extra_x) * _cov(np.abs(dyw) - wh / 2 - ft - extra_y)
+        return coverage(np.abs(dxw) - ww / 2 - ft - extra_x) * coverage(np.abs(dyw) - wh / 2 - ft - extra_y)
     wall = (box(0.3 * ww, 0.3 * wh) - box(inset / 2, inset / 2)).clip(0, 1) * in_grid
-    no_wall = expected[0] + (1 - _cov(np.abs(dxw_b) - ww / 2 - ft) * _cov(np.abs(dyw_b) - wh / 2 - ft) * in_b)[..., None] \
+    no_wall = expected[0] + (1 - coverage(np.abs(dxw_b) - ww / 2 - ft) * coverage(np.abs(dyw_b) - wh / 2 - ft) * in_b)[..., None] \
         * (np.asarray(attributes["window_rgb"], float) - np.asarray(attributes["wall_rgb"], float))
     smooth_wall = smooth_in_support(to_ycc(no_wall), support, *sigmas)[ri, ci]
     completed = smooth_in_support(to_ycc(image[top:bottom, left:right]), support, *sigmas)

@@ -9,7 +9,8 @@ import numpy as np
 
 from ...data.semantic_holes import EYES, eye_mask
 from .base import check_image, pad_for, sample, scaled, shift_grid, smooth_in_support, to_ycc
-from .templates import PUPIL_RGB, _skin, eye_template
+from ...data.drawing import PUPIL_RGB
+from .templates import eye_template, lit_skin
 
 EYE_SIGMA_LUMA_64 = 0.6      # px at 64 px: smoothing of luma before comparing (base.smooth_in_support)
 EYE_SIGMA_CHROMA_64 = 1.2    # px at 64 px: smoothing of chroma
@@ -86,7 +87,7 @@ def eye_structure_error(image: np.ndarray, attributes: dict, which: str) -> tupl
     r, c = np.arange(top, bottom, dtype=float)[:, None], np.arange(left, right, dtype=float)[None, :]
     template, w = eye_template(attributes, which, r, c)
     beneath = {"pupil": np.asarray(attributes["iris_rgb"], float),
-               "iris": np.asarray(attributes["sclera_rgb"], float), "sclera": _skin(attributes, r, c)}
+               "iris": np.asarray(attributes["sclera_rgb"], float), "sclera": lit_skin(attributes, r, c)}
     colours = {"pupil": np.asarray(PUPIL_RGB, float), "iris": np.asarray(attributes["iris_rgb"], float),
                "sclera": np.asarray(attributes["sclera_rgb"], float)}
     stack = np.stack([template] + [template + w[p][..., None] * (beneath[p] - colours[p])

@@ -22,7 +22,7 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter, shift as nd_shift
 
 from .faces import hidden_eye
-from .templates import _skin, eye_template, window_grid
+from .templates import eye_template, lit_skin, window_grid
 
 FillFunction = Callable[[np.ndarray, dict, np.ndarray], np.ndarray]
 NOISE_SEED = 20_240_611     # the fixed seed of the noise degradation and the noise fill
@@ -104,7 +104,7 @@ def fill_iris_disc(image: np.ndarray, attributes: dict, mask: np.ndarray) -> np.
     hidden = hidden_eye(attributes, np.asarray(mask)) or "left"
     rows, cols = np.arange(s, dtype=float)[:, None], np.arange(s, dtype=float)[None, :]
     eye, w = eye_template(attributes, hidden, rows, cols)
-    skin = _skin(attributes, rows, cols)
+    skin = lit_skin(attributes, rows, cols)
     return _paste(image, mask, eye + w["sclera"][..., None] * (skin - np.asarray(attributes["sclera_rgb"])))
 
 
@@ -309,7 +309,7 @@ def fill_eye_blob(image: np.ndarray, attributes: dict, mask: np.ndarray) -> np.n
     mean = (eye[..., None] * image).sum(axis=(0, 1)) / max(eye.sum(), 1e-9)
     blob = gaussian_filter(eye, attributes["eye_height"] / 2)
     blob = blob / max(blob.max(), 1e-9)
-    skin = _skin(attributes, rows, cols)
+    skin = lit_skin(attributes, rows, cols)
     return _paste(image, mask, skin + blob[..., None] * (mean - skin))
 
 

@@ -1,29 +1,19 @@
-"""The procedural renderer's eyes and window grids re-drawn from the generating attributes,
-without sensor noise: what a semantic hole should show (:mod:`inpainting.data.procedural`
-draws the images; these templates follow its drawing order and colours).
+"""What a semantic hole should show: the procedural renderer's eye and window grid drawn from the
+generating attributes with the renderer's own functions (:mod:`inpainting.data.drawing`), on plain
+skin or a flat wall, without sensor noise, shifted or resized on request.
 
 Coordinates are pixels ``[row, col]``, with the centre of pixel ``[r, c]`` at ``(r, c)``."""
 from __future__ import annotations
 
 import numpy as np
 
-PUPIL_RGB = (15.0, 10.0, 10.0)  # the renderer's pupil colour (procedural._draw_face)
-LID_SHADE = 0.3              # the renderer's lid colour: hair_rgb * 0.3
+from ...data.drawing import (LID_SHADE, PUPIL_RGB, RAIL_RGB, balcony_rails, blend, draw_eye, eye_parts,
+                             mullion_cross, skin_shading, window_parts)
 
 
-def _cov(signed_distance):
-    """Anti-aliased coverage from a signed distance in px (negative = inside), as the renderer."""
-    return np.clip(0.5 - signed_distance, 0.0, 1.0)
-
-
-def _skin(attributes: dict, rows, cols) -> np.ndarray:
+def lit_skin(attributes: dict, rows, cols) -> np.ndarray:
     """The renderer's lit skin colour at ``(rows, cols)`` (broadcast), float ``(..., 3)``."""
-    s = attributes["image_size"]
-    angle, strength = attributes["light_angle"], attributes["light_strength"]
-    light = 1 + strength * 2 * ((cols / s - 0.5) * np.cos(angle) + (rows / s - 0.5) * np.sin(angle))
-    (cy, cx), (fb, fa) = attributes["face_center"], attributes["face_axes"]
-    q = np.sqrt(((rows - cy) / fb) ** 2 + ((cols - cx) / fa) ** 2)
-    return np.asarray(attributes["skin_rgb"]) * (light * (1 - 0.2 * np.clip(q, 0, 1) ** 6))[..., None]
+    return np.asarray(attributes["skin_rgb"]) * skin_shading(attributes, rows, cols)[..., None]
 
 
 def eye_template(attributes: dict, which: str, rows, cols, offset=(0.0, 0.0),
@@ -54,23 +44,16 @@ def eye_template(attributes: dict, which: str, rows, cols, offset=(0.0, 0.0),
         covers in the final image (they sum to 1), float ``(...)``.
     """
     a = {**attributes, **changes}
-    s = a["image_size"]
     er = a[f"eye_{which}_center"][0] + np.asarray(offset[0], dtype=float)
     ec = a[f"eye_{which}_center"][1] + np.asarray(offset[1], dtype=float)
-    rx, ry, m = a["eye_radius"], a["eye_height"], min(a["eye_radius"], a["eye_height"])
     rows, cols = np.asarray(rows, float), np.asarray(cols, float)
-    skin = _skin(a, rows, cols)  # independent of the offset: computed before broadcasting
+    lit = lit_skin(a, rows, cols)  # independent of the offset: computed before broadcasting
     rows, cols = np.broadcast_arrays(rows + 0 * er, cols + 0 * ec)
-    q = np.sqrt(((rows - er) / ry) ** 2 + ((cols - ec) / rx) ** 2)
-    d = np.hypot(rows - er, cols - ec)
-    sclera = _cov((q - 1) * m)
-    iris = sclera * _cov(d - a["iris_radius"])
-    pupil = sclera * _cov(d - a["pupil_radius"])
-    lid = _cov(np.abs((q - 1) * m) - max(0.35, 0.006 * s)) * _cov(rows - er)
-    img = np.broadcast_to(skin, (*rows.shape, 3))
-    for alpha, colour in ((sclera, a["sclera_rgb"]), (iris, a["iris_rgb"]), (pupil, PUPIL_RGB),
-                          (lid, LID_SHADE * np.asarray(a["hair_rgb"]))):
-        img = img + alpha[..., None] * (np.asarray(colour, float) - img)
+    parts = eye_parts(a, er, ec, rows, cols)
+    img = draw_eye(np.broadcast_to(lit, (*rows.shape, 3)), parts,
+                   {"sclera": a["sclera_rgb"], "iris": a["iris_rgb"], "pupil": PUPIL_RGB,
+                    "lid": LID_SHADE * np.asarray(a["hair_rgb"])})
+    sclera, iris, pupil, lid = (parts[p] for p in ("sclera", "iris", "pupil", "lid"))
     keep_lid, keep_pupil, keep_iris = 1 - lid, (1 - lid) * (1 - pupil), (1 - lid) * (1 - pupil) * (1 - iris)
     weights = {"pupil": pupil * keep_lid, "iris": iris * keep_pupil, "sclera": sclera * keep_iris,
                "lid": lid, "skin": (1 - sclera) * keep_iris}
@@ -126,29 +109,22 @@ def window_grid(attributes: dict, rows, cols, shift=(0.0, 0.0), scale=(1.0, 1.0)
         raise ValueError(f"stripes={stripes!r}; valid: None, vertical, horizontal")
     rows, cols = np.asarray(rows, float), np.asarray(cols, float)
     dyw, dxw, wh, ww, ft, in_grid, floor = _window_profiles(attributes, rows, cols, shift, scale)
-    fx, gx = _cov(np.abs(dxw) - (ww / 2 + ft)), _cov(np.abs(dxw) - ww / 2)
-    fy, gy = _cov(np.abs(dyw) - (wh / 2 + ft)) * in_grid, _cov(np.abs(dyw) - wh / 2) * in_grid
-    shade = 1 + 0.3 * np.clip(dyw / wh, -0.5, 0.5)
-    if stripes == "vertical":
-        fy, gy, shade = np.ones_like(fy), np.ones_like(gy), np.ones_like(shade)
+    if stripes == "vertical":     # every row is a window row: the column profile alone
+        dyw, wh, in_grid = np.zeros_like(dyw), np.inf, 1.0
     elif stripes == "horizontal":
-        fx, gx, shade = np.ones_like(fx), np.ones_like(gx), np.ones_like(shade)
-    frame, glass = fx * fy, gx * gy
+        dxw, ww = np.zeros_like(dxw), np.inf
+    frame, glass, shade = window_parts(dxw, dyw, wh, ww, ft, in_grid)
+    if stripes is not None:
+        shade = np.ones_like(shade)
     frame_rgb, glass_rgb = np.asarray(attributes["frame_rgb"]), np.asarray(attributes["window_rgb"])
     img = np.broadcast_to(np.asarray(attributes["wall_rgb"], float), (*frame.shape, 3))
-    img = img + frame[..., None] * (frame_rgb - img)
-    img = img + glass[..., None] * (glass_rgb * shade[..., None] - img)
+    img = blend(img, frame, frame_rgb)
+    img = blend(img, glass, glass_rgb * shade[..., None])
     if stripes is None and attributes.get("mullions"):
-        bar = max(0.3, ft * 0.3)
-        cross = np.maximum(_cov(np.abs(dxw) - bar), _cov(np.abs(dyw + wh * 0.15) - bar))
-        img = img + (glass * cross)[..., None] * (frame_rgb - img)
+        img = blend(img, glass * mullion_cross(dxw, dyw, wh, ft), frame_rgb)
     if stripes is None and "rail_height" in attributes and attributes.get("balcony_floors"):
-        rail_h, s = attributes["rail_height"], attributes["image_size"]
-        balcony = np.isin(floor, attributes["balcony_floors"]) * in_grid
-        rail = _cov(np.abs(dyw - (wh / 2 + ft - rail_h / 2)) - rail_h / 2) * balcony
-        if not attributes.get("balcony_continuous"):
-            rail = rail * _cov(np.abs(dxw) - (ww / 2 + 2 * ft))
-        bar_period = max(3.0, 0.03 * s)
-        bars = np.where(cols % bar_period < bar_period / 2, 1.0, 0.5)
-        img = img + (rail * bars)[..., None] * (np.array([35.0, 35.0, 38.0]) - img)
+        on_balcony = np.isin(floor, attributes["balcony_floors"]) * in_grid
+        img = blend(img, balcony_rails(dxw, dyw, wh, ww, ft, attributes["rail_height"], on_balcony,
+                                       attributes.get("balcony_continuous"), cols,
+                                       attributes["image_size"]), RAIL_RGB)
     return img
