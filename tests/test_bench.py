@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from inpainting.bench import cli
 from inpainting.bench import throughput as bench
 from inpainting.bench.parts import (SUM_ROW, STEP_ROW, WARM_START, decomposed_step, kind_trainer,
                                     measure, resolve_variants, run_parts, select_kinds,
@@ -141,7 +142,7 @@ def test_roofs_table_is_consistent(smoke):
                                   ["--batch", "0"]])
 def test_command_line_usage_errors(argv):
     with pytest.raises(SystemExit) as exc:
-        bench.parse_args(argv)
+        cli.parse_args(argv)
     assert exc.value.code == 2
 
 

@@ -1,6 +1,6 @@
-"""``python -m inpainting.bench``: see :mod:`inpainting.bench.throughput`."""
+"""``python -m inpainting.bench``: see :mod:`inpainting.bench.cli`."""
 import sys
 
-from .throughput import main
+from .cli import main
 
 sys.exit(main())

@@ -70,7 +70,7 @@ class Plan:
 
 # ----------------------------------------------------------------------------------- device
 def device_info(plan: Plan) -> dict:
-    from .parts import machine
+    from .common import machine
     info = {"torch": torch.__version__, "cuda_available": torch.cuda.is_available(),
             "dry_run": plan.dry, **machine(torch.device("cpu")),
             "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}

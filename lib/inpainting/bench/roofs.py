@@ -49,8 +49,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from .parts import (RANDOM_VGG, fit_threads, load_average, machine, plain_steps, size_overrides,
-                    stage_steps, sync)
+from .common import fit_threads, load_average, machine, plain_steps, sync
+from .parts import RANDOM_VGG, size_overrides, stage_steps
 from ..experiments import variant_spec
 from ..profiles import Profile, with_overrides
 from ..runtime import cpu_bf16_fast, precision as run_precision

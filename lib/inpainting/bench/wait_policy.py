@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         run_child(args)
         return 0
     import torch
-    from .parts import machine_line
+    from .common import machine_line
     from ..disk import results_dir, save_table
     print(f"measured on: {machine_line(torch.device('cpu'))}", flush=True)
     df = measure(args, log=lambda m: print(m, flush=True))
