@@ -12,6 +12,10 @@
 #                                     with AMP and a bit-identical resume, lite vs GLCIC steps at 128 and
 #                                     256 px in float32 and AMP; one JSON (results/bench/gpu_check.json).
 #                                     Without a GPU: says so, checks its own plumbing on the CPU, exits 0
+#   ./run_all.sh book [--profile P] [--serve] [--port N]  a static HTML book (build/book/<profile>/_build/html)
+#                                     of the profile's executed notebooks (default: the committed study,
+#                                     no training), docs/method.md, docs/teaching.md and REPRODUCTION.md,
+#                                     built offline and checked; --serve serves it on 127.0.0.1
 #   ./run_all.sh setup                only create / update the environment
 # Environment: an already active virtualenv or conda env is used as it is; otherwise .venv is created.
 # The packages are the pinned list in environment.yml (the same list conda users install from).
@@ -20,7 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
 KERNEL=inpainting-kit
-VALID="smoke, demo, study, paper, test, lab, student, setup, tensorboard, gpu-check"
+VALID="smoke, demo, study, paper, test, lab, student, setup, tensorboard, gpu-check, book"
 
 usage_error() {
   echo "run_all.sh: $1; valid: $VALID (./run_all.sh --help)" >&2
@@ -30,7 +34,7 @@ usage_error() {
 if [[ $# -eq 0 ]]; then MODE=demo; else MODE=$1; shift; fi
 case "$MODE" in
   smoke|demo|study|paper|setup|student) [[ $# -eq 0 ]] || usage_error "'$MODE' takes no further arguments (got: $*)" ;;
-  test|lab) ;;
+  test|lab|book) ;;
   gpu-check) [[ $# -eq 0 || ( $# -eq 1 && "$1" == --dry-run ) ]] || usage_error "gpu-check takes only --dry-run (got: $*)" ;;
   tensorboard) if [[ $# -gt 0 && "$1" != -* && ! -d "$1" ]]; then
                  usage_error "tensorboard: '$1' is not a folder (./run_all.sh tensorboard [folder] [tensorboard options])"
@@ -90,7 +94,10 @@ fi
 # ---------------------------------------------------------------- commands
 if [[ "$MODE" == setup ]]; then exit 0; fi
 if [[ "$MODE" == student ]]; then
-  exec "$PY" -m inpainting.student
+  exec "$PY" -m inpainting.teaching.student
+fi
+if [[ "$MODE" == book ]]; then
+  exec "$PY" -m inpainting.teaching.book "$@"
 fi
 if [[ "$MODE" == gpu-check ]]; then
   exec "$PY" -m inpainting.bench.gpu_check "$@"
@@ -125,7 +132,7 @@ if [[ "$MODE" == tensorboard ]]; then
 fi
 
 PROFILE=$MODE
-# The folder the notebooks write to (inpainting.runtime.results_dir): $INPAINTING_RESULTS/<profile>
+# The folder the notebooks write to (inpainting.disk.results_dir): $INPAINTING_RESULTS/<profile>
 # if the variable is set, else results/<profile>; each profile has its own run.json and summary.md.
 if [[ -n "${INPAINTING_RESULTS:-}" ]]; then OUT=$INPAINTING_RESULTS/$PROFILE; else OUT=$ROOT/results/$PROFILE; fi
 mkdir -p "$OUT/notebooks"
@@ -144,12 +151,12 @@ rm -f "$OUT/run.json" "$OUT/outputs.json" "$OUT/summary.md"
 export INPAINTING_PROFILE=$PROFILE
 "$PY" - "$PROFILE" <<'PYEOF'
 import sys
-from inpainting import runtime
+from inpainting import disk, runtime
 from inpainting.profiles import get_profile
 p = get_profile(sys.argv[1])
-runtime.update_run_json(p.name, profile=p.name, seed=p.train.seed, started=runtime.now_iso(),
-                        finished=None, status="running", notebooks={},
-                        **runtime.environment_info(runtime.select_device(p.train.device)))
+disk.update_run_json(p.name, profile=p.name, seed=p.train.seed, started=disk.now_iso(),
+                     finished=None, status="running", notebooks={},
+                     **runtime.environment_info(runtime.select_device(p.train.device)))
 PYEOF
 
 status=ok
@@ -158,16 +165,16 @@ for nb in notebooks/[0-9][0-9]_*.ipynb; do
   dest="$OUT/notebooks/$name"
   log "running $name (profile $PROFILE)"
   t0=$(date +%s)
-  if ! "$PY" -m inpainting.notebook_runner "$nb" "$dest" --profile "$PROFILE"; then
+  if ! "$PY" -m inpainting.teaching.notebook_runner "$nb" "$dest" --profile "$PROFILE"; then
     log "FAILED: $name. The executed copy with the traceback is $dest"
     status="failed: $name"
     break
   fi
   secs=$(( $(date +%s) - t0 ))
   log "done $name in ${secs}s"
-  "$PY" -c "import sys; from inpainting import runtime; runtime.update_run_json(sys.argv[1], notebooks={sys.argv[2]: int(sys.argv[3])})" "$PROFILE" "$name" "$secs"
+  "$PY" -c "import sys; from inpainting import disk; disk.update_run_json(sys.argv[1], notebooks={sys.argv[2]: int(sys.argv[3])})" "$PROFILE" "$name" "$secs"
 done
 
-"$PY" -c "import sys; from inpainting import runtime; runtime.update_run_json(sys.argv[1], finished=runtime.now_iso(), status=sys.argv[2])" "$PROFILE" "$status"
+"$PY" -c "import sys; from inpainting import disk; disk.update_run_json(sys.argv[1], finished=disk.now_iso(), status=sys.argv[2])" "$PROFILE" "$status"
 if [[ "$status" != ok ]]; then exit 1; fi
 log "all notebooks done; results in $OUT (summary: $OUT/summary.md)"

@@ -18,7 +18,8 @@ import os
 import pytest
 
 from inpainting.profiles import PROFILE_ENV
-from inpainting.runtime import DEVICE_ENV, RESULTS_ENV
+from inpainting.runtime import DEVICE_ENV
+from inpainting.disk import RESULTS_ENV
 
 CLEARED = (PROFILE_ENV, DEVICE_ENV)
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from inpainting.training import checkpoint
-from inpainting.runtime import atomic_write
+from inpainting.disk import atomic_write
 
 
 def _state(step: int) -> dict:

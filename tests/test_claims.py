@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from inpainting.evaluation import claims as C
-from inpainting.evaluation import plan as P
+from inpainting.evaluation import preregistration as P
 from inpainting.evaluation import records as R
-from inpainting.experiments import FACADES_VARIANTS, FACES_ALL_VARIANTS, variants_for
+from inpainting.experiments import Plan
 from inpainting.profiles import get_profile
 from fixtures import make_oracle
 from test_records import study
@@ -23,8 +23,8 @@ def test_the_plans_rows_are_rows_notebook_06_trains(name):
     profile = get_profile(name, {"experiments.faces_baselines": ["glcic", "context_encoder"],
                                  "experiments.facades_baselines": ["glcic", "context_encoder"],
                                  "experiments.perceptual_levels": ["relu1_1", "relu3_1", "relu5_1"]})
-    rows = {"faces": set(variants_for(profile, FACES_ALL_VARIANTS, "faces")),
-            "facades": set(variants_for(profile, FACADES_VARIANTS, "facades"))}
+    rows = {role: {row.name for row in Plan(profile).table("06_evaluation", role)}
+            for role in ("faces", "facades")}
     plan = P.for_profile(profile)
     assert [c.id for c in plan.claims] == list(C.CLAIM_WORDS)
     for claim in plan.claims:

@@ -16,7 +16,7 @@ from inpainting.experiments import ABLATION_VARIANTS, FULL_MODEL, variant_spec
 from inpainting.evaluation.metrics import psnr, ssim, to_uint8
 from inpainting.models import build_inpainter, save_generator
 from inpainting.profiles import ModelConfig, get_profile, with_overrides
-from inpainting.runtime import results_dir
+from inpainting.disk import results_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "07_interactive_demo.ipynb"

@@ -44,7 +44,8 @@ from inpainting.models import build_inpainter, load_inpainter
 from inpainting.models.perceptual_weights import OFFLINE_ENV
 from inpainting.profiles import get_profile
 from inpainting.training.runs import RunSpec, is_finished, run_dir, run_key
-from inpainting.runtime import DEVICE_ENV, RESULTS_ENV
+from inpainting.runtime import DEVICE_ENV
+from inpainting.disk import RESULTS_ENV
 from inpainting.train import resolve
 from inpainting.training import Schedule, Trainer
 

@@ -95,7 +95,7 @@ def test_kernel_uses_ipc_and_logs_no_unencrypted_tcp_warning(tmp_path):
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell("print('ran', profile)")]
     nbformat.write(nb, tmp_path / "nb.ipynb")
-    done = subprocess.run([sys.executable, "-m", "inpainting.notebook_runner", str(tmp_path / "nb.ipynb"),
+    done = subprocess.run([sys.executable, "-m", "inpainting.teaching.notebook_runner", str(tmp_path / "nb.ipynb"),
                            str(tmp_path / "out.ipynb"), "--profile", "smoke"],
                           capture_output=True, text=True, timeout=300)
     log = done.stdout + done.stderr

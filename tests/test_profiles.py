@@ -35,15 +35,14 @@ def test_unknown_profile_lists_valid_ones():
 
 def test_the_study_profile_trains_every_row_with_the_planned_seeds_and_curve_points():
     """Every T3/T4 row and both baselines on both datasets, the seeds and test images of the
-    pre-registered plan (inpainting.evaluation.plan), >= 6 points of each joint stage, a
+    pre-registered plan (inpainting.evaluation.preregistration), >= 6 points of each joint stage, a
     longer joint stage than the demo's (its warm start, so the demo's are reused), the demo's
     models and losses except loss.w_adv, raised by the weight rule (docs/method.md §5.5)."""
-    from inpainting.experiments import needed_runs
+    from inpainting.evaluation.preregistration import STUDY_PLAN
+    from inpainting.experiments import Plan
     from inpainting.training import Schedule
     study, demo = get_profile("study"), get_profile("demo")
-    from inpainting.evaluation.plan import STUDY_PLAN
-    from inpainting.experiments import seeds
-    assert tuple(seeds(study)) == STUDY_PLAN.seeds
+    assert Plan(study).seeds == STUDY_PLAN.seeds
     assert study.faces.n_test == study.facades.n_test == STUDY_PLAN.n_test
     assert study.masks.test_kinds == STUDY_PLAN.kinds
     assert study.experiments.faces_baselines == study.experiments.facades_baselines == \
@@ -54,7 +53,7 @@ def test_the_study_profile_trains_every_row_with_the_planned_seeds_and_curve_poi
     assert (study.model, study.masks) == (demo.model, demo.masks)
     assert dataclasses.replace(study.loss, w_adv=demo.loss.w_adv) == demo.loss
     assert study.loss.w_adv == 3 * demo.loss.w_adv   # 3.5 % -> about 10 % of the gradient
-    runs = needed_runs(study)
+    runs = Plan(study).runs()
     generators = {(s.role, s.profile.model.generator) for s in runs}
     assert {("faces", "glcic"), ("facades", "glcic"), ("faces", "context_encoder"),
             ("facades", "context_encoder")} <= generators
@@ -157,7 +156,8 @@ def test_every_field_is_checked_by_type_and_range(key, value, match):
 
 
 def test_a_profile_built_by_hand_is_validated_too():
-    from inpainting.profiles import TrainConfig, validate
+    from inpainting.profile_checks import validate
+    from inpainting.profiles import TrainConfig
     profile = dataclasses.replace(get_profile("smoke"), train=TrainConfig(batch_size=None))
     with pytest.raises(ValueError, match="train.batch_size=None"):
         validate(profile)
@@ -182,7 +182,7 @@ def test_dataset_name_and_root_can_be_overridden(tmp_path):
 
 def test_tests_never_see_the_users_environment(isolated_results):
     """tests/conftest.py: results in a temporary folder, no profile/device from the shell."""
-    from inpainting.runtime import REPO_ROOT, results_dir
+    from inpainting.disk import REPO_ROOT, results_dir
     assert "INPAINTING_PROFILE" not in os.environ and "INPAINTING_DEVICE" not in os.environ
     assert get_profile().name == "demo"
     assert results_dir("smoke") == Path(isolated_results) / "smoke"   # one folder per profile
@@ -274,8 +274,9 @@ def test_a_variant_with_nothing_after_its_warm_start_is_the_warm_start():
     p = get_profile("smoke", {"train.steps_joint": 0})
     spec = variant_spec(p, ABLATION_VARIANTS["L_rec"])   # D-only after the warm start: nothing
     assert spec.init is None and spec.profile.train.steps_joint == 0
-    from inpainting.experiments import warm_start_profile
-    assert run_key(spec) == run_key(RunSpec(warm_start_profile(p)))
+    warm_start = with_overrides(p, {"loss.w_adv": 0.0, "loss.w_per": 0.0, "train.steps_d": 0,
+                                    "train.steps_joint": 0})
+    assert run_key(spec) == run_key(RunSpec(warm_start))
     # the full model too: its D-only steps after the warm start leave G as the warm start made it
     assert run_key(variant_spec(p, ABLATION_VARIANTS[FULL_MODEL])) == run_key(spec)
 
@@ -293,7 +294,7 @@ def test_the_refusal_rule_is_what_the_training_loop_does(overrides, tmp_path):
     """The rule cannot drift from the loop: train each schedule for real (validation bypassed)
     and compare whether G's parameters moved with ``generator_update_steps``."""
     import torch
-    from inpainting.profile_rules import generator_update_steps
+    from inpainting.stages import generator_update_steps
     from inpainting.training import Trainer
     base = get_profile("smoke", {"train.steps_g": 2, "train.steps_d": 1, "train.steps_joint": 2,
                                  "loss.per_weights": "random", "faces.n_train": 8,

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from inpainting.evaluation import claims as C
-from inpainting.evaluation import plan as P
+from inpainting.evaluation import preregistration as P
 from inpainting.evaluation import records as R
 from inpainting.evaluation import decisions
 from inpainting.profiles import get_profile

@@ -10,6 +10,7 @@ import shutil
 import pytest
 import torch
 
+from inpainting import reference_export as E
 from inpainting import references as R
 from inpainting.data.test_sets import fixed_test_set
 from inpainting.evaluation.runner import evaluate
@@ -109,14 +110,14 @@ def test_committed_results_describe_their_machine_and_read_their_tables():
 def test_export_writes_float16_weights_a_manifest_and_refuses_unfinished_runs(tmp_path, monkeypatch):
     smoke = get_profile("smoke")
     spec = variant_spec(smoke, ABLATION_VARIANTS[FULL_MODEL], "faces")
-    monkeypatch.setattr(R, "stored_runs", lambda p: [("faces", FULL_MODEL, 0, spec)])
+    monkeypatch.setattr(E, "stored_runs", lambda p: [("faces", FULL_MODEL, 0, spec)])
     with pytest.raises(RuntimeError, match="not finished.*--all"):
-        R.export(smoke, "1 s", "test", root=tmp_path)
+        E.export(smoke, "1 s", "test", root=tmp_path)
     assert not (tmp_path / "smoke").exists()
     train_spec(spec, progress=False)
     (tmp_path / "smoke").mkdir()
     (tmp_path / "smoke" / "README.md").write_text("kept")
-    folder = R.export(smoke, "1 min", "python -m inpainting.train --profile smoke --all", root=tmp_path)
+    folder = E.export(smoke, "1 min", "python -m inpainting.train --profile smoke --all", root=tmp_path)
     manifest = R.read_manifest("smoke", tmp_path)
     (entry,) = manifest["models"]
     blob = torch.load(folder / entry["file"], weights_only=False)
@@ -134,24 +135,24 @@ def test_a_second_export_keeps_the_users_files_and_never_writes_over_theirs(tmp_
     """Issue 28: a re-export deleted every file the user had added to references/<profile>/."""
     smoke = get_profile("smoke")
     spec = variant_spec(smoke, ABLATION_VARIANTS[FULL_MODEL], "faces")
-    monkeypatch.setattr(R, "stored_runs", lambda p: [("faces", FULL_MODEL, 0, spec)])
+    monkeypatch.setattr(E, "stored_runs", lambda p: [("faces", FULL_MODEL, 0, spec)])
     train_spec(spec, progress=False)
-    folder = R.export(smoke, "1 min", "first", root=tmp_path)
+    folder = E.export(smoke, "1 min", "first", root=tmp_path)
     mine = {folder / "plan.json": "{}", folder / "notes" / "mine.txt": "my notes",
             folder / "runs" / "faces" / "extra.csv": "a\n1\n"}
     for path, text in mine.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    R.export(smoke, "1 min", "second", root=tmp_path)
+    E.export(smoke, "1 min", "second", root=tmp_path)
     assert all(path.read_text() == text for path, text in mine.items())
     assert R.read_manifest("smoke", tmp_path)["command"] == "second"
     # a file of the kit's that the user changed is theirs now: the export stops before any change
     log = (folder / R.read_manifest("smoke", tmp_path)["models"][0]["file"]).parent / "log.csv"
     log.write_text(log.read_text() + "# my remark\n")
     with pytest.raises(R.OutputError, match=f"{log}.*--replace"):
-        R.export(smoke, "1 min", "third", root=tmp_path)
+        E.export(smoke, "1 min", "third", root=tmp_path)
     assert R.read_manifest("smoke", tmp_path)["command"] == "second"
-    R.export(smoke, "1 min", "third", root=tmp_path, replace=True)
+    E.export(smoke, "1 min", "third", root=tmp_path, replace=True)
     assert R.read_manifest("smoke", tmp_path)["command"] == "third" and "my remark" not in log.read_text()
     assert all(path.read_text() == text for path, text in mine.items())
 

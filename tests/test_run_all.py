@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_ALL = str(ROOT / "run_all.sh")
-VALID = "valid: smoke, demo, study, paper, test, lab, student, setup, tensorboard, gpu-check"
+VALID = "valid: smoke, demo, study, paper, test, lab, student, setup, tensorboard, gpu-check, book"
 
 
 def _run(*args, env=None, timeout=300):
@@ -37,7 +37,7 @@ def test_help_lists_every_command():
     proc = _run("--help", timeout=30)
     assert proc.returncode == 0
     for command in ("smoke|demo|study|paper", "test", "lab", "student", "setup", "tensorboard",
-                    "gpu-check"):
+                    "gpu-check", "book"):
         assert command in proc.stdout
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from inpainting import runtime
+from inpainting import disk
 from inpainting.inference import complete
 from inpainting.models import ModelFileError, load_inpainter, read_generator
 from inpainting.models.loading import ForeignFileError
@@ -38,7 +38,7 @@ def _offline(monkeypatch):
 def finished(tmp_path_factory):
     """One finished tiny smoke run (and a second of another configuration) in a module folder."""
     mp = pytest.MonkeyPatch()
-    mp.setenv(runtime.RESULTS_ENV, str(tmp_path_factory.mktemp("results")))
+    mp.setenv(disk.RESULTS_ENV, str(tmp_path_factory.mktemp("results")))
     mp.setenv(OFFLINE_ENV, "1")
     spec = RunSpec(get_profile("smoke", TINY), "faces")
     other = RunSpec(get_profile("smoke", {**TINY, "train.steps_joint": 2}), "faces")
@@ -64,18 +64,18 @@ DAMAGE = {"truncated": '{"runs": {"a": {"se', "not JSON": "\x00\x01 garbage", "e
 
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
 def test_a_damaged_run_json_is_set_aside_and_rebuilt(damage):
-    path = runtime.results_dir("smoke") / "run.json"
+    path = disk.results_dir("smoke") / "run.json"
     path.write_text(DAMAGE[damage])
     with pytest.warns(UserWarning, match=r"run.json was damaged .*set aside as run.json.damaged-"):
         register_run("smoke", {"run": "runs/faces/lite-1", "precision": "float32"}, trained=True)
     assert json.loads(path.read_text())["runs"]["runs/faces/lite-1"]["trained_by"] == ["python"]
     assert [p.read_text() for p in _damaged(path)] == [DAMAGE[damage]]   # kept, not deleted
     write_summary("smoke")                                                # reads it again: fine
-    runtime.update_run_json("smoke", status="ok")
+    disk.update_run_json("smoke", status="ok")
 
 
 def test_a_damaged_outputs_json_is_set_aside_and_rebuilt():
-    root = runtime.results_dir("smoke")
+    root = disk.results_dir("smoke")
     (root / "outputs.json").write_text('{"03_training/t": {"kind": "table"')
     with pytest.warns(UserWarning, match="outputs.json was damaged"):
         Report("smoke", "03_training").table(pd.DataFrame({"a": [1]}), "t", "how")
@@ -102,7 +102,7 @@ def test_half_written_bookkeeping_beside_an_intact_run_is_rebuilt_not_retrained(
 
 
 def test_a_damaged_record_with_only_the_generator_left_is_rebuilt_from_it(tmp_path, monkeypatch):
-    monkeypatch.setenv(runtime.RESULTS_ENV, str(tmp_path))
+    monkeypatch.setenv(disk.RESULTS_ENV, str(tmp_path))
     spec = RunSpec(get_profile("smoke", TINY), "faces")
     run = Trainer(spec, progress=False).fit()
     shutil.move(run.out_dir / "checkpoints", tmp_path / "kept-checkpoints")   # no checkpoint
@@ -146,10 +146,10 @@ def test_no_message_advises_deleting_work():
 
 
 def test_every_profile_has_its_own_results_folder(tmp_path, monkeypatch):
-    monkeypatch.setenv(runtime.RESULTS_ENV, str(tmp_path))
-    runtime.update_run_json("smoke", status="smoke run")
-    runtime.update_run_json("demo", status="demo run")
-    assert runtime.results_dir("smoke") == tmp_path / "smoke"
+    monkeypatch.setenv(disk.RESULTS_ENV, str(tmp_path))
+    disk.update_run_json("smoke", status="smoke run")
+    disk.update_run_json("demo", status="demo run")
+    assert disk.results_dir("smoke") == tmp_path / "smoke"
     assert json.loads((tmp_path / "smoke" / "run.json").read_text())["status"] == "smoke run"
     assert json.loads((tmp_path / "demo" / "run.json").read_text())["status"] == "demo run"
     text = (Path(__file__).resolve().parents[1] / "run_all.sh").read_text()

@@ -8,7 +8,7 @@ when issue 20 added the study profile (its keys added, every other key unchanged
 keys recorded again when the study was re-sized to train within 2 h on the 2-core AVX2 CPU and took
 loss.w_adv 3e-3 by the weight rule (every smoke, demo and paper key unchanged). It lists, for the
 smoke, demo, study and paper profiles,
-every run :func:`inpainting.experiments.needed_runs` returns (warm starts first), each with its key,
+every run of the experiment plan (:meth:`inpainting.experiments.Plan.runs`, warm starts first), each with its key,
 the key of its warm start, and the profile fields in which it differs from the profile.
 
 The keys are computed offline and without any local VGG file (``$INPAINTING_OFFLINE=1``,
@@ -51,9 +51,9 @@ def _differences(profile, base) -> dict:
 
 
 def current_keys() -> dict:
-    """``{profile: [{role, generator, key, init, differs}, ...]}`` in ``needed_runs`` order
+    """``{profile: [{role, generator, key, init, differs}, ...]}`` in the plan's order
     (call with the environment of the module docstring)."""
-    from inpainting.experiments import needed_runs
+    from inpainting.experiments import Plan
     from inpainting.profiles import get_profile
     out = {}
     for name in PROFILE_NAMES:
@@ -61,7 +61,7 @@ def current_keys() -> dict:
         out[name] = [{"role": spec.role, "generator": spec.profile.model.generator,
                       "key": spec.key, "init": spec.init.key if spec.init is not None else None,
                       "differs": _differences(spec.profile, profile)}
-                     for spec in needed_runs(profile)]
+                     for spec in Plan(profile).runs()]
     return out
 
 

@@ -21,7 +21,7 @@ from inpainting.models import ModelFileError, load_inpainter
 from inpainting.models import perceptual_weights
 from inpainting.models.perceptual_weights import OFFLINE_ENV
 from inpainting.profiles import get_profile, override_names, with_overrides
-from inpainting.runtime import RESULTS_ENV
+from inpainting.disk import RESULTS_ENV
 from inpainting.training import Trainer
 
 # Every term switched on, so that every field of a term can matter (random perceptual weights, so
@@ -147,9 +147,9 @@ def test_a_variant_with_another_warm_start_is_another_run():
     assert seeds[0].key != seeds[1].key and seeds[0].init.key != seeds[1].init.key
 
 
-def test_needed_runs_lists_warm_starts_first_and_each_run_once():
+def test_the_plan_lists_warm_starts_first_and_each_run_once():
     P = get_profile("smoke", {"experiments.seeds": 2})
-    specs = experiments.needed_runs(P)
+    specs = experiments.Plan(P).runs()
     keys = [s.key for s in specs]
     assert len(keys) == len(set(keys))
     first_variant = next(i for i, s in enumerate(specs) if s.init is not None)
@@ -258,42 +258,41 @@ def test_glcic_fills_its_hole_with_the_training_mean_pixel():
     assert "generator.fill" in trainer.G.state_dict()   # saved with the weights
 
 
+def rows(profile, notebook, role="faces"):
+    """The row names of ``notebook``'s table of ``role`` in the profile's experiment plan."""
+    return [row.name for row in experiments.Plan(profile).table(notebook, role)]
+
+
 def test_the_profile_chooses_the_baselines_retrained_on_each_role():
     demo, paper = get_profile("demo"), get_profile("paper")
     def generators(profile, role):
-        return {s.profile.model.generator for s in experiments.needed_runs(profile)
+        return {s.profile.model.generator for s in experiments.Plan(profile).runs()
                 if s.role == role}
     assert generators(demo, "facades") == generators(demo, "faces") == {"lite", "context_encoder"}
     assert generators(paper, "facades") == generators(paper, "faces") == \
         {"lite", "glcic", "context_encoder"}
     with_glcic = get_profile("demo", {"experiments.faces_baselines": ["glcic", "context_encoder"]})
     assert generators(with_glcic, "faces") == {"lite", "glcic", "context_encoder"}
-    kept = experiments.variants_for(demo, experiments.FACADES_VARIANTS, "facades")
+    kept = rows(demo, "06_evaluation", "facades")
     assert experiments.GLCIC not in kept and experiments.CONTEXT_ENCODER in kept
-    assert experiments.variants_for(with_glcic, experiments.FACADES_VARIANTS, "faces") == \
-        experiments.FACADES_VARIANTS
-    assert experiments.variants_for(demo, experiments.FACADES_VARIANTS, "photos") == \
-        experiments.FACADES_VARIANTS
+    assert experiments.GLCIC in rows(with_glcic, "06_evaluation", "faces")
 
 
 def test_the_profile_chooses_the_perceptual_levels_trained():
     demo = get_profile("demo")
     assert demo.experiments.perceptual_levels == ("relu1_1", "relu3_1", "relu5_1")
-    kept = experiments.variants_for(demo, experiments.PERCEPTUAL_LEVEL_VARIANTS, "faces")
-    assert list(kept) == ["relu1_1", "relu3_1", "relu5_1"]
-    rows = experiments.variants_for(demo, experiments.FACES_ALL_VARIANTS, "faces")
-    assert "per@relu2_1" not in rows and "per@relu5_1" in rows and experiments.FULL_MODEL in rows
-    assert "per@relu1_1..relu5_1 (equal weights)" not in rows and "L_rec + L_per" in rows
+    assert rows(demo, "05_perceptual_levels") == ["relu1_1", "relu3_1", "relu5_1"]
+    faces = rows(demo, "06_evaluation", "faces")
+    assert "per@relu2_1" not in faces and "per@relu5_1" in faces and experiments.FULL_MODEL in faces
+    assert "per@relu1_1..relu5_1 (equal weights)" not in faces and "L_rec + L_per" in faces
     with_all = get_profile("demo", {"experiments.perceptual_levels": ["relu3_1", "all"]})
-    assert list(experiments.variants_for(with_all, experiments.PERCEPTUAL_LEVEL_VARIANTS,
-                                         "faces")) == ["relu3_1", "relu1_1..relu5_1 (equal weights)"]
-    every = get_profile("paper")
-    assert experiments.variants_for(every, experiments.PERCEPTUAL_LEVEL_VARIANTS, "faces") == \
-        experiments.PERCEPTUAL_LEVEL_VARIANTS
+    assert rows(with_all, "05_perceptual_levels") == ["relu3_1", "relu1_1..relu5_1 (equal weights)"]
+    assert rows(get_profile("paper"), "05_perceptual_levels") == \
+        list(experiments.PERCEPTUAL_LEVEL_VARIANTS)
     random_row = get_profile("demo", {"experiments.perceptual_levels": ["relu3_1", "random"]})
-    assert experiments.variants_for(random_row, experiments.PERCEPTUAL_LEVEL_VARIANTS, "faces") == \
-        {"relu3_1": {"loss.per_layers": ("relu3_1",)},
-         experiments.RANDOM_FEATURES: {"loss.per_weights": "random"}}
+    [relu3_1, random] = experiments.Plan(random_row).table("05_perceptual_levels")
+    assert (relu3_1.name, relu3_1.overrides) == ("relu3_1", {"loss.per_layers": ("relu3_1",)})
+    assert (random.name, random.overrides) == ("random features", {"loss.per_weights": "random"})
     with pytest.raises(ValueError, match="experiments.perceptual_levels"):
         get_profile("demo", {"experiments.perceptual_levels": ["relu6_1"]})
 

@@ -167,7 +167,7 @@ def test_the_repository_student_copies_are_in_sync():
 
 
 def test_command_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "inpainting.student", "--out", str(tmp_path)],
+    proc = subprocess.run([sys.executable, "-m", "inpainting.teaching.student", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in tmp_path.glob("*.ipynb")) == [p.name for p in SOURCES]

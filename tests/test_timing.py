@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from inpainting.reporting import timing
-from inpainting.runtime import RESULTS_ENV
+from inpainting.disk import RESULTS_ENV
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""python -m inpainting.complete (issue 19, item 1): own images and masks of any size, matched by
+"""python -m inpainting.tools.complete (issue 19, item 1): own images and masks of any size, matched by
 file name, known pixels bit-identical, and every bad input a usage error (exit 2) naming it."""
 import subprocess
 import sys
@@ -85,7 +85,7 @@ def test_single_files_and_hole_black(run, tmp_path):
 
 
 def test_command_line_help_and_forwarder():
-    proc = subprocess.run([sys.executable, "-m", "inpainting.complete", "--help"],
+    proc = subprocess.run([sys.executable, "-m", "inpainting.tools.complete", "--help"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "--hole-black" in proc.stdout and "white" in proc.stdout
 

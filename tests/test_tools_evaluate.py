@@ -1,4 +1,4 @@
-"""python -m inpainting.export_test_set and python -m inpainting.evaluate (issue 19, items 2-3),
+"""python -m inpainting.tools.export_test_set and python -m inpainting.tools.evaluate (issue 19, items 2-3),
 and the issue's done-when check: export -> complete through the command -> evaluate gives the hole
 PSNR of the kit's own row for that run within 0.01 dB."""
 import json
@@ -113,11 +113,11 @@ def test_done_when_command_completions_score_the_kits_own_row(run, export, tmp_p
     evaluation of the run within 0.01 dB (the command reads PNG inputs and batches differently; the
     kit's evaluation runs on the float test set, so tiny rounding flips are possible)."""
     done = tmp_path / "done"
-    proc = subprocess.run([sys.executable, "-m", "inpainting.complete", "--model", str(run.out_dir),
+    proc = subprocess.run([sys.executable, "-m", "inpainting.tools.complete", "--model", str(run.out_dir),
                            "--images", str(export / "images"), "--masks", str(export / "masks"),
                            "--out", str(done)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "inpainting.evaluate", "--profile", "smoke",
+    proc = subprocess.run([sys.executable, "-m", "inpainting.tools.evaluate", "--profile", "smoke",
                            "--role", "faces", "--completions", str(done), "--name", "via command"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr

@@ -1,4 +1,4 @@
-"""python -m inpainting.export_onnx (issue 19, item 5) and the TensorBoard events of a run (item 4)."""
+"""python -m inpainting.tools.export_onnx (issue 19, item 5) and the TensorBoard events of a run (item 4)."""
 import socket
 import subprocess
 import sys
@@ -86,7 +86,7 @@ def test_usage_errors(run, tmp_path, capsys):
             export_onnx.main(argv)
         assert info.value.code == 2 and message in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
-    proc = subprocess.run([sys.executable, "-m", "inpainting.export_onnx", "--help"],
+    proc = subprocess.run([sys.executable, "-m", "inpainting.tools.export_onnx", "--help"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "--bench" in proc.stdout
 

@@ -17,8 +17,9 @@ from inpainting.models.loading import read_generator
 from inpainting.models.perceptual_weights import OFFLINE_ENV
 from inpainting.profiles import get_profile
 from inpainting.training.runs import RunLock, is_finished, run_dir, run_key
-from inpainting.runtime import DEVICE_ENV, RESULTS_ENV
-from inpainting.train import WARM_START, listing, main, parse, resolve, variant_table
+from inpainting.runtime import DEVICE_ENV
+from inpainting.disk import RESULTS_ENV
+from inpainting.train import WARM_START, listing, main, parse, resolve
 from inpainting.training import Trainer
 
 SHORT = {"train.steps_g": 2, "train.steps_d": 1, "train.steps_joint": 2}
@@ -84,7 +85,7 @@ def test_module_entry_point_exits_2_on_a_bad_variant():
 def test_every_variant_name_resolves(capsys):
     assert main(["--profile", "smoke", "--variants"]) == 0
     names = capsys.readouterr().out.splitlines()
-    assert names[0] == WARM_START and set(names[1:]) == set(variant_table())
+    assert names[0] == WARM_START and set(names[1:]) == set(experiments.VARIANTS)
     profile = get_profile("smoke")
     for name in names:
         assert resolve(profile, name).profile.name == "smoke"
@@ -100,7 +101,7 @@ def _listed(capsys, *extra):
 def test_list_prints_every_needed_run_once_as_arguments_that_train_it(capsys):
     lines = _listed(capsys)
     profile = get_profile("smoke", {"experiments.seeds": 2})
-    needed = experiments.needed_runs(profile)
+    needed = experiments.Plan(profile).runs()
     assert len(lines) == len(needed) == len({line.split("# key ")[1].split()[0] for line in lines})
     kinds = [WARM_START in line for line in lines]
     assert kinds == sorted(kinds, reverse=True) and sum(kinds) == 4   # 2 roles x 2 seeds, first

@@ -21,7 +21,7 @@ from inpainting.data.masks import sample_masks
 from inpainting.models import load_inpainter
 from inpainting.models.perceptual_weights import OFFLINE_ENV
 from inpainting.profiles import get_profile
-from inpainting.runtime import RESULTS_ENV
+from inpainting.disk import RESULTS_ENV
 
 FULL = {"train.steps_g": 3, "train.steps_d": 2, "train.steps_joint": 3, "train.checkpoint_every": 1,
         "train.sample_every": 4, "train.log_every": 1}

@@ -2,7 +2,8 @@
 
 A profile fixes every size, step count and loss weight of the kit. Notebooks take a profile name and a
 dict of dotted overrides (``{"train.batch_size": 8}``) and call :func:`get_profile`; unknown profile
-names or override names are errors that list the valid choices.
+names or override names are errors that list the valid choices. Every profile made here is validated
+field by field (:func:`inpainting.profile_checks.validate`).
 
 Labels follow docs/method.md: loss weights, schedule and optimiser settings are [INFERRED] defaults
 (docs/method.md §5.4 and 6.4), the generator is the first author's prototype [PROTO] (docs/method.md §2.2).
@@ -11,13 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import os
-import re
 import typing
 from dataclasses import MISSING, dataclass, field
 from typing import Any, Mapping
-
-from .profile_rules import Checker, check_trains_generator, is_int, is_number, parse_overrides
 
 PROFILE_ENV = "INPAINTING_PROFILE"
 DATASETS = ("faces", "facades", "photos", "celeba", "paris", "folder")
@@ -306,8 +305,8 @@ def _study() -> Profile:
     # of T3/T4 (relu1_1, relu3_1, relu5_1) and both baselines on both datasets, the demo's warm
     # start, a joint stage 1.5x the demo's, seven learning-curve points per run, one torch thread
     # per run (--all: two runs side by side). Seeds 0-7 and 192 test images per mask kind: the
-    # pre-registered plan (inpainting.evaluation.plan), sized by the 2-seed pilot's power analysis;
-    # neither changes a run key. loss.w_adv 3e-3 by the weight rule of docs/method.md §5.5.
+    # pre-registered plan (inpainting.evaluation.preregistration), sized by the 2-seed pilot's power
+    # analysis; neither changes a run key. loss.w_adv 3e-3 by the weight rule of docs/method.md §5.5.
     demo = _demo()
     return dataclasses.replace(
         demo, name="study",
@@ -378,6 +377,34 @@ def _set(obj: Any, path: list[str], value: Any, key: str = "") -> Any:
     return dataclasses.replace(obj, **{head: value})
 
 
+def parse_overrides(overrides: Any, what: str = "overrides") -> dict[str, Any]:
+    """Overrides as a dict: a mapping, ``None``, or a JSON object as a string (what
+    ``papermill -p overrides '{...}'`` and the command lines deliver). Anything else is a
+    ``TypeError`` / ``ValueError`` naming ``what`` and the accepted forms."""
+    if overrides is None:
+        return {}
+    if isinstance(overrides, (str, bytes)):
+        text = overrides.decode() if isinstance(overrides, bytes) else overrides
+        if not text.strip():
+            return {}
+        try:
+            overrides = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{what} is a string that is not valid JSON ({exc}): {text!r}; give a "
+                             "dict or a JSON object, e.g. '{\"train.steps_g\": 10}'") from None
+        if not isinstance(overrides, dict):
+            raise ValueError(f"{what} is a JSON {type(overrides).__name__}, not an object: {text!r};"
+                             " give a JSON object of dotted names, e.g. '{\"train.steps_g\": 10}'")
+    if not isinstance(overrides, Mapping):
+        raise TypeError(f"{what} must be a dict of dotted names (or a JSON object as a string), "
+                        f"got {type(overrides).__name__}: {overrides!r}")
+    bad = [k for k in overrides if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"{what} keys must be dotted names (strings like 'train.steps_g'), got "
+                        f"{bad!r}")
+    return dict(overrides)
+
+
 def get_profile(name: str | None = None, overrides: Mapping[str, Any] | str | None = None,
                 **kw_overrides: Any) -> Profile:
     """The named profile with dotted overrides applied.
@@ -409,169 +436,6 @@ def with_overrides(profile: Profile, overrides: Mapping[str, Any]) -> Profile:
         recipe = dict(profile.overrides)
         recipe.update({key: tuple(v) if isinstance(v, list) else v for key, v in overrides.items()})
         profile = dataclasses.replace(profile, overrides=tuple(recipe.items()))
+    from .profile_checks import validate   # the checks read this module's vocabularies
     validate(profile)
     return profile
-
-
-DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-PER_NETWORKS = ("vgg19", "vgg16")
-
-
-def _validate_data(c: Checker, role: str) -> None:
-    """:class:`DataConfig` of ``role``."""
-    data: DataConfig = getattr(c.profile, role)
-    if data.name not in DATASETS:
-        raise ValueError(f"{role}.name={data.name!r}; valid datasets: {', '.join(DATASETS)}")
-    if data.root is not None and not isinstance(data.root, str):
-        c.fail(f"{role}.root", "must be a folder path (a string) or None (built-in sets; "
-               "celeba/paris: $INPAINTING_DATA/<name>)")
-    if isinstance(data.root, str) and not data.root.strip():
-        c.fail(f"{role}.root", "is empty: give the folder of the images, or None for the default "
-               "(built-in sets need none; celeba/paris: $INPAINTING_DATA/<name>)")
-    if data.name == "folder" and not data.root:
-        raise ValueError(f"{role}.name='folder' needs {role}.root: the path of a folder of "
-                         f"images (override e.g. {{'{role}.root': '/path/to/images'}})")
-    size = data.image_size
-    if not is_int(size) or size % 4 or not 32 <= size <= 256:
-        c.fail(f"{role}.image_size", "must be a multiple of 4 between 32 and 256")
-    for split in ("n_train", "n_test"):
-        key = f"{role}.{split}"
-        if data.name in ("faces", "facades") and data.__dict__[split] is None:
-            c.fail(key, f"'{data.name}' images are generated: set {key} to a number of "
-                   "images >= 1")
-        c.int_at_least(key, 1, none="all images")
-    c.int_at_least(f"{role}.seed", 0)
-    c.choice(f"{role}.celeba_split", ("proto", "official"))
-
-
-def _validate_masks(c: Checker) -> None:
-    """:class:`MaskConfig`."""
-    masks = c.profile.masks
-    c.names("masks.train_kinds", MASK_KINDS, "kind")
-    c.names("masks.test_kinds", MASK_KINDS, "kind")
-    probs = masks.train_probs
-    if not isinstance(probs, tuple) or len(probs) != len(masks.train_kinds):
-        c.fail("masks.train_probs", "needs one probability per masks.train_kinds entry "
-               f"({len(masks.train_kinds)}: {', '.join(masks.train_kinds)})")
-    if not all(is_number(q) and 0 <= q <= 1 for q in probs):
-        c.fail("masks.train_probs", "probabilities must be numbers, each in [0, 1], that sum to 1")
-    if abs(sum(probs) - 1) > 1e-6:
-        c.fail("masks.train_probs", f"the probabilities must sum to 1 (sum {sum(probs):g})")
-    c.int_at_least("masks.seed", 0)
-
-
-def _validate_model(c: Checker) -> None:
-    """:class:`ModelConfig`."""
-    profile = c.profile
-    c.choice("model.generator", GENERATORS)
-    c.choice("model.adversarial", ("bce", "wgan-gp"))
-    if not isinstance(profile.model.d_width, float) or not 0 < profile.model.d_width <= 4:
-        c.fail("model.d_width", "must be a float in (0, 4]: the discriminator's channel-width "
-               "multiplier (1.0 = full width)")
-
-
-def per_weights_problem(network: Any, weights: Any) -> str | None:
-    """What is wrong with ``loss.per_weights=weights`` beside ``loss.per_network=network`` (the
-    message names the fix), or ``None``; whether a path exists is checked where it is read."""
-    if not isinstance(weights, str) or not weights:
-        return (f"loss.per_weights={weights!r}: must be one of {', '.join(PER_WEIGHTS)} or the "
-                "path of a state-dict file")
-    wanted = PER_WEIGHTS_NETWORK.get(weights)
-    if wanted is not None and network != wanted:
-        return (f"loss.per_weights={weights!r} holds {wanted} weights but loss.per_network="
-                f"{network!r}: set both, {PER_WEIGHTS_FIX}")
-    return None
-
-
-def _validate_loss(c: Checker) -> None:
-    """:class:`LossConfig`."""
-    loss = c.profile.loss
-    for f in ("w_rec", "w_adv", "w_per", "gp_weight"):
-        c.number(f"loss.{f}", 0, strict=False)
-    c.choice("loss.rec_distance", ("mse", "l1"))
-    c.choice("loss.per_network", PER_NETWORKS)
-    layers = c.names("loss.per_layers", VGG_LAYERS, "layer")
-    weights = loss.per_layer_weights
-    if weights is not None and (not isinstance(weights, tuple) or len(weights) != len(layers)
-                                or not all(is_number(w) and w >= 0 for w in weights)):
-        c.fail("loss.per_layer_weights", f"must be None (the mean over layers) or one weight >= 0 "
-               f"per loss.per_layers entry ({len(layers)}: {', '.join(layers)})")
-    c.choice("loss.per_distance", ("mse", "l1", "cosine", "relative"))
-    problem = per_weights_problem(loss.per_network, loss.per_weights)
-    if problem:
-        raise ValueError(problem)
-
-
-def _validate_train(c: Checker) -> None:
-    """:class:`TrainConfig`."""
-    t = c.profile.train
-    c.int_at_least("train.batch_size", 1)
-    for role in ROLES:
-        n_train = getattr(c.profile, role).n_train
-        if is_int(n_train) and n_train < t.batch_size:
-            c.fail("train.batch_size", f"is larger than {role}.n_train={n_train}: a batch would hold "
-                   f"images twice; lower train.batch_size or raise {role}.n_train")
-    for f in ("steps_g", "steps_d", "steps_joint"):
-        c.int_at_least(f"train.{f}", 0)
-    if t.total_steps < 1:
-        raise ValueError("train.steps_g + train.steps_d + train.steps_joint is 0: at least one "
-                         "training step is needed")
-    for f in ("lr_g", "lr_d"):
-        c.number(f"train.{f}", 0, strict=True)
-    if not (isinstance(t.betas, tuple) and len(t.betas) == 2
-            and all(is_number(b) and 0 <= b < 1 for b in t.betas)):
-        c.fail("train.betas", "must be two numbers in [0, 1) (Adam's beta1, beta2), e.g. "
-               "(0.5, 0.999)")
-    c.boolean("train.lr_decay")
-    for f in ("log_every", "sample_every", "checkpoint_every"):
-        c.int_at_least(f"train.{f}", 1)
-    c.int_at_least("train.curve_points", 0)
-    c.int_at_least("train.seed", 0)
-    if not isinstance(t.device, str) or not DEVICE_PATTERN.match(t.device):
-        hint = " (use 'cuda' for a GPU)" if str(t.device).lower() in ("gpu", "cuda0", "nvidia") \
-            else ""
-        c.fail("train.device", f"valid devices: auto, cpu, cuda, cuda:N{hint}")
-    c.boolean("train.amp")
-    if t.init_generator is not None and (not isinstance(t.init_generator, str)
-                                         or not t.init_generator):
-        c.fail("train.init_generator", "must be None or the path of a generator.pt (a string)")
-    c.int_at_least("train.num_workers", 0)
-    c.int_at_least("train.threads", 1, none="torch's default")
-
-
-def _validate_experiments(c: Checker) -> None:
-    """:class:`ExperimentConfig`."""
-    profile = c.profile
-    c.int_at_least("experiments.seeds", 1)
-    c.int_at_least("experiments.bootstrap", 100)
-    c.number("experiments.confidence", 0, strict=True, high=1)
-    levels = profile.experiments.perceptual_levels
-    if not isinstance(levels, tuple) or not levels or not set(levels) <= set(PERCEPTUAL_LEVELS):
-        c.fail("experiments.perceptual_levels", f"must be a non-empty tuple of rows from "
-               f"{', '.join(PERCEPTUAL_LEVELS)}")
-    for role in ("faces", "facades"):
-        baselines = getattr(profile.experiments, f"{role}_baselines")
-        if not isinstance(baselines, tuple) or not set(baselines) <= set(BASELINE_GENERATORS):
-            c.fail(f"experiments.{role}_baselines", "must be a tuple of baseline generators from "
-                   f"{', '.join(BASELINE_GENERATORS)} (possibly empty)")
-
-
-def validate(profile: Profile) -> None:
-    """Check every field of ``profile`` by type and range, in one place.
-
-    Raises ``ValueError`` naming the field, its value and what is accepted (the valid names, the
-    range, or the fix). One function per configuration class, in the order of the fields."""
-    c = Checker(profile)
-    if not isinstance(profile.name, str) or not profile.name:
-        raise ValueError(f"profile name {profile.name!r} must be a non-empty string")
-    for role in ROLES:
-        _validate_data(c, role)
-    for check in (_validate_masks, _validate_model, _validate_loss, _validate_train,
-                  _validate_experiments):
-        check(c)
-    check_trains_generator(profile)
-    if not (isinstance(profile.overrides, tuple)
-            and all(isinstance(o, tuple) and len(o) == 2 and isinstance(o[0], str)
-                    for o in profile.overrides)):
-        c.fail("overrides", "must be a tuple of (dotted name, value) pairs, as with_overrides "
-               "records them")

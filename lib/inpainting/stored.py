@@ -14,7 +14,7 @@ tomorrow. :func:`all_kinds` imports the package so that every kind is registered
 
 The readers that set a damaged file aside instead of stopping (bookkeeping JSON, the Inception
 feature cache) use the same checks: they catch :class:`DamagedFileError`, rename the file beside
-itself (:func:`inpainting.runtime.set_aside`) and rebuild it.
+itself (:func:`inpainting.disk.set_aside`) and rebuild it.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .runtime import REPO_ROOT, DamagedFileError, file_sha256
+from .disk import REPO_ROOT, DamagedFileError, file_sha256
 
 __all__ = ["DamagedFileError", "Kind", "KINDS", "DAMAGES", "register", "all_kinds", "safe_fix",
            "require_file", "read_json_object", "read_csv_table", "check_sha256", "non_finite"]
@@ -188,7 +188,7 @@ def read_csv_table(path: str | os.PathLike, fix: str, required: tuple[str, ...] 
 
 # ------------------------------------------------------------------ kinds of the base layer
 def _example_run_json(folder: Path, variant: int) -> tuple[Path, dict]:
-    from .runtime import atomic_write_text
+    from .disk import atomic_write_text
     path = Path(folder) / "run.json"
     atomic_write_text(path, json.dumps({"runs": {f"lite-{variant}": {"seed": variant}},
                                         "warnings": {}}))
@@ -196,7 +196,7 @@ def _example_run_json(folder: Path, variant: int) -> tuple[Path, dict]:
 
 
 def _read_run_json(path: Path) -> dict:
-    from .runtime import RUN_JSON_OBJECTS, check_record_json
+    from .disk import RUN_JSON_OBJECTS, check_record_json
     return check_record_json(path, RUN_JSON_OBJECTS)
 
 

@@ -44,14 +44,14 @@ import sys
 import time
 from typing import Sequence
 
-from .experiments import NOTEBOOK_VARIANTS, WARM_STARTED, needed_runs, seeds, variant_spec
-from .models.perceptual_weights import fetch_weights
+from .experiments import (NOTEBOOK_VARIANTS, VARIANTS, WARM_START, Plan, fetch_perceptual_weights,
+                          train_spec)
 from .profiles import PROFILES, Profile, get_profile
-from .runtime import NOTEBOOK_ENV, results_dir, seed_problem, select_device
+from .runtime import NOTEBOOK_ENV, seed_problem, select_device
+from .disk import results_dir
 from .training.jobs import Job, cpu_count, default_jobs, run_jobs, schedule_order
 from .training.runs import ROLES, RunLockedError, RunSpec, is_finished, run_folder, run_key
 
-WARM_START = "warm-start"
 LIST_CHOICES = ("all", "warm-starts", "variants")
 
 
@@ -59,57 +59,36 @@ class UsageError(ValueError):
     """A bad command-line argument (exit status 2)."""
 
 
-def variant_table() -> dict[str, dict]:
-    """Every named variant of the notebooks (:data:`inpainting.experiments.NOTEBOOK_VARIANTS`):
-    name -> profile overrides."""
-    table: dict[str, dict] = {}
-    for entries in NOTEBOOK_VARIANTS.values():
-        for _, variants in entries:
-            for name, overrides in variants.items():
-                if table.setdefault(name, dict(overrides)) != dict(overrides):
-                    raise RuntimeError(f"variant {name!r} has two definitions in NOTEBOOK_VARIANTS")
-    return table
-
-
 def resolve(profile: Profile, variant: str, role: str = "faces", seed: int | None = None) -> RunSpec:
-    """The run of ``variant`` (a name of :func:`variant_table` or ``warm-start``); ``UsageError``
-    for an unknown name or a generator that has no warm start."""
+    """The run of ``variant`` (a row name of :data:`inpainting.experiments.VARIANTS` or
+    ``warm-start``); ``UsageError`` for an unknown name or a generator that has no warm start."""
+    return _resolve(Plan(profile), variant, role, seed)
+
+
+def _resolve(plan: Plan, variant: str, role: str, seed: int | None) -> RunSpec:
     if role not in ROLES:
         raise UsageError(f"unknown role {role!r}; valid roles: {', '.join(ROLES)}")
     if variant == WARM_START:
-        spec = variant_spec(profile, {}, role, seed)
-        if spec.init is None:
-            raise UsageError(
-                f"model.generator={profile.model.generator!r} with train.steps_g="
-                f"{profile.train.steps_g} has no warm start (only {', '.join(WARM_STARTED)} with "
-                "train.steps_g > 0 start from one); train its variants directly")
-        return spec.init
-    table = variant_table()
-    if variant not in table:
+        try:
+            return plan.warm_start(role, seed)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    if variant not in VARIANTS:
         raise UsageError(f"unknown variant {variant!r}; valid variants: "
-                         + ", ".join(repr(v) for v in [WARM_START, *table]))
-    return variant_spec(profile, table[variant], role, seed)
+                         + ", ".join(repr(v) for v in [WARM_START, *VARIANTS]))
+    return plan.spec(VARIANTS[variant], role, seed)
 
 
 def listing(profile: Profile, notebooks: Sequence[str] | None = None) -> list[tuple[list[str], RunSpec]]:
-    """``(arguments, spec)`` of every run the notebooks need (:func:`inpainting.experiments.needed_runs`,
-    warm starts first); ``arguments`` (``--role R --variant NAME --seed K``) resolve to ``spec``."""
-    names: dict[str, tuple[str, str, int]] = {}
-    for notebook in notebooks or NOTEBOOK_VARIANTS:
-        for role, variants in NOTEBOOK_VARIANTS[notebook]:
-            for name, overrides in variants.items():
-                for seed in seeds(profile):
-                    spec = variant_spec(profile, overrides, role, seed)
-                    names.setdefault(run_key(spec), (role, name, seed))
-                    if spec.init is not None:
-                        names.setdefault(run_key(spec.init), (role, WARM_START, seed))
+    """``(arguments, spec)`` of every run the notebooks need (:attr:`Plan.named_runs
+    <inpainting.experiments.Plan.named_runs>`, warm starts first); ``arguments``
+    (``--role R --variant NAME --seed K``) resolve to ``spec``."""
+    plan = Plan(profile, notebooks)
     rows = []
-    for spec in needed_runs(profile, notebooks):
-        key = run_key(spec)
-        role, name, seed = names[key]
-        if run_key(resolve(profile, name, role, seed)) != key:   # the line must train this run
+    for role, name, seed, spec in plan.named_runs:
+        if _resolve(plan, name, role, seed).key != spec.key:   # the line must train this run
             raise RuntimeError(f"--role {role} --variant {name!r} --seed {seed} does not resolve to "
-                               f"run {key}")
+                               f"run {spec.key}")
         rows.append((["--role", role, "--variant", name, "--seed", str(seed)], spec))
     return rows
 
@@ -154,9 +133,6 @@ def print_listing(profile: Profile, notebooks: Sequence[str] | None, which: str,
 ALL_TRAINED_BY = "inpainting.train --all"   # the "notebook" that trained a run of --all (run.json)
 
 
-ALL_TRAINED_BY = "inpainting.train --all"   # the "notebook" that trained a run of --all (run.json)
-
-
 def _job(args: list[str], spec: RunSpec) -> Job:
     name = f"{args[args.index('--role') + 1]}: {args[args.index('--variant') + 1]} " \
            f"(seed {args[args.index('--seed') + 1]})"
@@ -180,8 +156,7 @@ def train_all(profile: Profile, jobs: int | None = None,
     def log(line: str) -> None:
         print(line)
     jobs = jobs or default_jobs(profile)
-    if profile.loss.w_per > 0:   # before the keys name the weights (the variants only switch L_per off)
-        fetch_weights(profile.loss.per_network, profile.loss.per_weights)
+    fetch_perceptual_weights(profile)   # the rows only switch L_per off
     rows = [(a, s) for a, s in listing(profile, notebooks) if _picked(a, role, seed)]
     recorded = committed_records(profile)
     pending = [job for job in schedule_order([_job(a, s) for a, s in rows])
@@ -258,11 +233,12 @@ def parse(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, Profil
             raise UsageError(seed_problem(profile.train.seed))
         if args.role is not None and args.role not in ROLES:
             raise UsageError(f"unknown role {args.role!r}; valid roles: {', '.join(ROLES)}")
+        plan = Plan(profile)
         if args.variant is not None:
-            args.spec = resolve(profile, args.variant, args.role or "faces", args.seed)
-        elif args.seed is not None and args.seed not in seeds(profile):
+            args.spec = _resolve(plan, args.variant, args.role or "faces", args.seed)
+        elif args.seed is not None and args.seed not in plan.seeds:
             raise UsageError(f"--seed {args.seed} is not a seed of profile {profile.name} "
-                             f"(its seeds: {', '.join(map(str, seeds(profile)))}); with --list "
+                             f"(its seeds: {', '.join(map(str, plan.seeds))}); with --list "
                              "and --all, --seed picks the runs of one of them")
         from .training.distributed import env_world
         world = env_world()[1]
@@ -278,13 +254,11 @@ def parse(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, Profil
 
 def train(spec: RunSpec, progress: bool) -> int:
     """Train (or reuse / resume) ``spec`` and its warm start, in this process or under torchrun."""
-    from .experiments import train_spec
     from .training import distributed
     ctx = distributed.setup(select_device(spec.profile.train.device))
     try:
         if ctx.is_main:
-            if spec.profile.loss.w_per > 0:   # a download, once, on rank 0, before any key
-                fetch_weights(spec.profile.loss.per_network, spec.profile.loss.per_weights)
+            fetch_perceptual_weights(spec.profile)   # a download, once, on rank 0, before any key
             key = run_key(spec)
             print(f"run {key} ({spec.role}, {spec.profile.model.generator}, seed "
                   f"{spec.profile.train.seed}) with {ctx.world_size} process(es)"
@@ -308,7 +282,7 @@ def train(spec: RunSpec, progress: bool) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args, profile = parse(argv)
     if args.variants:
-        print("\n".join([WARM_START, *variant_table()]))
+        print("\n".join([WARM_START, *VARIANTS]))
         return 0
     if args.list:
         return print_listing(profile, args.notebook, args.list, args.role, args.seed)

@@ -31,6 +31,18 @@ SERVER_CONFIG = {"LabApp": {"news_url": None, "check_for_updates_class":
                             "jupyterlab.handlers.announcements.NeverCheckForUpdate"}}
 
 
+def missing_browser() -> str | None:
+    """Why the browser tests cannot run here (no Chromium, no Playwright), or None."""
+    if not os.access(CHROMIUM, os.X_OK):
+        return (f"no Chromium at {CHROMIUM} (Debian/Ubuntu: apt-get install chromium, or set "
+                "INPAINTING_CHROMIUM)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the Python package playwright is not installed (./run_all.sh setup)"
+    return None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

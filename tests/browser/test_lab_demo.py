@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lab_session import CHROMIUM, CHROMIUM_ARGS, LabServer
+from lab_session import CHROMIUM, CHROMIUM_ARGS, LabServer, missing_browser
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "07_interactive_demo.ipynb"
@@ -27,20 +27,9 @@ RUN_ALL_TIMEOUT_MS = 900_000     # the notebook trains a tiny smoke model when n
 UPDATE_TIMEOUT_S = 180
 
 
-def _missing() -> str | None:
-    if not os.access(CHROMIUM, os.X_OK):
-        return (f"no Chromium at {CHROMIUM} (Debian/Ubuntu: apt-get install chromium, or set "
-                "INPAINTING_CHROMIUM)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the Python package playwright is not installed (./run_all.sh setup)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def requirements():
-    missing = _missing()
+    missing = missing_browser()
     if missing and REQUIRED:
         pytest.fail(f"browser test required (INPAINTING_REQUIRE_BROWSER=1) but {missing}")
     if missing:

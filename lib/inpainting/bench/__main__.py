@@ -1,4 +1,6 @@
 """``python -m inpainting.bench``: see :mod:`inpainting.bench.throughput`."""
+import sys
+
 from .throughput import main
 
-main()
+sys.exit(main())

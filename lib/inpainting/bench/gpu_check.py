@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         job = json.loads(args.interrupted_child)
         interrupted_child(job["recipe"], job["role"], Path(job["out_dir"]), job["stop_after"])
         return 1   # not reached when the run stops after its checkpoint
-    from ..runtime import atomic_write, results_dir
+    from ..disk import atomic_write, results_dir
     dry = args.dry_run or not torch.cuda.is_available()
     if not torch.cuda.is_available():
         print("gpu-check: no GPU is present (torch.cuda.is_available() is False); checking the "

@@ -55,13 +55,12 @@ from typing import Iterable, Sequence
 import pandas as pd
 import torch
 
-from ..experiments import (CONTEXT_ENCODER, FULL_MODEL, NOTEBOOK_VARIANTS, variant_spec,
-                           variants_for)
+from ..experiments import CONTEXT_ENCODER, FULL_MODEL, NOTEBOOK_VARIANTS, Plan
 from ..profiles import Profile, with_overrides
 from ..runtime import device_name
 from ..training import Schedule, Trainer
 from ..training.stream import torch_threads
-from ..training.runs import RunSpec, run_key
+from ..training.runs import RunSpec
 
 WARM_START = "warm start"
 STAGES = ("G", "D", "joint")
@@ -198,22 +197,19 @@ def step_kinds(profile: Profile, roles: Sequence[str] | None = None) -> list[Ste
     profile = with_overrides(profile, RANDOM_VGG)   # no weights download for run keys
     runs: list[tuple[list[str], str, Profile]] = []   # (variant names, role, effective profile)
     names: dict[tuple, list[str]] = {}                # (role, run key) -> the same list
-    for notebook in NOTEBOOK_VARIANTS:
-        for role, variants in NOTEBOOK_VARIANTS[notebook]:
-            if roles is not None and role not in roles:
-                continue
-            for name, overrides in variants_for(profile, variants, role).items():
-                spec = variant_spec(profile, overrides, role)
-                key = (role, run_key(spec))
-                if key in names:
-                    if name not in names[key] and not (name.startswith("per@")
-                                                       and name[4:] in names[key]):
-                        names[key].append(name)
-                    continue
-                names[key] = [name]
-                if spec.init is not None:
-                    runs.append(([WARM_START], role, spec.init.profile))
-                runs.append((names[key], role, spec.profile))
+    for row in Plan(profile).rows:
+        if roles is not None and row.role not in roles:
+            continue
+        name, role, spec = row.name, row.role, row.runs[0]
+        key = (role, spec.key)
+        if key in names:
+            if name not in names[key] and not (name.startswith("per@") and name[4:] in names[key]):
+                names[key].append(name)
+            continue
+        names[key] = [name]
+        if spec.init is not None:
+            runs.append(([WARM_START], role, spec.init.profile))
+        runs.append((names[key], role, spec.profile))
     role_order = list(dict.fromkeys(role for _, role, _ in runs))
     runs.sort(key=lambda r: (role_order.index(r[1]), r[0] != [WARM_START]))   # stable
     kinds: dict[tuple, dict] = {}

@@ -51,7 +51,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .parts import (RANDOM_VGG, fit_threads, load_average, machine, plain_steps, size_overrides,
                     stage_steps, sync)
-from ..experiments import FULL_MODEL, variant_spec
+from ..experiments import variant_spec
 from ..profiles import Profile, with_overrides
 from ..runtime import cpu_bf16_fast, precision as run_precision
 from ..training import RunSpec, Trainer

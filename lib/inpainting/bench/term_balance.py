@@ -22,8 +22,7 @@ import pandas as pd
 import torch
 
 from ..experiments import FULL_MODEL, train_spec, variant_spec
-from ..profile_rules import parse_overrides
-from ..profiles import get_profile
+from ..profiles import get_profile, parse_overrides
 from ..training import Trainer
 from ..training.balance import ACTS, TERMS, WRT, gradient_targets, term_gradient_norms
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -55,7 +56,8 @@ from .parts import fit_threads, load_average, machine, machine_line, plain_steps
 from .roofs import PRECISIONS, matmul_roof, native_precisions
 from ..models import build_inpainter, composite, generator_input
 from ..profiles import ModelConfig, get_profile, with_overrides
-from ..runtime import precision as run_precision, results_dir, save_table, select_device
+from ..runtime import precision as run_precision, select_device
+from ..disk import results_dir, save_table
 from ..tools.export_onnx import onnxruntime_options
 from ..training import BatchStream, RunSpec, Trainer
 
@@ -495,7 +497,7 @@ def main_roofs(args: argparse.Namespace) -> pd.DataFrame:
     return df
 
 
-def main(argv: list[str] | None = None) -> pd.DataFrame:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -507,14 +509,14 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             raise SystemExit(f"python -m inpainting.bench: {exc}") from None
     print(f"measured on: {machine_line(device)}", flush=True)
     if args.parts:
-        df = main_parts(args)
+        main_parts(args)
     elif args.roofs:
-        df = main_roofs(args)
+        main_roofs(args)
     else:
-        df = main_comparison(args)
+        main_comparison(args)
     # the load at the end too: a figure taken while the load changed is not this machine's best
     print(f"measured on: {machine_line(device)}", flush=True)
-    return df
+    return 0
 
 
 def main_comparison(args: argparse.Namespace) -> pd.DataFrame:
@@ -530,4 +532,4 @@ def main_comparison(args: argparse.Namespace) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -176,22 +176,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> pd.DataFrame | None:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
         run_child(args)
-        return None
+        return 0
     import torch
     from .parts import machine_line
-    from ..runtime import results_dir, save_table
+    from ..disk import results_dir, save_table
     print(f"measured on: {machine_line(torch.device('cpu'))}", flush=True)
     df = measure(args, log=lambda m: print(m, flush=True))
     with pd.option_context("display.width", 200, "display.float_format", "{:.3g}".format):
         print(summary(df).to_string(index=False))
     print(f"wrote {save_table(df, results_dir('bench') / 'wait_policy.csv')}")
     print(f"measured on: {machine_line(torch.device('cpu'))}", flush=True)
-    return df
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..runtime import file_sha256
+from ..disk import file_sha256, sha256
 from .images import ImageReadError, decode_rgb, load_rgb, to_model_tensor
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
@@ -240,4 +240,4 @@ class FileDataset(Dataset):
 
 def _name_score(text: str) -> float:
     """A stable number in [0, 1) from ``text`` (sha256): a file's place, whatever else is there."""
-    return int(hashlib.sha256(text.encode()).hexdigest()[:13], 16) / 16 ** 13
+    return int(sha256(text)[:13], 16) / 16 ** 13

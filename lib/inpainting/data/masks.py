@@ -32,7 +32,7 @@ import torch
 from skimage.draw import disk, polygon
 
 from ..profiles import MASK_KINDS, MaskConfig
-from ..runtime import atomic_write
+from ..disk import atomic_write
 
 STROKE_COVER = (0.10, 0.40)
 _MAX_STROKE_DRAWS = 200

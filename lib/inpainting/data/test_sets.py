@@ -4,11 +4,10 @@ inputs, and the semantic test set of a procedural role."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 
 from ..profiles import Profile
-from ..runtime import results_dir
+from ..disk import results_dir, sha256
 from . import REAL_DATASETS, build_dataset
 from .masks import FixedTestSet, make_test_set
 from .semantic_holes import SEMANTIC_DATASETS, make_semantic_test_set
@@ -30,7 +29,7 @@ def fixed_test_set(profile: Profile, role: str = "faces"):
         dataset = build_dataset(cfg, "test")
         n = min(cfg.n_test or len(dataset), len(dataset))
         parts.append(dataset.fingerprint(content=True, n=n))
-    key = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    key = sha256(json.dumps(parts, sort_keys=True, default=str))[:10]
     path = results_dir(profile.name, "test_sets") / f"{role}-{key}.pt"
     if path.exists():
         return FixedTestSet.load(path)

@@ -1,5 +1,6 @@
 """The claims ledger: each claim of the abstract decided by its pre-registered primary tests
-(:mod:`inpainting.evaluation.plan`) over a study's records (:mod:`inpainting.evaluation.records`).
+(:mod:`inpainting.evaluation.preregistration`) over a study's records
+(:mod:`inpainting.evaluation.records`).
 
 One test: the per-seed paired differences of one metric, A against B on the same test images,
 tested with their seed and image variance together (:func:`inpainting.evaluation.decisions.seed_image_test`).
@@ -25,7 +26,7 @@ import pandas as pd
 
 from . import records as R
 from . import decisions
-from .plan import CONFIRMATORY, STUDY_PLAN, Hypothesis, StudyPlan, check
+from .preregistration import CONFIRMATORY, STUDY_PLAN, AnalysisPlan, Hypothesis, check
 
 SEMANTIC = "semantic"   # a secondary test's metric: the role's graded semantic error
 SUPPORTED, CONTRADICTED = "supported", "contradicted"
@@ -51,7 +52,7 @@ CLAIM_COLUMNS = ("claim", "words", "reading", "status", "tests", "p_support", "p
                  "verdict")
 
 
-def secondary_tests(plan: StudyPlan) -> dict[str, tuple[Hypothesis, ...]]:
+def secondary_tests(plan: AnalysisPlan) -> dict[str, tuple[Hypothesis, ...]]:
     """Claim -> tests reported beside the primary ones, never gating a verdict: the semantic score
     wherever the primary test is KID, KID wherever it is hole PSNR."""
     out = {}
@@ -188,7 +189,7 @@ def _claim_words(status, recorded, tested, p_s, p_c, rejected, n_seeds, needed, 
     return f"not established at this budget ({more}{' seeds' if needed else ''})"
 
 
-def ledger(records: pd.DataFrame, plan: StudyPlan = STUDY_PLAN, plan_sha256: str = "",
+def ledger(records: pd.DataFrame, plan: AnalysisPlan = STUDY_PLAN, plan_sha256: str = "",
            require_complete: bool = True, seconds: dict | None = None) -> Ledger:
     """Decide the claims of ``plan`` from ``records``. With ``require_complete`` (a pre-registered
     study), every planned (role, row, seed) must have records first: no verdict is computed from
@@ -245,7 +246,7 @@ def ledger(records: pd.DataFrame, plan: StudyPlan = STUDY_PLAN, plan_sha256: str
     return Ledger(tests, claims, plan_sha256, how, results)
 
 
-def missing_runs(records: pd.DataFrame, plan: StudyPlan) -> list[tuple[str, str, int]]:
+def missing_runs(records: pd.DataFrame, plan: AnalysisPlan) -> list[tuple[str, str, int]]:
     """The planned (role, row, seed) that have no records: every row a primary test names, at
     every planned seed."""
     have = set(map(tuple, records[["role", "method", "seed"]].drop_duplicates().values.tolist()))
@@ -267,7 +268,7 @@ def write_ledger(report, result: Ledger, runs=None) -> Ledger:
     return result
 
 
-def from_folder(folder: str | Path, plan: StudyPlan = STUDY_PLAN) -> Ledger:
+def from_folder(folder: str | Path, plan: AnalysisPlan = STUDY_PLAN) -> Ledger:
     """The ledger recomputed from a study folder's committed files alone (its plan is checked
     against the code's first)."""
     sha = check(folder, plan)

@@ -4,7 +4,7 @@
 (:mod:`inpainting.evaluation.runner`) and, on the procedural datasets, on the semantic test set
 (:mod:`inpainting.evaluation.semantic`: one eye hidden on faces, a block of windows hidden on facades). A
 method is a trained run (``TrainResult``), a list of trained runs (one per training seed, as
-``experiments.train_variants`` returns them), an ``Inpainter`` or a plain callable. Every
+``experiments.Plan.train`` returns them), an ``Inpainter`` or a plain callable. Every
 comparison also holds the reference row ``masked input (grey hole)``: the input itself, hole left
 at mid-grey, the floor any method must beat.
 
@@ -42,7 +42,7 @@ import pandas as pd
 from ..data.masks import FixedTestSet
 from ..models.generator import masked
 from ..profiles import Profile
-from ..runtime import results_dir
+from ..disk import results_dir
 from . import inception
 from . import realism as realism_metrics
 from . import records as R
@@ -395,7 +395,7 @@ def compare(methods: Mapping[str, object], profile: Profile, role: str = "faces"
     """
     from ..data.test_sets import fixed_test_set, semantic_test_set
     if not methods:
-        raise ValueError("methods is empty; pass e.g. {'full': train_variants(...)['full']}")
+        raise ValueError("methods is empty; pass e.g. {'full': Plan(profile).train(...)['full']}")
     if GREY_FILL in methods:
         raise ValueError(f"{GREY_FILL!r} is the reference row compare adds; use another name")
     resamples, confidence = profile.experiments.bootstrap, profile.experiments.confidence

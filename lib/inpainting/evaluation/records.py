@@ -24,7 +24,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from ..runtime import atomic_write, file_sha256
+from ..disk import atomic_write, file_sha256
 from . import inception, realism
 from .metrics import LOWER_IS_BETTER, METRIC_COLUMNS, PSNR_COLUMNS, to_uint8
 
@@ -98,7 +98,7 @@ def run_records(method, profile, role: str, resamples: int, resample_seed: int,
     every mask kind, KID x 1000 on ``kid_kinds``) and, for procedural data, its semantic test set,
     as :data:`RUN_COLUMNS` rows."""
     from ..data.test_sets import fixed_test_set, semantic_test_set
-    from ..runtime import results_dir
+    from ..disk import results_dir
     from .runner import completions, measure, supported_kinds
     from .semantic.scores import semantic_scores
     test_set = fixed_test_set(profile, role)
@@ -325,14 +325,11 @@ def machine() -> dict:
 def planned_rows(profile) -> dict[str, tuple[str, str, int, object]]:
     """Run key -> (role, row name, seed, spec) of every row of the study's tables (notebook 06's
     names: the names the plan uses), at every planned seed."""
-    from ..experiments import NOTEBOOK_VARIANTS, seeds, variant_spec, variants_for
-    from ..training.runs import run_key
+    from ..experiments import Plan
     rows = {}
-    for role, variants in NOTEBOOK_VARIANTS["06_evaluation"]:
-        for name, overrides in variants_for(profile, variants, role).items():
-            for seed in seeds(profile):
-                spec = variant_spec(profile, overrides, role, seed)
-                rows.setdefault(run_key(spec), (role, name, seed, spec))
+    for row in Plan(profile).table("06_evaluation"):
+        for seed, spec in zip(row.seeds, row.runs):
+            rows.setdefault(spec.key, (row.role, row.name, seed, spec))
     return rows
 
 
@@ -342,7 +339,7 @@ def export(profile, folder: str | Path, progress: bool = False, log=print) -> in
     from ..models import load_inpainter
     from ..training.records import read_result
     from ..training.runs import GENERATOR_FILE, is_finished, run_folder
-    from .plan import STUDY_PLAN, check
+    from .preregistration import STUDY_PLAN, check
     check(folder)
     done = set(read_index(folder)["key"].astype(str))
     written = 0
@@ -377,7 +374,7 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", default="study")
     parser.add_argument("--to", default=None, help="folder (default references/<profile>)")
     args = parser.parse_args(argv)
-    from ..runtime import REPO_ROOT
+    from ..disk import REPO_ROOT
     folder = Path(args.to) if args.to else REPO_ROOT / "references" / args.profile
     if args.command == "export":
         n = export(get_profile(args.profile), folder)

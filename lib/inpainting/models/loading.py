@@ -24,7 +24,8 @@ from typing import Any
 import torch
 
 from ..profiles import ModelConfig
-from ..runtime import CheckpointError, atomic_write, folder_key, select_device, verify_file
+from ..runtime import CheckpointError, select_device, verify_file
+from ..disk import atomic_write, folder_key
 from .inpainter import Inpainter, build_inpainter
 
 REQUIRED_KEYS = ("model", "image_size", "state_dict")

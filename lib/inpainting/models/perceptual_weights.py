@@ -40,11 +40,11 @@ import numpy as np
 import torch
 from torchvision.models import VGG16_Weights, VGG19_Weights
 
+from ..profile_checks import per_weights_problem
 from ..profiles import PER_WEIGHTS as WEIGHTS
 from ..profiles import PER_WEIGHTS_FIX as HED_OVERRIDE
-from ..profiles import per_weights_problem
-from ..runtime import (DamagedFileError, atomic_write, atomic_write_text, file_sha256,
-                       warn_loudly, weights_problem)
+from ..runtime import weights_problem
+from ..disk import DamagedFileError, atomic_write, atomic_write_text, file_sha256, warn_loudly
 
 NETWORKS = {"vgg16": ("D", VGG16_Weights.IMAGENET1K_V1), "vgg19": ("E", VGG19_Weights.IMAGENET1K_V1)}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -94,7 +94,7 @@ def weights_kind(network: str, weights: str) -> str:
 
 def check_choice(network: str, weights: str) -> None:
     """A :class:`WeightsError` naming the field and the fix when ``weights`` does not fit
-    ``network`` (:func:`inpainting.profiles.per_weights_problem`, as the profile's validation)."""
+    ``network`` (:func:`inpainting.profile_checks.per_weights_problem`, as the profile's validation)."""
     problem = per_weights_problem(network, weights)
     if problem:
         raise WeightsError(problem)
@@ -149,7 +149,7 @@ def load_weights(network: str, weights: str, download: bool = True) -> Loaded:
 
 class WeightsFileError(WeightsError, DamagedFileError):
     """A weights file that is damaged or not the network it is offered as (a
-    :class:`~inpainting.runtime.DamagedFileError` and a :class:`WeightsError`)."""
+    :class:`~inpainting.disk.DamagedFileError` and a :class:`WeightsError`)."""
 
 
 WEIGHTS_FIX = ("give a file saved with torch.save(vgg.features.state_dict(), path) of the network "

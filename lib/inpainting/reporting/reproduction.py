@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..evaluation import claims as C
 from ..evaluation import records as R
-from ..evaluation.plan import STUDY_PLAN, StudyPlan, check
+from ..evaluation.preregistration import STUDY_PLAN, AnalysisPlan, check
 from .report import markdown_table
 
 HEAD = """# Reproduction report: "Semantically Consistent Image Completion with Fine-grained Details"
@@ -29,7 +29,7 @@ budget (20,000 + 2,000 + 78,000 steps per dataset at 128 px). No number here is 
 """
 
 
-def _progress(index: pd.DataFrame, plan: StudyPlan) -> pd.DataFrame:
+def _progress(index: pd.DataFrame, plan: AnalysisPlan) -> pd.DataFrame:
     rows = sorted({(h.role, m) for c in plan.claims for h in c.tests for m in (h.a, h.b)})
     have = set(map(tuple, index[["role", "method", "seed"]].values.tolist())) if len(index) else set()
     return pd.DataFrame([{"role": role, "row": m,
@@ -41,7 +41,7 @@ def _table(df: pd.DataFrame) -> str:
     return markdown_table(df, "{:.3g}")
 
 
-def report(folder: str | Path, plan: StudyPlan = STUDY_PLAN, steps: str = "400 / 20 / 180") -> str:
+def report(folder: str | Path, plan: AnalysisPlan = STUDY_PLAN, steps: str = "400 / 20 / 180") -> str:
     """The report's Markdown for the study in ``folder``."""
     folder = Path(folder)
     sha = check(folder, plan)
@@ -130,7 +130,7 @@ def _ours(path: Path) -> bool:
 
 
 def main(argv=None) -> int:
-    from ..runtime import OutputError, atomic_write, check_output
+    from ..disk import OutputError, atomic_write, check_output
     parser = argparse.ArgumentParser(prog="python -m inpainting.reporting.reproduction")
     parser.add_argument("--from", dest="folder", default="references/study")
     parser.add_argument("--out", default="REPRODUCTION.md")

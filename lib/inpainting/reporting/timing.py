@@ -1,6 +1,6 @@
 """Where the minutes of a run of the kit went: per notebook, per training run, per stage.
 
-``python -m inpainting.timing [--profile demo]`` reads what a finished ``./run_all.sh <profile>``
+``python -m inpainting.reporting.timing [--profile demo]`` reads what a finished ``./run_all.sh <profile>``
 left under ``results/<profile>/`` and prints three tables (also written as CSV under ``tables/``):
 
 * ``timing_notebooks``: wall seconds of every notebook (``run.json``), split into training steps
@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import pandas as pd
 
-from ..runtime import read_run_json, results_dir, save_table
+from ..disk import read_run_json, results_dir, save_table
 from ..training.records import read_log
 
 STAGES = ("G", "D", "joint")
@@ -116,7 +117,7 @@ def timing(profile_name: str) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profile", default="demo")
     args = parser.parse_args(argv)
@@ -131,8 +132,8 @@ def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
                            "display.max_colwidth", 120):
         for name, table in tables.items():
             print(f"\n{name}\n{table.to_string(index=False)}")
-    return tables
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -10,8 +10,8 @@ Two layers, so that the logic is tested without a browser:
 
 Which models: every finished training run of the profile found under
 ``results/<profile>/runs/<role>/`` (:func:`find_models`, through
-:func:`inpainting.experiments.find_runs`). The variants the notebooks train
-(:data:`inpainting.experiments.NOTEBOOK_VARIANTS`) get their table names; the demo's own quick tiny
+:func:`inpainting.experiments.find_runs`). The rows of the profile's experiment plan
+(:class:`inpainting.experiments.Plan`) get their table names; the demo's own quick tiny
 run, the shared warm starts and any other finished run get a label made from their identity. When
 none exists, the committed reference models of the same image size are shown, labelled as such
 (:func:`inpainting.references.reference_models`: the study's trained lite generators); when there
@@ -35,7 +35,7 @@ from ..data.masks import _thick_segment
 from ..evaluation.metrics import psnr, ssim, to_uint8
 from ..experiments import FoundModel
 from ..profiles import ROLES, Profile
-from ..training.runs import runs_folder
+from ..training.runs import RunSpec, runs_folder
 
 # The role whose models complete a role's images: the photos have no training split in the kit.
 MODEL_ROLE = {"faces": "faces", "facades": "facades", "photos": "faces"}
@@ -60,18 +60,24 @@ def tiny_overrides(profile: Profile) -> dict:
             for key, value in TINY_STEPS.items()}
 
 
+def tiny_spec(profile: Profile, role: str) -> RunSpec:
+    """The run of the demo's quick training on ``role``: the full model with
+    :func:`tiny_overrides`."""
+    from ..experiments import ABLATION_VARIANTS, FULL_MODEL, variant_spec
+    return variant_spec(profile, {**ABLATION_VARIANTS[FULL_MODEL], **tiny_overrides(profile)}, role)
+
+
 def find_models(profile: Profile, role: str = "faces") -> list[FoundModel]:
     """Every finished training run of ``profile`` on ``MODEL_ROLE[role]``, each once
     (:func:`inpainting.experiments.find_runs`, with the demo's tiny run named after the notebooks'
     variants); when there is none, the committed reference models that fit the profile, of its
     first training seed (:func:`inpainting.references.reference_models`, labelled "[reference:
     ...]"). Nothing is trained or loaded."""
-    from ..experiments import ABLATION_VARIANTS, FULL_MODEL, find_runs, seeds, variant_spec
+    from ..experiments import Plan, find_runs
     from ..references import reference_models
     trained_on = MODEL_ROLE[role]
-    tiny = variant_spec(profile, {**ABLATION_VARIANTS[FULL_MODEL], **tiny_overrides(profile)}, trained_on)
-    models = find_runs(profile, trained_on, extra=[(TINY_NAME, tiny)]) or \
-        reference_models(profile, trained_on, seeds=seeds(profile)[:1])   # one seed per row
+    models = find_runs(profile, trained_on, extra=[(TINY_NAME, tiny_spec(profile, trained_on))]) or \
+        reference_models(profile, trained_on, seeds=Plan(profile).seeds[:1])   # one seed per row
     for m in models:
         if trained_on != role:
             m.name = f"{m.name} [trained on {trained_on}]"
@@ -91,9 +97,8 @@ def missing_message(profile: Profile, role: str) -> str:
 
 def train_tiny(profile: Profile, role: str = "faces", progress: bool | str = "auto"):
     """Train (or reuse) the demo's quick run: the full model with :func:`tiny_overrides`."""
-    from ..experiments import ABLATION_VARIANTS, FULL_MODEL, train_spec, variant_spec
-    overrides = {**ABLATION_VARIANTS[FULL_MODEL], **tiny_overrides(profile)}
-    return train_spec(variant_spec(profile, overrides, MODEL_ROLE[role]), progress=progress)
+    from ..experiments import train_spec
+    return train_spec(tiny_spec(profile, MODEL_ROLE[role]), progress=progress)
 
 
 # ------------------------------------------------------------------------------------- state

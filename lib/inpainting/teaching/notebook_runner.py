@@ -1,6 +1,6 @@
 """Execute one kit notebook headlessly with papermill: what ``run_all.sh`` and the tests call.
 
-    python -m inpainting.notebook_runner notebooks/03_training.ipynb results/demo/notebooks/03_training.ipynb \
+    python -m inpainting.teaching.notebook_runner notebooks/03_training.ipynb results/demo/notebooks/03_training.ipynb \
         --profile demo [--overrides '{"train.steps_g": 10}'] [--timeout SECONDS]
 
 It is papermill with the kit's kernel and one fix. Waiting for a kernel message, jupyter_client's
@@ -22,6 +22,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from queue import Empty
@@ -32,7 +33,8 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import CaselessStrEnum, Type
 
 from inpainting.profiles import get_profile
-from inpainting.runtime import NOTEBOOK_ENV, check_output, write_output
+from inpainting.runtime import NOTEBOOK_ENV
+from inpainting.disk import check_output, write_output
 
 KERNEL_NAME = "inpainting-kit"
 POLL_SLICE_S = 1.0
@@ -101,8 +103,8 @@ def _json_object(text: str) -> dict:
     return value
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m inpainting.notebook_runner", description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m inpainting.teaching.notebook_runner", description=__doc__.split("\n")[0])
     parser.add_argument("notebook", type=Path)
     parser.add_argument("output", type=Path)
     parser.add_argument("--profile", required=True, help="smoke, demo or paper")
@@ -122,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     run_to(args.notebook, args.output, args.force,
            lambda out: run_notebook(args.notebook, out, args.profile, args.overrides,
                                     timeout=args.timeout))
+    return 0
 
 
 def _seconds(text: str) -> float:
@@ -141,7 +144,7 @@ NOTEBOOK_FIX = "give a Jupyter notebook (.ipynb, nbformat 4 JSON)"
 
 def read_notebook(path: Path) -> dict:
     """A notebook file, checked (a JSON object with ``cells``, :mod:`inpainting.stored`);
-    :class:`~inpainting.runtime.DamagedFileError` naming the file otherwise (a text file named
+    :class:`~inpainting.disk.DamagedFileError` naming the file otherwise (a text file named
     ``.ipynb``, a folder, a missing file)."""
     from inpainting.stored import read_json_object
     return read_json_object(path, NOTEBOOK_FIX, ("cells",), finite=False)
@@ -157,7 +160,7 @@ def executed(path: Path) -> bool:
 
 def run_to(notebook: Path, output: Path, force: bool, execute) -> None:
     """Let ``execute(path)`` write the executed copy to a temporary file beside ``output``, then
-    publish it through the one writer (:func:`inpainting.runtime.write_output`), also when a cell
+    publish it through the one writer (:func:`inpainting.disk.write_output`), also when a cell
     failed (the copy keeps the traceback)."""
     import shutil
     import tempfile
@@ -172,4 +175,4 @@ def run_to(notebook: Path, output: Path, force: bool, execute) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

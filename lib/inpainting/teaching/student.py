@@ -1,7 +1,7 @@
 """Student copies of the notebooks: solutions replaced by a prompt, outputs cleared.
 
-    python -m inpainting.student                  # notebooks/NN_*.ipynb -> student/NN_*.ipynb
-    python -m inpainting.student --out handout    # another folder
+    python -m inpainting.teaching.student                  # notebooks/NN_*.ipynb -> student/NN_*.ipynb
+    python -m inpainting.teaching.student --out handout    # another folder
     ./run_all.sh student                          # the same, after setting up the environment
 
 The rules are nbgrader's (its ``ClearSolutions`` and ``ClearHiddenTests`` preprocessors), so a
@@ -27,16 +27,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
 
-# Not imported from ..runtime, which loads torch: making copies takes 1 s instead of 10+ s this way.
-REPO_ROOT = Path(__file__).resolve().parents[3]
+# inpainting.disk is torch-free: making copies takes 1 s instead of 10+ s with torch loaded
+from ..disk import REPO_ROOT, atomic_write_text, file_sha256
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -108,24 +105,6 @@ def student_cell(cell, where: str = "cell"):
     return cell
 
 
-def _atomic_write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def file_sha256(path: Path) -> str:
-    """The sha256 of a notebook file (hex). Not runtime.file_sha256: that module loads torch, and
-    making student copies takes 1 s without it instead of 10+ s."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def student_notebook(path: str | Path):
@@ -158,7 +137,7 @@ def write_student_copies(sources: list[Path] | None = None, out_dir: str | Path 
     written = []
     for src, nb in copies:
         nbformat.validate(nb)
-        written.append(_atomic_write_text(out_dir / src.name, nbformat.writes(nb) + "\n"))
+        written.append(atomic_write_text(out_dir / src.name, nbformat.writes(nb) + "\n"))
     names = {src.name for src in sources}
     for old in out_dir.glob(NOTEBOOK_GLOB):
         if old.name not in names and META_KEY in nbformat.read(old, as_version=4).metadata:
@@ -183,7 +162,7 @@ def stale_copies(out_dir: str | Path = STUDENT_DIR, sources: list[Path] | None =
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m inpainting.student", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m inpainting.teaching.student", description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path,
                         help=f"source notebooks (default: every {NOTEBOOK_GLOB} in notebooks/)")
     parser.add_argument("--out", type=Path, default=STUDENT_DIR,

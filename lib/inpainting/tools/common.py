@@ -149,11 +149,11 @@ def read_mask(path: Path, hole_black: bool = False) -> np.ndarray:
 
 def save_png(path: Path, pixels: np.ndarray, inputs: tuple = ()) -> Path:
     """``uint8 (H, W, 3)`` or ``(H, W)`` as a PNG (lossless: pixels come back exact), through the
-    one writer (:func:`inpainting.runtime.write_output`: atomic, never over ``inputs`` or a file
+    one writer (:func:`inpainting.disk.write_output`: atomic, never over ``inputs`` or a file
     the kit did not write)."""
     from PIL import Image
 
-    from ..runtime import write_output
+    from ..disk import write_output
     return write_output(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"),
                         inputs=inputs)
 

@@ -1,6 +1,6 @@
-"""``python -m inpainting.complete``: complete your own images with a trained generator.
+"""``python -m inpainting.tools.complete``: complete your own images with a trained generator.
 
-    python -m inpainting.complete --model results/demo/runs/faces/lite-<key> \\
+    python -m inpainting.tools.complete --model results/demo/runs/faces/lite-<key> \\
         --images photos/ --masks masks/ --out completed/ [--hole-black] [--pad reflect|zero]
         [--batch-size 16] [--device auto] [--allow-size-mismatch]
 
@@ -20,7 +20,7 @@
   an error naming both sizes unless ``--allow-size-mismatch``: a generator trained on 64 px faces
   has never seen a 512 px hole.
 * Outputs: ``<out>/<stem>.png`` (PNG, lossless), through the kit's one writer
-  (:func:`inpainting.runtime.write_output`): atomically, never over an input, and never over a
+  (:func:`inpainting.disk.write_output`): atomically, never over an input, and never over a
   file the kit did not write (an earlier completion of the kit is replaced).
 * An image that is not 8-bit RGB or grey (16-bit, alpha, CMYK, ...) cannot keep its known pixels
   bit for bit in an 8-bit PNG: an error, unless ``--allow-conversion`` (a note names the
@@ -39,7 +39,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..runtime import OutputError, check_output
+from ..disk import OutputError, check_output
 from .common import (UsageError, fail, image_files, match_stems, model_file, read_mask,
                      read_model, save_png)
 
@@ -51,7 +51,7 @@ PAD_MODES = ("reflect", "zero")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m inpainting.complete", description=__doc__.split("\n")[0].strip("`: "),
+        prog="python -m inpainting.tools.complete", description=__doc__.split("\n")[0].strip("`: "),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Masks: white (>= 128) = hole, black = known (--hole-black: the other way round). "
                "See `python -m pydoc inpainting.tools.complete`.")
@@ -116,7 +116,7 @@ def prepare(args: argparse.Namespace) -> tuple[Path, dict, list[tuple[str, np.nd
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder")
     sources = tuple(p for _, image, mask in pairs for p in (image, mask))
-    for stem, _, _ in pairs:   # the one writer's checks, before any work (runtime.check_output)
+    for stem, _, _ in pairs:   # the one writer's checks, before any work (disk.check_output)
         try:
             check_output(out / f"{stem}.png", inputs=sources)
         except OutputError as exc:

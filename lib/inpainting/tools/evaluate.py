@@ -1,7 +1,7 @@
-"""``python -m inpainting.evaluate``: score a folder of completions of the kit's benchmark
-(``python -m inpainting.export_test_set``) under the kit's canonical protocol.
+"""``python -m inpainting.tools.evaluate``: score a folder of completions of the kit's benchmark
+(``python -m inpainting.tools.export_test_set``) under the kit's canonical protocol.
 
-    python -m inpainting.evaluate --profile demo --role faces --completions done/ --name "my method"
+    python -m inpainting.tools.evaluate --profile demo --role faces --completions done/ --name "my method"
 
 ``--completions`` holds one ``<id>.png`` (or JPEG) per entry of the export, of the image's size.
 Scoring is :func:`inpainting.comparison.compare`, the code behind notebook 06, with the folder as
@@ -94,7 +94,7 @@ def read_completions(folder: str, sets: dict) -> dict[str, torch.Tensor]:
     if missing:
         raise UsageError(f"--completions {path} lacks {len(missing)} of {len(wanted)} entries, e.g. "
                          f"{', '.join(m + '.png' for m in missing[:5])}; complete every image of the "
-                         "export (python -m inpainting.export_test_set with the same profile and "
+                         "export (python -m inpainting.tools.export_test_set with the same profile and "
                          "role)")
     if extra:
         raise UsageError(f"--completions {path} holds files that are no entry of this export: "
@@ -117,32 +117,28 @@ def read_completions(folder: str, sets: dict) -> dict[str, torch.Tensor]:
 def trained_methods(profile, role: str) -> dict[str, list]:
     """Name -> finished runs (``TrainResult``, one per seed) of notebook 06's methods of ``role``
     found in this results folder; nothing is trained."""
-    from ..experiments import NOTEBOOK_VARIANTS, seeds, variant_spec, variants_for
-    from ..training.runs import GENERATOR_FILE, is_finished
-    from ..training.runs import run_folder
+    from ..experiments import Plan
     from ..training.records import read_result
+    from ..training.runs import GENERATOR_FILE, is_finished, run_folder
     found: dict[str, list] = {}
-    for trained_role, variants in NOTEBOOK_VARIANTS[TRAINED_BY]:
-        if trained_role != role:
-            continue
-        for name, overrides in variants_for(profile, variants, role).items():
-            for seed in seeds(profile):
-                folder = run_folder(variant_spec(profile, overrides, role, seed))
-                if is_finished(folder):
-                    found.setdefault(name, []).append(read_result(folder, folder / GENERATOR_FILE))
+    for row in Plan(profile).table(TRAINED_BY, role):
+        for spec in row.runs:
+            folder = run_folder(spec)
+            if is_finished(folder):
+                found.setdefault(row.name, []).append(read_result(folder, folder / GENERATOR_FILE))
     return found
 
 
 def slug(name: str) -> str:
     """The file-name part of a method's outputs: one per name, never shared
-    (:func:`inpainting.runtime.file_stem`: "my method" and "my/method" get two files)."""
-    from ..runtime import file_stem
+    (:func:`inpainting.disk.file_stem`: "my method" and "my/method" get two files)."""
+    from ..disk import file_stem
     return file_stem(name)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m inpainting.evaluate",
+        prog="python -m inpainting.tools.evaluate",
         description="Score a folder of completions of the kit's exported test set under the kit's "
                     "protocol, beside the kit's trained methods.",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -1,7 +1,7 @@
-"""``python -m inpainting.export_onnx``: a trained generator as an ONNX model, for onnxruntime or
+"""``python -m inpainting.tools.export_onnx``: a trained generator as an ONNX model, for onnxruntime or
 any other ONNX runtime, on a CPU without torch.
 
-    python -m inpainting.export_onnx results/demo/runs/faces/lite-<key> lite.onnx [--bench]
+    python -m inpainting.tools.export_onnx results/demo/runs/faces/lite-<key> lite.onnx [--bench]
 
 The graph takes ``image`` ``float32 (B, 3, H, W)`` in [-1, 1] and ``mask`` ``float32 (B, 1, H, W)``
 (exactly 0 / 1, 1 = hole) and returns ``completed`` ``(B, 3, H, W)``: the composite
@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..runtime import OutputError, check_output, write_output
+from ..disk import OutputError, check_output, write_output
 from .common import UsageError, fail, model_file, read_model
 
 # Same float32 network, two libraries: onnxruntime's CPU kernels (MLAS) and torch's (oneDNN) sum
@@ -73,7 +73,7 @@ def export(inpainter, size: int, path: Path) -> Path:
     generator allows."""
     from torch.export import Dim
 
-    from ..runtime import atomic_write
+    from ..disk import atomic_write
     module = Completion(inpainter).eval()
     inputs = example_inputs(2, size, size)
     batch = Dim("batch", min=1, max=4096)
@@ -162,7 +162,7 @@ def onnxruntime_options(model, x: torch.Tensor, m: torch.Tensor) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m inpainting.export_onnx",
+        prog="python -m inpainting.tools.export_onnx",
         description="Export a trained generator (run folder or generator.pt) to ONNX and check it "
                     "against torch with onnxruntime.",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -1,7 +1,7 @@
-"""``python -m inpainting.export_test_set``: the kit's benchmark as files, so another method can
+"""``python -m inpainting.tools.export_test_set``: the kit's benchmark as files, so another method can
 complete exactly the kit's test inputs.
 
-    python -m inpainting.export_test_set --profile demo --role faces --out faces_test/
+    python -m inpainting.tools.export_test_set --profile demo --role faces --out faces_test/
 
 writes, into a folder that is new or empty (or holds this very export already)::
 
@@ -14,7 +14,7 @@ writes, into a folder that is new or empty (or holds this very export already)::
 Entries: the fixed test set of the role (:func:`inpainting.experiments.fixed_test_set`, one row
 per mask kind and image, ids ``<kind>-<index>``, e.g. ``centre-0003``) and, on the procedural
 datasets, the semantic test set (:func:`inpainting.experiments.semantic_test_set`: ``eye-0003`` /
-``block-0003``). The ground truth is not exported: ``python -m inpainting.evaluate`` rebuilds it
+``block-0003``). The ground truth is not exported: ``python -m inpainting.tools.evaluate`` rebuilds it
 from the profile, as the kit's own evaluation does, and a method never sees the hole's content.
 
 The folder is written in a temporary folder beside ``--out`` and renamed into place, so it is
@@ -44,7 +44,7 @@ IMAGES, MASKS = "images", "masks"
 MANIFEST_COLUMNS = ("id", "set", "kind", "index", "source", "image", "mask")
 CONVENTIONS = ("images/<id>.png: RGB uint8 input, hole pixels mid-grey (128, 128, 128) = 0 in the "
                "kit's model space [-1, 1]; masks/<id>.png: greyscale, 255 = hole, 0 = known "
-               "(python -m inpainting.complete's default); completions: <id>.png of the image's "
+               "(python -m inpainting.tools.complete's default); completions: <id>.png of the image's "
                "size, RGB; known pixels are pasted back from the ground truth before scoring")
 
 
@@ -104,7 +104,7 @@ def export_facts(profile, role: str, overrides: dict, sets: dict | None = None) 
     return {**head, "fingerprint": fingerprint(sets),
             "test_sets": {name: ts.description for name, ts in sets.items()},
             "n_entries": sum(len(ts) for ts in sets.values()), "conventions": CONVENTIONS,
-            "evaluate": f"python -m inpainting.evaluate --profile {profile.name} --role {role}"
+            "evaluate": f"python -m inpainting.tools.evaluate --profile {profile.name} --role {role}"
                         + (f" --overrides '{json.dumps(overrides)}'" if overrides else "")
                         + " --completions DIR --name NAME"}
 
@@ -159,7 +159,7 @@ def write_export(out: Path, sets: dict, info: dict) -> Path:
             f"The kit's test inputs of profile {info['profile']}, role {info['role']} "
             f"({info['n_entries']} entries; manifest.csv lists them).\n{CONVENTIONS}.\n"
             "Complete them (one <id>.png per entry, same size), e.g.\n"
-            f"  python -m inpainting.complete --model RUN --images images --masks masks --out DIR\n"
+            f"  python -m inpainting.tools.complete --model RUN --images images --masks masks --out DIR\n"
             f"and score the folder:\n  {info['evaluate']}\n")
         if out.exists():
             out.rmdir()   # empty (check_out); a folder that filled up meanwhile stops here
@@ -172,7 +172,7 @@ def write_export(out: Path, sets: dict, info: dict) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m inpainting.export_test_set",
+        prog="python -m inpainting.tools.export_test_set",
         description="Write the kit's fixed (and semantic) test set as PNGs and a manifest.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="See `python -m pydoc inpainting.tools.export_test_set` for the folder's layout.")

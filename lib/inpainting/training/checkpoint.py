@@ -28,8 +28,8 @@ from typing import Any
 
 import torch
 
-from ..runtime import (CheckpointError, atomic_write, atomic_write_text, set_aside,
-                       torch_file_problem, verify_file, warn_loudly)  # noqa: F401 (verify_file: re-exported)
+from ..disk import atomic_write, atomic_write_text, set_aside, warn_loudly
+from ..runtime import CheckpointError, torch_file_problem, verify_file  # noqa: F401 (verify_file: re-exported)
 
 POINTER = "latest"
 _NAME = re.compile(r"^step_(\d{8,})\.pt$")
@@ -175,7 +175,7 @@ def read_checkpoint(path: str | os.PathLike, key: str | None = None,
     """One checkpoint file, checked as :func:`load_latest` checks each (readable, a dict with
     ``required``, finite and non-zeroed weights, :func:`inpainting.runtime.torch_file_problem`)
     and, with ``key``, recording that run key; :class:`CheckpointError` (a
-    :class:`~inpainting.runtime.DamagedFileError`) naming the file and the safe fix."""
+    :class:`~inpainting.disk.DamagedFileError`) naming the file and the safe fix."""
     path = Path(path)
     state, reason = torch_file_problem(path, tuple(required), "cpu")
     if state is None:

@@ -24,7 +24,7 @@ from typing import Any
 from ..data import REAL_DATASETS, build_dataset
 from ..models import ModelFileError, read_generator
 from ..models.loading import ForeignFileError, stored_key
-from ..runtime import folder_key, set_aside, warn_loudly
+from ..disk import folder_key, set_aside, warn_loudly
 from . import records
 from .checkpoint import CheckpointError, load_latest
 from .records import TrainResult

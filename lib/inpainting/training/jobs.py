@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from ..profiles import Profile
-from ..runtime import now_iso, select_device
+from ..runtime import select_device
+from ..disk import now_iso
 from .runs import RunSpec, is_finished, run_folder, run_key
 
 

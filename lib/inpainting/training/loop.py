@@ -64,8 +64,9 @@ from ..models.generator import composite
 from ..models.perceptual_weights import weights_kind
 from .runs import (GENERATOR_FILE, RunSpec, identity_differences, is_finished, key_of, run_dir,
                    run_identity, run_key)
-from ..profile_rules import generator_loss_weights
-from ..runtime import cpu_bf16_fast, device_name, precision, results_dir, select_device
+from ..stages import generator_loss_weights
+from ..runtime import cpu_bf16_fast, device_name, precision, select_device
+from ..disk import results_dir
 from .integrity import STATE_KEYS, FolderChecks, check_resume_data
 from . import distributed, records, tensorboard
 from .balance import BALANCE_COLUMNS, SPARSE, gradient_targets, is_measured, term_gradient_norms
@@ -352,7 +353,7 @@ class Trainer(FolderChecks):
         """One G step on ``w_rec*L_rec (+ w_per*L_per) (+ w_adv*L_adv^G)``; returns the terms
         (with ``measure``, also each weighted term's gradient norm: :meth:`measure_balance`)."""
         w = self.profile.loss
-        # the weights profile validation reads too (inpainting.profile_rules.generator_loss_weights)
+        # the weights profile validation reads too (inpainting.stages.generator_loss_weights)
         weight = generator_loss_weights(self.profile, "joint" if use_adv else "G")
         terms, weighted = {}, {}
         with self.autocast():

@@ -31,8 +31,8 @@ import torch
 from .balance import BALANCE_COLUMNS
 from .runs import IDENTITY_FILE, RECORD_FILE, read_json
 from ..data.images import to_uint8
-from ..runtime import (NOTEBOOK_ENV, atomic_write, atomic_write_text, read_run_json, save_table,
-                       update_run_json)
+from ..runtime import NOTEBOOK_ENV
+from ..disk import atomic_write, atomic_write_text, read_run_json, save_table, update_run_json
 
 # gnorm_*: each weighted term's gradient norm, on steps of the train.log_every grid (balance.is_measured)
 HISTORY_COLUMNS = ("step", "stage", "rec", "adv_g", "per", "g_total", "d_loss", *BALANCE_COLUMNS,
@@ -121,7 +121,7 @@ LOG_FIX = ("a run's log is rewritten only while it trains: restore it from a bac
 def read_log(path: str | os.PathLike) -> pd.DataFrame:
     """A run's ``log.csv``, checked: a complete CSV table (not cut mid-line) with
     :data:`LOG_FIELDS`, its steps whole numbers rising one by one from the first;
-    :class:`~inpainting.runtime.DamagedFileError` naming the file and the fix otherwise."""
+    :class:`~inpainting.disk.DamagedFileError` naming the file and the fix otherwise."""
     from ..stored import damaged, read_csv_table
     history = read_csv_table(path, LOG_FIX, LOG_FIELDS)
     steps = pd.to_numeric(history["step"], errors="coerce")
@@ -135,7 +135,7 @@ def read_log(path: str | os.PathLike) -> pd.DataFrame:
 
 def read_result(out_dir: Path, generator_path: Path) -> TrainResult:
     """The :class:`TrainResult` of the finished run in ``out_dir`` (nothing is rebuilt); a damaged
-    ``log.csv`` is a :class:`~inpainting.runtime.DamagedFileError` (:func:`read_log`)."""
+    ``log.csv`` is a :class:`~inpainting.disk.DamagedFileError` (:func:`read_log`)."""
     record = read_json(out_dir / RECORD_FILE) or {}
     log = out_dir / LOG_FILE
     history = read_log(log) if log.exists() else pd.DataFrame(columns=list(HISTORY_COLUMNS))

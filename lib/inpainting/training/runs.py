@@ -50,8 +50,8 @@ from typing import Any
 
 from ..models.perceptual_weights import weights_kind
 from ..profiles import NEUTRAL, ROLES, Profile, neutral_fields
-from ..runtime import (file_sha256, precision, read_record_json, results_dir,
-                       select_device)
+from ..runtime import precision, select_device
+from ..disk import file_sha256, read_record_json, results_dir
 
 FORMAT = 3   # bump when the trainer computes something different for the same profile
 RUNS = "runs"   # results/<profile>/runs/<role>/<generator>-<key>
@@ -280,7 +280,7 @@ RECORD_FIX = ("move it aside; the trainer rebuilds it from the run's intact file
 def read_identity(path: str | os.PathLike, expected_key: str | None = None) -> dict:
     """A run's ``identity.json``, checked: a JSON object with :data:`IDENTITY_FIELDS`, no NaN,
     and with ``expected_key`` the identity of that run (its hash is the key);
-    :class:`~inpainting.runtime.DamagedFileError` otherwise."""
+    :class:`~inpainting.disk.DamagedFileError` otherwise."""
     from ..stored import damaged, read_json_object
     identity = read_json_object(path, RECORD_FIX, IDENTITY_FIELDS)
     if expected_key is not None and key_of(identity) != expected_key:
@@ -292,7 +292,7 @@ def read_identity(path: str | os.PathLike, expected_key: str | None = None) -> d
 def read_record(path: str | os.PathLike, expected_key: str | None = None) -> dict:
     """A run's ``train_config.json``, checked: a JSON object with :data:`RECORD_FIELDS`, a known
     status, no NaN, and with ``expected_key`` recording that run;
-    :class:`~inpainting.runtime.DamagedFileError` otherwise."""
+    :class:`~inpainting.disk.DamagedFileError` otherwise."""
     from ..stored import damaged, read_json_object
     record = read_json_object(path, RECORD_FIX, RECORD_FIELDS)
     if record["status"] not in RECORD_STATUS:
@@ -311,7 +311,7 @@ def read_json(path: Path) -> dict | None:
     not JSON, not an object, a field missing, NaN) never blocks the run: it is set aside as
     ``<name>.damaged-<time>`` with a warning and ``None`` is returned, so the trainer rebuilds it
     from what is intact (the final checkpoint, or the generator file and the run's key)
-    (:func:`inpainting.runtime.read_record_json`)."""
+    (:func:`inpainting.disk.read_record_json`)."""
     return read_record_json(path, rebuilt="it is rebuilt from the run's intact files (its "
                             "checkpoint or generator.pt) when the run is next used",
                             check=_READERS.get(Path(path).name))
@@ -327,7 +327,7 @@ def is_finished(folder: str | os.PathLike) -> bool:
 
 # ------------------------------------------------------------------ registered kinds (inpainting.stored)
 def _example_identity(folder: Path, variant: int) -> tuple[Path, dict]:
-    from ..runtime import atomic_write_text
+    from ..disk import atomic_write_text
     identity = {"format": FORMAT, "role": "faces", "profile": {"train": {"seed": variant, "lr": 0.5}}}
     path = Path(folder) / IDENTITY_FILE
     atomic_write_text(path, json.dumps(identity, indent=2, sort_keys=True))
@@ -335,7 +335,7 @@ def _example_identity(folder: Path, variant: int) -> tuple[Path, dict]:
 
 
 def _example_record(folder: Path, variant: int) -> tuple[Path, dict]:
-    from ..runtime import atomic_write_text
+    from ..disk import atomic_write_text
     key = ("ab", "cd")[variant] * 6
     record = {"status": "finished", "key": key, "steps_done": 4, "seconds": 1.5}
     path = Path(folder) / RECORD_FILE

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..profile_rules import stage_steps
+from ..stages import stage_steps
 from ..profiles import Profile
 
 

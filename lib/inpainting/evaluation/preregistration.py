@@ -2,8 +2,10 @@
 images, the level and the rule, fixed before the study trains.
 
 The plan is data (:data:`STUDY_PLAN`), written to ``references/<profile>/plan.json`` by
-``python -m inpainting.evaluation.plan write`` and committed before the first run of the study
-trains; the ledger prints the file's sha256 and refuses a plan that differs from the code's.
+``python -m inpainting.evaluation.preregistration write`` and committed before the first run of
+the study trains; the ledger prints the file's sha256 and refuses a plan that differs from the
+code's. It is not the experiment plan (:class:`inpainting.experiments.Plan`: which runs a profile
+trains): it fixes which tests decide the claims over those runs' rows.
 Every test not listed here is *secondary*: reported with its unadjusted 95 % interval, labelled
 secondary, never gating a verdict.
 """
@@ -57,7 +59,7 @@ def _both(metric: str, a: str, b: str, **kw) -> tuple[Hypothesis, ...]:
 
 
 @dataclass(frozen=True)
-class StudyPlan:
+class AnalysisPlan:
     profile: str
     seeds: tuple[int, ...]
     n_test: int
@@ -84,7 +86,7 @@ class StudyPlan:
         return tuple(c for c in self.claims if c.status == CONFIRMATORY)
 
 
-STUDY_PLAN = StudyPlan(
+STUDY_PLAN = AnalysisPlan(
     profile="study",
     seeds=tuple(range(8)),
     n_test=192,
@@ -123,11 +125,11 @@ STUDY_PLAN = StudyPlan(
 )
 
 
-def for_profile(profile) -> StudyPlan:
+def for_profile(profile) -> AnalysisPlan:
     """The study's hypotheses and rule applied to another profile's runs (its seeds and test
     images): an illustration, not a pre-registered study (no file, no hash)."""
-    from ..experiments import seeds
-    return dataclasses.replace(STUDY_PLAN, profile=profile.name, seeds=tuple(seeds(profile)),
+    from ..experiments import Plan
+    return dataclasses.replace(STUDY_PLAN, profile=profile.name, seeds=Plan(profile).seeds,
                                n_test=profile.faces.n_test or 0, kinds=profile.masks.test_kinds)
 
 
@@ -135,7 +137,7 @@ def plan_path(folder: str | Path) -> Path:
     return Path(folder) / PLAN_FILE
 
 
-def write(folder: str | Path, plan: StudyPlan = STUDY_PLAN) -> Path:
+def write(folder: str | Path, plan: AnalysisPlan = STUDY_PLAN) -> Path:
     """Write ``plan.json``; refuse to replace a committed plan that differs (a plan changed after
     training is not a plan)."""
     path = plan_path(folder)
@@ -147,15 +149,15 @@ def write(folder: str | Path, plan: StudyPlan = STUDY_PLAN) -> Path:
     return path
 
 
-def check(folder: str | Path, plan: StudyPlan = STUDY_PLAN) -> str:
+def check(folder: str | Path, plan: AnalysisPlan = STUDY_PLAN) -> str:
     """The committed plan's sha256, after checking that it is the code's plan."""
     path = plan_path(folder)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no pre-registered plan; a ledger needs one "
-                                "(python -m inpainting.evaluation.plan write)")
+                                "(python -m inpainting.evaluation.preregistration write)")
     if path.read_text() != plan.text():
-        raise ValueError(f"{path} differs from the plan in inpainting.evaluation.plan: the analysis "
-                         "would not be the pre-registered one")
+        raise ValueError(f"{path} differs from the plan in inpainting.evaluation.preregistration: the "
+                         "analysis would not be the pre-registered one")
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
