@@ -14,8 +14,8 @@ from inpainting.evaluation.comparison import compare
 from inpainting.evaluation.curves import curve_columns, curve_points, learning_curves
 from inpainting.models.perceptual_weights import OFFLINE_ENV
 from inpainting.profiles import get_profile
-from inpainting.reporting.report import Report, save_learning_curves
 from inpainting.disk import RESULTS_ENV
+from inpainting.reporting.report import Report, save_learning_curves
 from inpainting.training.records import curve_files
 
 matplotlib.use("Agg")

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inpainting.disk import OutputError, file_stem, kit_wrote, write_output
 from inpainting.evaluation.decisions import difference_statement
 from inpainting.evaluation.stats import Interval
-from inpainting.disk import OutputError, file_stem, kit_wrote, write_output
 
 
 # ------------------------------------------------------------------ family 2: the one writer

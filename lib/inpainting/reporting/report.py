@@ -32,10 +32,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..evaluation.comparison import Comparison
-from ..evaluation.stats import interval_label
 from ..disk import (atomic_write_text, read_record_json, read_run_json, results_dir, save_figure, save_table,
                     set_aside, warn_loudly)
+from ..evaluation.comparison import Comparison
+from ..evaluation.stats import interval_label
 
 SUMMARY_HEADER = """# Results summary: profile `{profile}`
 
