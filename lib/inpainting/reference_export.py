@@ -2,22 +2,26 @@
 :mod:`inpainting.references`) from its finished local runs: the lite generators in float16 with the
 float16 check, their run files, the profile's tables and figures and the manifest, made complete in
 a temporary folder and published through the kit's one writer
-(``python -m inpainting.references export``)."""
+(``python -m inpainting.reference_export export``; ``check`` lists stale or altered reference
+models)."""
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .profiles import Profile
-from .references import (MANIFEST, RUN_FILES, read_manifest_file, reference_root, stored_runs)
+from .profiles import Profile, get_profile
+from .references import (MANIFEST, RUN_FILES, read_manifest_file, reference_root, stale_references,
+                         stored_runs)
 from .runtime import device_name
-from .disk import (DamagedFileError, atomic_write, atomic_write_text, check_output, file_sha256,
-                   kit_wrote, ledger_entry, now_iso, results_dir, write_output)
+from .disk import (DamagedFileError, OutputError, atomic_write, atomic_write_text, check_output,
+                   file_sha256, kit_wrote, ledger_entry, now_iso, results_dir, write_output)
 from .training.runs import GENERATOR_FILE, RECORD_FILE, is_finished, read_record, run_folder, run_key
 
 STORAGE = torch.float16
@@ -165,3 +169,33 @@ def _copy_results(profile: Profile, work: Path) -> list[str]:
         shutil.copy2(summary, work / "summary.md")
         copied.append("summary.md")
     return copied
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m inpainting.reference_export",
+                                     description="Write or check a profile's committed reference folder.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ex = sub.add_parser("export", help="write references/<profile>/ from the finished local runs")
+    ex.add_argument("--profile", default="study")
+    ex.add_argument("--wall-time", required=True, help="the training's wall time, as measured")
+    ex.add_argument("--replace", action="store_true", help="write over files of the folder that "
+                    "the kit did not write (default: stop, naming them)")
+    ex.add_argument("--command-line", default=None, help="the command that trained the runs "
+                    "(default: python -m inpainting.train --profile <profile> --all)")
+    sub.add_parser("check", help="list stale or altered reference models (exit 1 if any)")
+    args = parser.parse_args(argv)
+    if args.command == "export":
+        profile = get_profile(args.profile)
+        command = args.command_line or f"python -m inpainting.train --profile {profile.name} --all"
+        try:
+            print(export(profile, args.wall_time, command, replace=args.replace))
+        except OutputError as exc:
+            parser.error(str(exc))
+        return 0
+    problems = stale_references()
+    print("\n".join(problems) if problems else "every reference model is current and intact")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

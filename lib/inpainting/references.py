@@ -25,16 +25,14 @@ its (profile, variant, role, seed): :func:`stale_references` lists the others, a
 ``tests/test_reference_models.py`` fails on any, so a change of the study profile or of the
 training code that changes a key cannot leave old weights shown as current.
 
-Commands::
+Commands (:mod:`inpainting.reference_export`, ``inpainting-references``)::
 
-    python -m inpainting.references export --profile study --wall-time "1 h 35 min"
-    python -m inpainting.references check                   # keys current, files intact
+    python -m inpainting.reference_export export --profile study --wall-time "1 h 35 min"
+    python -m inpainting.reference_export check                   # keys current, files intact
 """
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Collection
@@ -43,7 +41,7 @@ import pandas as pd
 
 from .experiments import FoundModel
 from .profiles import Profile, get_profile
-from .disk import (DamagedFileError, OutputError, atomic_write, atomic_write_text, file_sha256,
+from .disk import (DamagedFileError, atomic_write, atomic_write_text, file_sha256,
                    warn_loudly)
 from .training.records import LOG_FILE
 from .training.runs import GENERATOR_FILE, IDENTITY_FILE, RECORD_FILE, run_key
@@ -62,7 +60,7 @@ MANIFEST_FIELDS = ("profile", "made", "command", "wall_time", "machine", "precis
                    "storage", "models", "results")
 ENTRY_FIELDS = ("role", "variant", "seed", "key", "generator", "params", "file", "sha256")
 REFERENCE_FIX = ("restore the committed references with `git checkout -- references/` (or a fresh "
-                 "clone), or write them again with python -m inpainting.references export")
+                 "clone), or write them again with python -m inpainting.reference_export export")
 
 
 def read_manifest_file(path: Path, profile_name: str | None = None) -> dict:
@@ -291,33 +289,6 @@ def committed_results(profile_name: str = "study", root: Path | None = None) -> 
     return CommittedResults(reference_root(profile_name, root), manifest)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m inpainting.references",
-                                     description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    ex = sub.add_parser("export", help="write references/<profile>/ from the finished local runs")
-    ex.add_argument("--profile", default="study")
-    ex.add_argument("--wall-time", required=True, help="the training's wall time, as measured")
-    ex.add_argument("--replace", action="store_true", help="write over files of the folder that "
-                    "the kit did not write (default: stop, naming them)")
-    ex.add_argument("--command-line", default=None, help="the command that trained the runs "
-                    "(default: python -m inpainting.train --profile <profile> --all)")
-    sub.add_parser("check", help="list stale or altered reference models (exit 1 if any)")
-    args = parser.parse_args(argv)
-    if args.command == "export":
-        from .reference_export import export
-        profile = get_profile(args.profile)
-        command = args.command_line or f"python -m inpainting.train --profile {profile.name} --all"
-        try:
-            print(export(profile, args.wall_time, command, replace=args.replace))
-        except OutputError as exc:
-            parser.error(str(exc))
-        return 0
-    problems = stale_references()
-    print("\n".join(problems) if problems else "every reference model is current and intact")
-    return 1 if problems else 0
-
-
 # ------------------------------------------------------------------ registered kinds (inpainting.stored)
 def _example_manifest(folder: Path, variant: int) -> tuple[Path, dict]:
     profile = ("study", "demo")[variant]
@@ -360,6 +331,3 @@ def _register() -> None:
 
 _register()
 
-
-if __name__ == "__main__":
-    sys.exit(main())
