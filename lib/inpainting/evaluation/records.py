@@ -333,33 +333,39 @@ def planned_rows(profile) -> dict[str, tuple[str, str, int, object]]:
     return rows
 
 
+def record_run(profile, folder: str | Path, role: str, name: str, seed: int, spec,
+               generator: str | Path | None = None, progress: bool = False) -> Path:
+    """Evaluate one generator of the finished run ``spec`` (its ``generator.pt``, or ``generator``:
+    a generator the run kept on the way, ``<run>/curve/``) and write its records to ``folder``
+    (``train_seconds``: the whole run's)."""
+    from ..models import load_inpainter
+    from ..training.records import read_result
+    from ..training.runs import GENERATOR_FILE, run_folder
+    from .preregistration import STUDY_PLAN
+    seconds = [read_result(run_folder(s), run_folder(s) / GENERATOR_FILE).seconds if s else 0.0
+               for s in (spec, spec.init)]
+    model = load_inpainter(generator or run_folder(spec) / GENERATOR_FILE, "cpu")
+    frame = run_records(model, profile, role, STUDY_PLAN.kid_resamples,
+                        STUDY_PLAN.kid_resample_seed, progress=progress)
+    facts = {"role": role, "method": name, "seed": int(seed), "key": spec.key,
+             "generator": spec.profile.model.generator, "train_seconds": round(seconds[0], 1),
+             "init_seconds": round(seconds[1], 1), "threads": spec.profile.train.threads,
+             "precision": "float32", **machine()}
+    return write_run(folder, facts, frame)
+
+
 def export(profile, folder: str | Path, progress: bool = False, log=print) -> int:
     """Evaluate every finished, planned run of ``profile`` that ``folder``'s records lack and write
     its records (warm starts are not rows of any table); returns how many were written."""
-    from ..models import load_inpainter
-    from ..training.records import read_result
-    from ..training.runs import GENERATOR_FILE, is_finished, run_folder
-    from .preregistration import STUDY_PLAN, check
+    from ..training.runs import is_finished, run_folder
+    from .preregistration import check
     check(folder)
     done = set(read_index(folder)["key"].astype(str))
     written = 0
     for key, (role, name, seed, spec) in planned_rows(profile).items():
-        run_dir = run_folder(spec)
-        if key in done or not is_finished(run_dir):
+        if key in done or not is_finished(run_folder(spec)):
             continue
-        result = read_result(run_dir, run_dir / GENERATOR_FILE)
-        init = 0.0
-        if spec.init is not None:
-            init_dir = run_folder(spec.init)
-            init = read_result(init_dir, init_dir / GENERATOR_FILE).seconds
-        model = load_inpainter(run_dir / GENERATOR_FILE, "cpu")
-        frame = run_records(model, profile, role, STUDY_PLAN.kid_resamples,
-                            STUDY_PLAN.kid_resample_seed, progress=progress)
-        facts = {"role": role, "method": name, "seed": int(seed), "key": key,
-                 "generator": spec.profile.model.generator, "train_seconds": round(result.seconds, 1),
-                 "init_seconds": round(init, 1), "threads": spec.profile.train.threads,
-                 "precision": "float32", **machine()}
-        path = write_run(folder, facts, frame)
+        path = record_run(profile, folder, role, name, seed, spec, progress=progress)
         written += 1
         log(f"records of {role}: {name} (seed {seed}, run {key}): {path}")
     return written
