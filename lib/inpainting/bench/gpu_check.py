@@ -45,7 +45,7 @@ STOPPED = 75   # exit status of the interrupted training child (os._exit after i
 
 
 @dataclass(frozen=True)
-class Plan:
+class CheckPlan:
     """How big each step is: the real check on a GPU, or the plumbing check on a CPU."""
 
     dry: bool
@@ -59,7 +59,7 @@ class Plan:
     amp: bool
 
     @classmethod
-    def for_machine(cls, dry: bool) -> "Plan":
+    def for_machine(cls, dry: bool) -> "CheckPlan":
         if not dry:
             return cls(False, "cuda", 128, 8, (128, 256), 16, 10, ("float32", "float16"), True)
         from .roofs import emulated
@@ -69,7 +69,7 @@ class Plan:
 
 
 # ----------------------------------------------------------------------------------- device
-def device_info(plan: Plan) -> dict:
+def device_info(plan: CheckPlan) -> dict:
     from .common import machine
     info = {"torch": torch.__version__, "cuda_available": torch.cuda.is_available(),
             "dry_run": plan.dry, **machine(torch.device("cpu")),
@@ -91,7 +91,7 @@ def cuda_test_files() -> list[Path]:
     return sorted(p for p in TESTS.glob("test_*.py") if "pytest.mark.cuda" in p.read_text())
 
 
-def cuda_tests(plan: Plan) -> dict:
+def cuda_tests(plan: CheckPlan) -> dict:
     """``pytest -m cuda`` over those files (dry: collected only, so the selection is checked)."""
     files = cuda_test_files()
     if not files:
@@ -125,7 +125,7 @@ def lookalike_data(root: Path) -> dict[str, Path]:
             "facades": fixtures.make_paris(root / "paris", n_train=8, n_test=3)}
 
 
-def paper_recipe(plan: Plan, data: dict[str, Path]) -> dict:
+def paper_recipe(plan: CheckPlan, data: dict[str, Path]) -> dict:
     """Overrides of the paper profile for a short run on the look-alike folders."""
     return {"faces.root": str(data["faces"]), "facades.root": str(data["facades"]),
             "faces.image_size": plan.image_size, "facades.image_size": plan.image_size,
@@ -192,7 +192,7 @@ def resume_check(recipe: dict, role: str, work: Path, stop_after: int = 4) -> di
             "seconds": time.perf_counter() - start}
 
 
-def paper_training(plan: Plan) -> dict:
+def paper_training(plan: CheckPlan) -> dict:
     """The paper profile on both look-alike datasets: faces with the resume check, facades one
     straight run (the Paris loader at the profile's size)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -213,7 +213,7 @@ def paper_training(plan: Plan) -> dict:
 
 
 # ------------------------------------------------------------------------------- throughput
-def throughput(plan: Plan) -> list[dict]:
+def throughput(plan: CheckPlan) -> list[dict]:
     from .throughput import GENERATORS, Roof, training_rows
     device = torch.device(plan.device)
     rows = training_rows(GENERATORS, plan.bench_sizes, plan.bench_batch, plan.precisions, device,
@@ -234,7 +234,7 @@ STEPS = (("cuda_tests", cuda_tests), ("paper_training", paper_training),
          ("throughput", throughput))
 
 
-def run_steps(plan: Plan, log=print) -> dict:
+def run_steps(plan: CheckPlan, log=print) -> dict:
     """Every step, each timed; a failed step is recorded (with its error) and the next one runs."""
     report = {"machine": device_info(plan), "steps": {}, "seconds": {}, "failed": []}
     for name, step in STEPS:
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     if not torch.cuda.is_available():
         print("gpu-check: no GPU is present (torch.cuda.is_available() is False); checking the "
               "command's own plumbing on the CPU at tiny sizes instead", flush=True)
-    plan = Plan.for_machine(dry)
+    plan = CheckPlan.for_machine(dry)
     report = run_steps(plan, log=lambda m: print(m, flush=True))
     machine = report["machine"]
     print(f"device: {machine.get('gpu', 'no GPU')} {machine.get('capability', '')}; CPU "

@@ -12,13 +12,13 @@ secondary, never gating a verdict.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..disk import file_sha256, sha256
 from ..experiments import CONTEXT_ENCODER, FULL_MODEL as FULL, GLCIC, PER_LEVEL_PREFIX
 
 PLAN_FILE = "plan.json"
@@ -79,7 +79,7 @@ class AnalysisPlan:
         return json.dumps(self.as_dict(), indent=1, sort_keys=True) + "\n"
 
     def sha256(self) -> str:
-        return hashlib.sha256(self.text().encode()).hexdigest()
+        return sha256(self.text())
 
     @property
     def confirmatory(self) -> tuple[PlannedClaim, ...]:
@@ -158,7 +158,7 @@ def check(folder: str | Path, plan: AnalysisPlan = STUDY_PLAN) -> str:
     if path.read_text() != plan.text():
         raise ValueError(f"{path} differs from the plan in inpainting.evaluation.preregistration: the "
                          "analysis would not be the pre-registered one")
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return file_sha256(path)
 
 
 if __name__ == "__main__":

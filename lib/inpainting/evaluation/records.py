@@ -14,7 +14,6 @@ each file's run and sha256. :func:`load` reads them back and checks every file a
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from ..disk import atomic_write, file_sha256
+from ..disk import atomic_write, file_sha256, sha256
 from . import inception, realism
 from .metrics import LOWER_IS_BETTER, METRIC_COLUMNS, PSNR_COLUMNS, to_uint8
 
@@ -134,7 +133,7 @@ def write_run(folder: str | Path, facts: Mapping, frame: pd.DataFrame) -> Path:
     root = Path(folder) / RECORDS
     name = f"{facts['role']}/{facts['generator']}-{facts['key']}.csv.gz"
     data = _csv_gz(frame[list(RUN_COLUMNS)])
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256(data)
     index = read_index(folder)
     if (index["file"] == name).any():
         if index.loc[index["file"] == name, "sha256"].iloc[0] != digest:

@@ -41,7 +41,6 @@ import dataclasses
 import errno
 import functools
 import fcntl
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -51,7 +50,7 @@ from typing import Any
 from ..models.perceptual_weights import weights_kind
 from ..profiles import NEUTRAL, ROLES, Profile, neutral_fields
 from ..runtime import precision, select_device
-from ..disk import file_sha256, read_record_json, results_dir
+from ..disk import file_sha256, read_record_json, results_dir, sha256
 
 FORMAT = 3   # bump when the trainer computes something different for the same profile
 RUNS = "runs"   # results/<profile>/runs/<role>/<generator>-<key>
@@ -162,7 +161,7 @@ def run_identity(spec: RunSpec) -> dict[str, Any]:
 
 def key_of(identity: dict[str, Any]) -> str:
     blob = json.dumps(identity, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+    return sha256(blob)[:12]
 
 
 def run_key(spec: RunSpec) -> str:
