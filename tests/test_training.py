@@ -225,6 +225,9 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
     drop = ["seconds"]
     pd.testing.assert_frame_equal(pd.DataFrame(a["history"]).drop(columns=drop),
                                   pd.DataFrame(b["history"]).drop(columns=drop))
+    # the RNG too (a WGAN-GP penalty draws from it): the resumed session's DataLoader draws no
+    # second seed
+    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
 
 
 def test_a_lite_generator_as_init_generator_of_a_wide_run_names_the_field(tmp_path):

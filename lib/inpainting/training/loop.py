@@ -326,10 +326,12 @@ class Trainer:
         t, total = self.profile.train, self.schedule.total
         progress = Progress(self.out_dir, total, self.step, self.profile.model.generator,
                             self.progress, self.is_main)
-        loader = self.stream.loader(self.step, total, t.num_workers,
-                                    pin_memory=self.device.type == "cuda")
+        batches = iter(self.stream.loader(self.step, total, t.num_workers,
+                                          pin_memory=self.device.type == "cuda"))
+        if state is not None:   # iter() drew a seed from torch's CPU RNG; the checkpoint holds
+            torch.set_rng_state(state["rng"]["torch"])   # the first session's draw: no second one
         self._keep_curve_point()
-        for batch in loader:
+        for batch in batches:
             record = self.train_step(batch)
             self._keep_curve_point()
             progress.advance()
