@@ -144,14 +144,14 @@ def seed_run_cache(profile: str) -> list[str]:
     """Copy the committed trained generators of ``profile`` (seed 0 of each row,
     :func:`inpainting.references.reference_models`: only current, intact ones) into its run cache
     (``results_dir(profile)/runs``), as the finished runs they are; returns their folder names."""
-    from ..experiments import seeds
+    from ..experiments import Plan
     from ..profiles import ROLES, get_profile
     from ..references import reference_models
     from ..disk import results_dir
     p = get_profile(profile)
     copied = []
     for role in ROLES:
-        for model in reference_models(p, role, seeds=seeds(p)[:1]):
+        for model in reference_models(p, role, seeds=Plan(p).seeds[:1]):
             dest = results_dir(profile, "runs", role) / model.run_dir.name
             if not dest.exists():
                 shutil.copytree(model.run_dir, dest)
