@@ -59,9 +59,9 @@ def _trainer(tmp_path, name, every, wrt=None):
     profile = get_profile("smoke", STEPS)
     t = training.Trainer(training.RunSpec(profile, "faces"), tmp_path / name, progress=False)
     t.balance_every = every
-    if wrt is not None:
-        t.balance_wrt = wrt
     t.build()
+    if wrt is not None:
+        t.module.balance_wrt = wrt
     return t
 
 
@@ -78,9 +78,9 @@ def test_measuring_leaves_the_update_bit_identical(tmp_path, wrt):
             assert (math.isnan(a[k]) and math.isnan(b[k])) or a[k] == b[k], k
     # exact: the same operations in the same order on the same machine; measuring only reads
     for m in ("G", "D"):
-        for p, q in zip(getattr(plain, m).parameters(), getattr(measured, m).parameters()):
+        for p, q in zip(getattr(plain.module, m).parameters(), getattr(measured.module, m).parameters()):
             assert torch.equal(p, q)
-    for p, q in zip(plain.opt_g.state.values(), measured.opt_g.state.values()):
+    for p, q in zip(plain.module.opt_g.state.values(), measured.module.opt_g.state.values()):
         assert torch.equal(p["exp_avg_sq"], q["exp_avg_sq"])
 
 

@@ -46,7 +46,7 @@ def test_select_and_resolve_variants(kinds):
 
 
 def _params(trainer):
-    return [p.detach().clone() for m in (trainer.G, trainer.D) if m is not None
+    return [p.detach().clone() for m in (trainer.module.G, trainer.module.D) if m is not None
             for p in m.parameters()]
 
 
@@ -81,7 +81,7 @@ def test_decomposed_step_is_the_trainers_own_step(kinds, stage, tmp_path):
     assert all(v >= 0 for v in clock.parts.values())
     assert sum(clock.parts.values()) == pytest.approx(clock.total, rel=1e-9)
     # the hooks are gone afterwards: a later step is unhooked
-    assert not parts.G._forward_hooks and not parts.G._forward_pre_hooks
+    assert not parts.module.G._forward_hooks and not parts.module.G._forward_pre_hooks
 
 
 def test_parts_table_and_its_check(smoke, kinds):

@@ -175,6 +175,7 @@ def fake_executed(folder: Path) -> Path:
 
 
 def test_stage_writes_every_page_with_its_provenance(tmp_path):
+    from inpainting import runtime
     pages = book.stage(fake_executed(tmp_path / "executed"), PROVENANCE, tmp_path / "source")
     assert pages == [f"notebooks/{p.name}" for p in book.source_notebooks()] and len(pages) == 7
     note = PROVENANCE.note()
@@ -182,16 +183,19 @@ def test_stage_writes_every_page_with_its_provenance(tmp_path):
         nb = nbformat.read(tmp_path / "source" / rel, as_version=4)
         first = next(c for c in nb.cells if c.cell_type == "markdown").source.split("\n")
         assert first[0].startswith("# ") and "\n".join(first[2:]).startswith(note), rel
+    text_note = PROVENANCE.note(runtime.git_commit() or "unknown")
+    assert text_note.startswith(":::{note}\n**This page** is the repository's text at commit")
     for rel in (*book.DOCS, book.RESULTS_PAGE, "index.md"):
         text = (tmp_path / "source" / rel).read_text()
-        assert note in text and text.startswith("# "), rel
+        assert text_note in text and text.startswith("# "), rel
     assert "profile **smoke**" in note and "`0123456789abcdef`" in note and "Test CPU" in note
     toc = (tmp_path / "source" / "_toc.yml").read_text()
     order = [line.split("file: ")[1] for line in toc.splitlines() if "file: " in line]
     assert order == [p[:-len(".ipynb")] for p in pages] + ["docs/method", "docs/teaching", "REPRODUCTION"]
     config = json.loads((tmp_path / "source" / "_config.yml").read_text())
     assert config["execute"]["execute_notebooks"] == "off"
-    assert "sphinx-mathjax-offline" in config["sphinx"]["extra_extensions"]
+    assert "sphinx-mathjax-offline" in config["sphinx"]["config"]["extensions"]
+    assert "sphinx_thebe" not in config["sphinx"]["config"]["extensions"]
 
 
 def test_stage_refuses_a_missing_executed_notebook(tmp_path):

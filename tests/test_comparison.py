@@ -15,7 +15,7 @@ from inpainting.evaluation import realism, stats
 from inpainting.evaluation.comparison import (GREY_FILL, TABLE_COLUMNS, compare, interval_columns,
                                    spread_columns)
 from inpainting.evaluation.metrics import METRIC_COLUMNS
-from inpainting.profiles import get_profile
+from inpainting.profiles import get_profile, with_overrides
 from inpainting.reporting.findings import _block, findings_text
 from inpainting.reporting.viz import comparison_grid
 from fixtures import make_oracle
@@ -260,7 +260,7 @@ def test_real_train_results_load_through_models_and_carry_their_provenance(profi
     from inpainting.models import build_inpainter, save_generator
     from inpainting.reporting.report import caveats
     from inpainting.training import TrainResult
-    from inpainting.training.records import provenance
+    from inpainting.training.records import RunFacts
 
     size = profile.faces.image_size
     runs = []
@@ -268,12 +268,14 @@ def test_real_train_results_load_through_models_and_carry_their_provenance(profi
         torch.manual_seed(seed)
         path = save_generator(tmp_path / f"g{seed}.pt", build_inpainter(profile.model, size),
                               size, profile.model, {})
-        prov = provenance(key=f"k{seed}", run=f"runs/faces/lite-k{seed}", role="faces",
-                          dataset="faces", dataset_description="procedural faces",
-                          generator="lite", seed=seed, precision="float32", device="cpu",
-                          device_name="test CPU", torch_threads=1, world_size=1,
-                          perceptual_weights_source="imagenet vgg19 (/cache/vgg.pth)",
-                          steps=0, seconds=0.0)
+        seeded = with_overrides(profile, {"train.seed": seed})
+        prov = RunFacts(key=f"k{seed}", identity={}, role="faces", profile=seeded,
+                        run=f"runs/faces/lite-k{seed}", dataset="faces",
+                        dataset_description="procedural faces", data=None, precision="float32",
+                        device="cpu", device_name="test CPU", torch_threads=1, world_size=1,
+                        balance_wrt="parameters", effective_loss_weights={},
+                        perceptual_weights_source="imagenet vgg19 (/cache/vgg.pth)",
+                        steps=0, seconds=0.0).provenance()
         runs.append(TrainResult(out_dir=tmp_path, generator_path=path, history=pd.DataFrame(),
                                 sample_paths=[], perceptual_weights_source=None,
                                 effective_loss_weights={},

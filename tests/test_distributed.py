@@ -150,7 +150,7 @@ out["bn"] = {"type": type(synced).__name__,
 # 2. every step of the schedule, from the single-process state before it
 def step_grads(trainer, state):
     trainer.load_state_dict(state)
-    nets = {"G": trainer.G, "D": trainer.D}
+    nets = {"G": trainer.module.G, "D": trainer.module.D}
     for net in nets.values():
         if net is not None:
             for p in net.parameters():
@@ -347,13 +347,13 @@ def _single_process(profile, steps: int, save_at: int | None = None) -> dict:
     trainer = Trainer(RunSpec(profile, "faces"), progress=False)
     trainer.build()
     run = {"states": [], "grads": []}
-    nets = {name: net for name, net in (("G", trainer.G), ("D", trainer.D)) if net is not None}
+    nets = {name: net for name, net in (("G", trainer.module.G), ("D", trainer.module.D)) if net is not None}
     for step in range(steps):
         if step == save_at:
             from inpainting.training import records
             trainer._save()
             records.write_identity(trainer.out_dir, trainer.identity)
-            run["start"] = {n: p.detach().clone() for n, p in trainer.G.named_parameters()}
+            run["start"] = {n: p.detach().clone() for n, p in trainer.module.G.named_parameters()}
         run["states"].append(copy.deepcopy(trainer.state_dict()))
         for net in nets.values():
             for p in net.parameters():
@@ -361,7 +361,7 @@ def _single_process(profile, steps: int, save_at: int | None = None) -> dict:
         trainer.train_step()
         run["grads"].append({name: {n: p.grad.clone() for n, p in net.named_parameters()
                                     if p.grad is not None} for name, net in nets.items()})
-    run["final"] = {n: p.detach().clone() for n, p in trainer.G.named_parameters()}
+    run["final"] = {n: p.detach().clone() for n, p in trainer.module.G.named_parameters()}
     run["history"] = pd.DataFrame(trainer.history)
     return run
 

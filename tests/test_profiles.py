@@ -306,10 +306,10 @@ def test_the_refusal_rule_is_what_the_training_loop_does(overrides, tmp_path):
             getattr(profile, group), **{name: value})})
     trainer = Trainer(RunSpec(profile), out_dir=tmp_path, progress=False)
     trainer.build()
-    before = [q.detach().clone() for q in trainer.G.parameters()]
+    before = [q.detach().clone() for q in trainer.module.G.parameters()]
     for _ in range(trainer.schedule.total):
         trainer.train_step()
-    moved = any(not torch.equal(a, b) for a, b in zip(before, trainer.G.parameters()))
+    moved = any(not torch.equal(a, b) for a, b in zip(before, trainer.module.G.parameters()))
     assert moved == any(generator_update_steps(profile).values())
 
 

@@ -232,15 +232,15 @@ def test_generator_batchnorm_statistics_do_not_move_in_the_d_only_stage():
                                     "loss.w_per": 0.0})
     trainer = Trainer(runs.RunSpec(profile, "faces"), progress=False)
     trainer.build()
-    before = {k: v.clone() for k, v in trainer.G.state_dict().items()}
-    d_before = [p.detach().clone() for p in trainer.D.parameters()]
+    before = {k: v.clone() for k, v in trainer.module.G.state_dict().items()}
+    d_before = [p.detach().clone() for p in trainer.module.D.parameters()]
     for _ in range(3):
         assert trainer.train_step()["stage"] == "D"
-    for name, value in trainer.G.state_dict().items():
+    for name, value in trainer.module.G.state_dict().items():
         assert torch.equal(value, before[name]), name
-    assert any(not torch.equal(a, b) for a, b in zip(d_before, trainer.D.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, trainer.module.D.parameters()))
     trainer.train_step()   # joint: G trains, its statistics move (so the check above can fail)
-    moved = [n for n, v in trainer.G.state_dict().items() if "running_mean" in n
+    moved = [n for n, v in trainer.module.G.state_dict().items() if "running_mean" in n
              and not torch.equal(v, before[n])]
     assert moved
 
@@ -249,13 +249,13 @@ def test_glcic_fills_its_hole_with_the_training_mean_pixel():
     profile = get_profile("smoke", {"model.generator": "glcic", "loss.w_per": 0.0})
     trainer = Trainer(runs.RunSpec(profile, "faces"), progress=False)
     trainer.build()
-    assert torch.count_nonzero(trainer.G.generator.fill) == 0
+    assert torch.count_nonzero(trainer.module.G.generator.fill) == 0
     trainer._start_generator()
     expected = torch.stack([trainer.dataset[i] for i in range(len(trainer.dataset))]).mean((0, 2, 3))
     # Mean of per-image means against one mean over all images (equal sizes): the same sum in
     # another order (values in [-1, 1]).
-    within("runs: GLCIC fill vs the mean pixel", (trainer.G.generator.fill.flatten() - expected).abs().max().item(), 1e-5)
-    assert "generator.fill" in trainer.G.state_dict()   # saved with the weights
+    within("runs: GLCIC fill vs the mean pixel", (trainer.module.G.generator.fill.flatten() - expected).abs().max().item(), 1e-5)
+    assert "generator.fill" in trainer.module.G.state_dict()   # saved with the weights
 
 
 def rows(profile, notebook, role="faces"):

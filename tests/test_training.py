@@ -60,9 +60,9 @@ def test_reconstruction_loss_goes_down_on_held_out_images():
                          np.random.default_rng(99))
 
     def held_out_loss() -> float:
-        trainer.G.eval()
+        trainer.module.G.eval()
         with torch.no_grad():
-            return losses.reconstruction_loss(trainer.G(images, masks), images, masks).item()
+            return losses.reconstruction_loss(trainer.module.G(images, masks), images, masks).item()
 
     before = held_out_loss()
     for _ in range(30):
@@ -75,7 +75,7 @@ def test_no_adversarial_weight_skips_stage_d():
     profile = tiny(loss__w_adv=0.0, loss__w_per=0.0)
     trainer = training.Trainer(training.RunSpec(profile, "faces"), os.environ[RESULTS_ENV] + "/noadv", progress=False)
     result = trainer.fit()
-    assert trainer.D is None
+    assert trainer.module.D is None
     assert list(result.history["stage"]) == ["G"] * 3 + ["joint"] * 3
     assert result.history[["d_loss", "adv_g", "per"]].isna().all().all()
     assert result.effective_loss_weights["w_adv"] == 0.0

@@ -16,7 +16,7 @@ def stage_steps(profile) -> dict[str, int]:
 
 def generator_loss_weights(profile, stage: str) -> dict[str, float]:
     """The weight of every term of the generator's loss in ``stage``, as the training loop forms it
-    (:meth:`inpainting.training.loop.Trainer.g_update` multiplies by these): ``rec`` and ``per`` in
+    (:meth:`inpainting.training.module.InpaintingModule.generator_loss` multiplies by these): ``rec`` and ``per`` in
     stages G and joint (``per`` is 0 when every ``loss.per_layer_weights`` entry is 0), ``adv`` in
     the joint stage when there is a discriminator (``loss.w_adv > 0``); the D stage holds G fixed
     (no terms)."""

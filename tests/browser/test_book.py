@@ -98,14 +98,18 @@ def _drive(page, site: str, shots: Path) -> None:
         page.wait_for_load_state("load")
         assert page.url.split("#")[0] == f"{site}{expected}.html", (page.url, expected)
         assert page.locator("article h1").count() >= 1, f"{expected}: no title"
-        assert page.get_by_text("Outputs on this page:").count() >= 1, f"{expected}: no provenance note"
+        note = "Outputs on this page:" if expected.startswith("notebooks/") else "outputs in this book:"
+        assert page.get_by_text(note).count() >= 1, f"{expected}: no provenance note"
         if expected.startswith("notebooks/"):
             assert page.locator(".cell_output").count() > 0, f"{expected}: no outputs"
         if expected == f"notebooks/{NOTEBOOK_SHOT}":
             _check_equation_and_figure(page)
+            page.evaluate("document.querySelector('mjx-container[display=\"true\"]')"
+                          ".scrollIntoView({block: 'center'})")
             page.screenshot(path=str(shots / "book_notebook.png"))
         if expected == "REPRODUCTION":
             assert page.locator("article table").count() >= 1, "the results page shows no table"
+            page.evaluate("document.querySelector('section#results').scrollIntoView()")
             page.screenshot(path=str(shots / "book_results.png"))
 
 
@@ -119,4 +123,3 @@ def _check_equation_and_figure(page) -> None:
     figure.scroll_into_view_if_needed()
     width = figure.evaluate("img => img.complete ? img.naturalWidth : 0")
     assert width > 100, f"the first figure did not load (natural width {width})"
-    page.evaluate("window.scrollTo(0, 0)")

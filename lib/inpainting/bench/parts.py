@@ -12,7 +12,7 @@ D-only step does not depend on the generator's losses (one D step serves every l
 L_adv). Each kind is listed once with every variant that takes it.
 
 *Parts.* :func:`decomposed_step` runs the trainer's own step,
-:meth:`inpainting.training.Trainer.train_step`, with hooks that mark a clock and compute nothing:
+:meth:`inpainting.training.module.InpaintingModule.train_step`, with hooks that mark a clock and compute nothing:
 forward pre/post hooks on G, on D's global branch, local branch and head (or the whole D where it
 has no branches) and on the perceptual network; gradient hooks on their outputs and inputs, which
 fire when the backward pass reaches them; and the optimisers' step pre/post hooks. Every moment of
@@ -363,24 +363,26 @@ def _d_tag(module) -> str:
 def part_hooks(t: Trainer, clock: Clock):
     """Inside the block every forward and backward pass of the trainer's G, D (global branch,
     local branch, head) and perceptual network, and every optimiser step, marks ``clock``."""
-    handles = [*_watch(t.G, clock, lambda m: ("G forward" if torch.is_grad_enabled()
-                                              else "G forward (no_grad)", "G backward"), "G")]
-    if t.perceptual is not None:
-        handles += _watch(t.perceptual, clock, lambda m: (
+    science = t.module
+    handles = [*_watch(science.G, clock, lambda m: ("G forward" if torch.is_grad_enabled()
+                                                    else "G forward (no_grad)", "G backward"), "G")]
+    if science.perceptual is not None:
+        handles += _watch(science.perceptual, clock, lambda m: (
             "perceptual forward (composite)" if torch.is_grad_enabled()
             else "perceptual forward (real, no_grad)", "perceptual backward (to the composite)"),
             "perceptual")
-    if t.D is not None:
-        if is_global_local(t.D):
-            for branch, module in (("global", t.D.global_branch), ("local", t.D.local_branch)):
+    D = science.D
+    if D is not None:
+        if is_global_local(D):
+            for branch, module in (("global", D.global_branch), ("local", D.local_branch)):
                 handles += _watch(module, clock, lambda m, b=branch: (
-                    f"D {b} forward ({_d_tag(t.D)})", f"D {b} backward ({_d_tag(t.D)})"), branch)
-            handles += _watch(t.D.head, clock, lambda m: (f"D head + loss ({_d_tag(t.D)})",) * 2,
+                    f"D {b} forward ({_d_tag(D)})", f"D {b} backward ({_d_tag(D)})"), branch)
+            handles += _watch(D.head, clock, lambda m: (f"D head + loss ({_d_tag(D)})",) * 2,
                               "head", close_forward=False)
         else:
-            handles += _watch(t.D, clock, lambda m: (f"D forward ({_d_tag(m)})",
-                                                     f"D backward ({_d_tag(m)})"), "D")
-    for opt, name in ((t.opt_g, "Adam G"), (t.opt_d, "Adam D")):
+            handles += _watch(D, clock, lambda m: (f"D forward ({_d_tag(m)})",
+                                                   f"D backward ({_d_tag(m)})"), "D")
+    for opt, name in ((science.opt_g, "Adam G"), (science.opt_d, "Adam D")):
         if opt is not None:
             handles.append(opt.register_step_pre_hook(lambda o, a, k, n=name: clock.mark(n)))
             handles.append(opt.register_step_post_hook(lambda o, a, k: clock.mark(OTHER)))

@@ -35,12 +35,12 @@ def _grad_norm(loss: torch.Tensor, params: list[torch.Tensor]) -> float:
 def measure_state(trainer: Trainer, networks: dict[str, PerceptualNetwork], distances: Sequence[str],
                   batches: Sequence[int], state: str, w_per: float) -> list[dict]:
     """Rows for the generator of ``trainer`` as it is now (``state`` names it)."""
-    params = [p for p in trainer.G.parameters() if p.requires_grad]
+    params = [p for p in trainer.module.G.parameters() if p.requires_grad]
     rows = []
-    trainer.G.train()
+    trainer.module.G.train()
     for step in batches:
         images, masks = trainer.batch(step)
-        output = trainer.G(images, masks)
+        output = trainer.module.G(images, masks)
         rec = losses.reconstruction_loss(output, images, masks, trainer.profile.loss.rec_distance)
         g_rec = _grad_norm(rec, params)
         done = composite(images, output, masks)

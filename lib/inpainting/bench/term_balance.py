@@ -44,15 +44,15 @@ def measure(profile, overrides: dict | None = None, role: str = "faces", steps: 
         def measured(weighted, output):
             if trainer.schedule.stage(trainer.step) == "joint":
                 for kind in wrt:
-                    norms = term_gradient_norms(weighted, gradient_targets(kind, output, trainer.G))
+                    norms = term_gradient_norms(weighted, gradient_targets(kind, output, trainer.module.G))
                     rows.append({"step": trainer.step, "wrt": kind, **norms})
             return {}
 
-        trainer.measure_balance = measured
         previous = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
             trainer.build()
+            trainer.module.measure_balance = measured
             trainer._start_generator()
             s = trainer.schedule
             start = time.perf_counter()

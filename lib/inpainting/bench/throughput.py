@@ -174,7 +174,7 @@ def bench_training(generator: str, size: int, batch: int, stage: str, device: to
     seconds = statistics.median(times)
     return {"benchmark": "full_step" if stage == "joint" else "g_step", "generator": generator,
             "size": size, "batch": batch,
-            "option": f"eager, {trainer.amp_dtype} autocast" if trainer.use_amp else "eager",
+            "option": f"eager, {trainer.module.amp_dtype} autocast" if trainer.module.use_amp else "eager",
             "precision": trainer.precision,
             "images_per_s": batch / seconds, "ms": 1000 * seconds, "data_ms": 1000 * data_s, "peak_mem_mb": mem.mb,
             "gflop": flops / 1e9, "gflop_per_s": flops / seconds / 1e9,

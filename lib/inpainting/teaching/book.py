@@ -79,9 +79,14 @@ class Provenance:
     source: str                     # where the executed notebooks come from, in words
     overrides: dict = field(default_factory=dict)
 
-    def note(self) -> str:
+    def note(self, text_commit: str | None = None) -> str:
+        """The note atop a notebook page, or (``text_commit``: the commit of the page's text) atop
+        a page of text, which names the notebooks' outputs it sits beside."""
         overrides = (f" with overrides `{json.dumps(self.overrides)}`" if self.overrides else "")
-        return (f":::{{note}}\n**Outputs on this page:** profile **{self.profile}**{overrides}, "
+        what = ("**Outputs on this page:**" if text_commit is None else
+                f"**This page** is the repository's text at commit `{text_commit}`. **The "
+                "notebooks' outputs in this book:**")
+        return (f":::{{note}}\n{what} profile **{self.profile}**{overrides}, "
                 f"commit `{self.commit}`, machine: {self.machine}; executed {self.finished} by the "
                 f"kit's runner (`{RUNNER}`). {self.source}\n:::\n")
 
@@ -302,7 +307,8 @@ def stage(notebooks: Path, provenance: Provenance, source: Path) -> list[str]:
     pages = {Path(p).name[:2]: p for p in nb_pages}
     method = (REPO_ROOT / DOCS[0]).read_text()
     sections = method_sections(method)
-    note = provenance.note()
+    from ..runtime import git_commit
+    note, text_note = provenance.note(), provenance.note(git_commit() or "unknown")
     for rel in nb_pages:
         executed = notebooks / Path(rel).name
         if not executed.is_file():
@@ -319,18 +325,18 @@ def stage(notebooks: Path, provenance: Provenance, source: Path) -> list[str]:
         text = (REPO_ROOT / rel).read_text()
         if rel == DOCS[0]:
             text = add_section_targets(text)
-        (source / rel).write_text(_with_note(link_references(text, rel, pages, sections), note))
-    (source / "index.md").write_text(_index(provenance))
+        (source / rel).write_text(_with_note(link_references(text, rel, pages, sections), text_note))
+    (source / "index.md").write_text(_index(text_note))
     (source / "_toc.yml").write_text(_toc(nb_pages))
     (source / "_config.yml").write_text(_config(provenance))
     (source / FAVICON).write_text(FAVICON_SVG)
     return nb_pages
 
 
-def _index(provenance: Provenance) -> str:
+def _index(note: str) -> str:
     return f"""# Semantically consistent image completion: the kit as a book
 
-{provenance.note()}
+{note}
 A notebook-centred reproduction of Liu, Qi, He, Li, Lyu and King (2017), *Semantically Consistent
 Image Completion with Fine-grained Details* ([arXiv:1711.09345](https://arxiv.org/abs/1711.09345)).
 Only the paper's abstract is available: every design choice is labelled [PAPER], [PROTO],
@@ -357,6 +363,8 @@ def _toc(nb_pages: list[str]) -> str:
 
 
 def _config(provenance: Provenance) -> str:
+    from jupyter_book.config import get_default_sphinx_config
+    extensions = get_default_sphinx_config()["extensions"]
     config = {
         "title": "Image completion kit", "author": "the inpainting kit",
         "only_build_toc_files": True,
@@ -367,10 +375,13 @@ def _config(provenance: Provenance) -> str:
         "launch_buttons": {"notebook_interface": "classic", "binderhub_url": "", "colab_url": "",
                            "thebe": False},
         "sphinx": {
-            # MathJax from the wheel's own copy (served from _static/mathjax), not from a CDN
-            "extra_extensions": ["sphinx-mathjax-offline"],
             "recursive_update": True,
-            "config": {"nb_ipywidgets_js": {},   # widgets' JavaScript would come from a CDN
+            # Jupyter Book's extensions without sphinx_thebe (live code from a remote kernel; its
+            # inline script is declared twice, a page error), with MathJax from the wheel's own
+            # copy (served from _static/mathjax), not from a CDN
+            "config": {"extensions": [e for e in extensions if e != "sphinx_thebe"]
+                                     + ["sphinx-mathjax-offline"],
+                       "nb_ipywidgets_js": {},   # widgets' JavaScript would come from a CDN
                        # a theme mode, else the theme logs "Got invalid theme mode" as an error
                        "html_context": {"default_mode": "light"},
                        "html_show_sourcelink": False,
@@ -394,8 +405,8 @@ def build_book(notebooks: Path, provenance: Provenance, folder: Path) -> Path:
     source = folder / "source"
     nb_pages = stage(notebooks, provenance, source)
     html = folder / HTML
-    if html.exists():
-        shutil.rmtree(html)   # the previous build of this book, made by this function
+    if html.parent.exists():   # the previous build of this book, made by this function: an
+        shutil.rmtree(html.parent)   # incremental build would declare sphinx-thebe's script twice
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(source),
                "--path-output", str(folder), "--builder", "html", "--keep-going", "--quiet"]
     done = subprocess.run(command)

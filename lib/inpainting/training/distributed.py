@@ -125,6 +125,17 @@ class Context:
                                + ", ".join(f"rank {r} has {values[r]!r}" for r in odd)
                                + (f". {hint}" if hint else ""))
 
+    def check_resumed(self, key: str, step: int, world_size: int, folder) -> None:
+        """Every rank has run ``key`` at ``step`` (else a ``RuntimeError``); a run resumed with
+        another number of processes than its last ``world_size`` is said, not refused."""
+        self.check_same((key, step), "the run key and resumed step",
+                        "Every process must see the same profile, code and results folder "
+                        "(on several nodes: a shared filesystem)")
+        if world_size != self.world_size and self.is_main:
+            print(f"resuming {folder} at step {step} with {self.world_size} processes "
+                  f"(it ran with {world_size}): the global batch is unchanged and BatchNorm is "
+                  "synchronised, so only floating-point summation order differs", flush=True)
+
     @contextlib.contextmanager
     def lock(self, folder, what: str = "training run"):
         """The run lock (:class:`~inpainting.training.runs.RunLock`), held by rank 0; when it is taken by

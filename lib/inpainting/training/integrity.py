@@ -15,6 +15,8 @@ are not its own.
   it; one that records another key lies in the wrong folder (copied by hand, or left by another
   configuration): it is set aside (``<name>.foreign-<time>``, never deleted) and the run falls back
   to its own intact files, or stops with a message naming both keys.
+
+:class:`RunFolder` holds these checks for one run, from explicit inputs (the trainer calls it).
 """
 from __future__ import annotations
 
@@ -27,8 +29,7 @@ from ..models.loading import ForeignFileError, stored_key
 from ..disk import folder_key, set_aside, warn_loudly
 from . import records
 from .checkpoint import CheckpointError, load_latest
-from .records import TrainResult
-from .runs import GENERATOR_FILE, IDENTITY_FILE, RunLock, identity_differences, key_of, read_json
+from .runs import GENERATOR_FILE, IDENTITY_FILE, identity_differences, key_of, read_json
 
 
 STATE_KEYS = ("step", "identity", "G", "history", "rng")   # what a checkpoint must hold
@@ -76,29 +77,31 @@ def warn_reused_data(stored: dict | None, now: dict | None, run_dir: Path) -> No
                 "and run again")
 
 
-def record_from_generator(blob: dict, key: str, total: int) -> dict | None:
-    """The finished-run record rebuilt from an intact ``generator.pt`` of this run (its stored key
-    is ``key`` and it trained all ``total`` steps), or ``None`` when the file cannot vouch for
-    that."""
-    meta = blob.get("meta") if isinstance(blob.get("meta"), dict) else {}
-    if meta.get("key") != key or meta.get("steps") != total or meta.get("from_checkpoint"):
-        return None
-    return {"status": "finished", "key": key, "role": meta.get("role"),
-            "profile": meta.get("profile"), "steps_done": total,
-            "precision": meta.get("precision"),
-            "effective_loss_weights": meta.get("effective_loss_weights", {}),
-            "rebuilt_from": "generator.pt (train_config.json was damaged or missing)"}
+class RunFolder:
+    """The checks of one run folder, given what the run is: its folder, key and identity, its
+    step count ``total``, and whether this process writes (``is_main``: rank 0 under torchrun)."""
 
+    def __init__(self, out_dir: Path, key: str, identity: dict, total: int, is_main: bool = True):
+        self.out_dir, self.key, self.identity, self.total = Path(out_dir), key, identity, total
+        self.is_main = is_main
+        self.ckpt_dir = self.out_dir / "checkpoints"
+        self.generator_path = self.out_dir / GENERATOR_FILE
 
-class FolderChecks:
-    """The :class:`~inpainting.training.Trainer`'s checks of its run folder (a mixin: it uses the
-    trainer's ``out_dir``, ``key``, ``identity``, ``schedule``, ``build``, ``load_state_dict`` and
-    ``_finish``)."""
+    def check_compatible(self, stored: dict, where: Path) -> None:
+        """``ValueError`` listing the differences when ``stored`` is another run's identity."""
+        diffs = identity_differences(stored, self.identity)
+        if diffs:
+            raise ValueError(
+                f"the run in {where} was made with a different configuration:\n  "
+                + "\n  ".join(diffs) + f"\nNothing was changed. Leave out_dir unset (each "
+                f"configuration gets its own folder) or choose a new out_dir; to train this "
+                f"configuration in {self.out_dir}, move that run aside first (mv {self.out_dir} "
+                f"{self.out_dir}.other).")
 
-    def _check_folder_identity(self) -> None:
+    def check_identity(self) -> None:
         """The folder's ``identity.json`` against this run: in a folder named by this run's key a
         stale or foreign one is set aside and rewritten; in a folder chosen by the user
-        (``out_dir``) another configuration is refused (:meth:`_check_compatible`)."""
+        (``out_dir``) another configuration is refused (:meth:`check_compatible`)."""
         stored = read_json(self.out_dir / IDENTITY_FILE)   # a damaged one: set aside, None
         if stored is None or not identity_differences(stored, self.identity):
             return
@@ -109,67 +112,50 @@ class FolderChecks:
             warn_loudly(f"{self.out_dir / IDENTITY_FILE} describes run {key_of(stored)}, not this "
                         f"folder's run {self.key}; set aside as {kept.name} and written again")
             return
-        self._check_compatible(stored, self.out_dir)
+        self.check_compatible(stored, self.out_dir)
 
-    def _reuse(self) -> TrainResult:
-        """The stored result of a finished run, after checking its identity and generator file
-        (damaged or another run's: rewritten from the final checkpoint; identity.json rebuilt)."""
-        self._check_folder_identity()
-        if self.is_main:
-            try:
-                blob = read_generator(self.generator_path, self.key)
-            except ModelFileError as exc:
-                self._rewrite_generator(exc)
-            else:
-                self._check_reused(blob)
-        self.dist.barrier()
-        result = records.read_result(self.out_dir, self.generator_path)
-        if result.provenance and self.is_main:
-            records.register_run(self.profile.name, result.provenance, trained=False)
-        return result
-
-    def _check_reused(self, blob: dict) -> None:
+    def check_reused(self, blob: dict, data_cfg) -> None:
         """A finished run's intact generator: rebuild a missing identity.json, warn when the data
-        changed since it was trained."""
+        (``data_cfg``, the run's training set) changed since it was trained."""
         if not (self.out_dir / IDENTITY_FILE).is_file():
             records.write_identity(self.out_dir, self.identity)
         if stored_key(blob) is None:
             warn_loudly(f"{self.generator_path} records no run key (an older format): it cannot "
                         f"be checked against this run {self.key}; reused as it is")
-        if self.data_cfg.name in (REAL_DATASETS):
-            now = build_dataset(self.data_cfg, "train").fingerprint()
+        if data_cfg.name in (REAL_DATASETS):
+            now = build_dataset(data_cfg, "train").fingerprint()
             warn_reused_data((blob.get("meta") or {}).get("data"), now, self.out_dir)
 
-    def _rewrite_generator(self, damage: ModelFileError) -> None:
-        """A finished run whose ``generator.pt`` is damaged or another run's: write it again from
-        the run's final checkpoint (with a warning; another run's file is set aside first), or
-        stop with an error naming the smallest safe action. Never retrain silently."""
-        with RunLock(self.out_dir, "training run"):
-            self.build()
-            try:
-                state = load_latest(self.ckpt_dir, map_location="cpu", required=STATE_KEYS,
-                                    own_key=self.key)
-            except CheckpointError as exc:
-                raise ModelFileError(f"{damage}\nIts checkpoints cannot restore it either ({exc})."
-                                     f"\nRestore {self.generator_path} from a backup, or move "
-                                     f"{self.out_dir} aside (mv {self.out_dir} "
-                                     f"{self.out_dir}.old) and run again to train it from "
-                                     "scratch.", damage.damaged) from None
-            if state is None or state["step"] < self.schedule.total:
-                raise ModelFileError(f"{damage}\nNo final checkpoint of this run is left to "
-                                     f"restore it from. Restore {self.generator_path} from a "
-                                     f"backup, or move {self.out_dir} aside (mv {self.out_dir} "
-                                     f"{self.out_dir}.old) and run again to train it from "
-                                     "scratch.", damage.damaged)
-            self.load_state_dict(state)
-            if isinstance(damage, ForeignFileError) and self.generator_path.is_file():
-                kept = set_aside(self.generator_path, "foreign")
-                damage = f"{damage} It was set aside as {kept.name}."
-            warn_loudly(f"{self.generator_path} was not usable ({damage}); it was written again "
-                        f"from the run's final checkpoint (step {self.step})")
-            self._finish()
+    def final_state(self, damage: ModelFileError) -> dict:
+        """The final checkpoint of a finished run whose ``generator.pt`` is not usable
+        (``damage``), to write it again from; an error naming the smallest safe action when there
+        is none. Never retrain silently."""
+        try:
+            state = load_latest(self.ckpt_dir, map_location="cpu", required=STATE_KEYS,
+                                own_key=self.key)
+        except CheckpointError as exc:
+            raise ModelFileError(f"{damage}\nIts checkpoints cannot restore it either ({exc})."
+                                 f"\nRestore {self.generator_path} from a backup, or move "
+                                 f"{self.out_dir} aside (mv {self.out_dir} "
+                                 f"{self.out_dir}.old) and run again to train it from "
+                                 "scratch.", damage.damaged) from None
+        if state is None or state["step"] < self.total:
+            raise ModelFileError(f"{damage}\nNo final checkpoint of this run is left to "
+                                 f"restore it from. Restore {self.generator_path} from a "
+                                 f"backup, or move {self.out_dir} aside (mv {self.out_dir} "
+                                 f"{self.out_dir}.old) and run again to train it from "
+                                 "scratch.", damage.damaged)
+        return state
 
-    def _rebuild_finished(self) -> bool:
+    def set_aside_foreign(self, damage: ModelFileError) -> str:
+        """Another run's ``generator.pt`` is set aside before this run's is written; the damage,
+        described."""
+        if isinstance(damage, ForeignFileError) and self.generator_path.is_file():
+            kept = set_aside(self.generator_path, "foreign")
+            return f"{damage} It was set aside as {kept.name}."
+        return str(damage)
+
+    def rebuild_finished(self) -> bool:
         """No checkpoint, but an intact generator.pt of this run that trained every step (its
         train_config.json was damaged and set aside, or lost): rebuild the record from it instead
         of training again. True when it did."""
@@ -179,12 +165,11 @@ class FolderChecks:
             blob = read_generator(self.generator_path, self.key)
         except ModelFileError:
             return False
-        record = record_from_generator(blob, self.key, self.schedule.total)
+        record = records.record_from_generator(blob, self.key, self.total)
         if record is None:
             return False
         records.write_identity(self.out_dir, self.identity)
         records.write_record(self.out_dir, record)
         warn_loudly(f"{self.out_dir}: the run record was missing or damaged; it was rebuilt from "
-                    f"its intact {GENERATOR_FILE} (run {self.key}, {self.schedule.total} steps)")
+                    f"its intact {GENERATOR_FILE} (run {self.key}, {self.total} steps)")
         return True
-

@@ -4,7 +4,8 @@ Files in a run folder (``results/<profile>/runs/<role>/<generator>-<key>/``):
 
 * ``identity.json``: the run's identity (:func:`inpainting.training.runs.run_identity`);
 * ``train_config.json``: the run record: status (``running`` / ``finished``), schedule, effective
-  loss weights and :func:`provenance` (precision, device, threads, perceptual weights, seconds);
+  loss weights and provenance (precision, device, threads, perceptual weights, seconds), all from
+  one :class:`RunFacts` (which also gives the checkpoint's facts and the generator's ``meta``);
 * ``log.csv``: one row per step (:data:`HISTORY_COLUMNS`; the ``gnorm_*`` term-balance columns
   every ``train.log_every`` steps), rewritten at every checkpoint;
 * ``samples/step_XXXXXX.png``: input | completion | ground truth on fixed test images (one row
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,13 @@ import pandas as pd
 import torch
 
 from .balance import BALANCE_COLUMNS
+from .schedule import Schedule
 from .runs import IDENTITY_FILE, RECORD_FILE, read_json
 from ..data.images import to_uint8
+from ..profiles import Profile
 from ..runtime import NOTEBOOK_ENV
-from ..disk import atomic_write, atomic_write_text, read_run_json, save_table, update_run_json
+from ..disk import (atomic_write, atomic_write_text, read_run_json, results_dir, save_table,
+                    update_run_json)
 
 # gnorm_*: each weighted term's gradient norm, on steps of the train.log_every grid (balance.is_measured)
 HISTORY_COLUMNS = ("step", "stage", "rec", "adv_g", "per", "g_total", "d_loss", *BALANCE_COLUMNS,
@@ -59,7 +63,7 @@ class TrainResult:
     """A finished run, as :meth:`Trainer.fit` returns it (read back from the run folder).
 
     ``history``: one row per step (:data:`HISTORY_COLUMNS`); ``seconds``: time spent in training
-    steps over all sessions of the run; ``provenance``: see :func:`provenance`."""
+    steps over all sessions of the run; ``provenance``: :meth:`RunFacts.provenance`."""
 
     out_dir: Path
     generator_path: Path
@@ -72,17 +76,86 @@ class TrainResult:
     provenance: dict[str, Any]
 
 
-def provenance(*, key: str, run: str, role: str, dataset: str, dataset_description: str,
-               generator: str, seed: int, precision: str, device: str, device_name: str,
-               torch_threads: int, world_size: int, perceptual_weights_source: str | None,
-               steps: int, seconds: float) -> dict[str, Any]:
-    """Where and how one run was made: the facts every table built from it must carry."""
-    return dict(key=key, run=run, role=role, dataset=dataset,
-                dataset_description=dataset_description, generator=generator, seed=seed,
-                precision=precision, device=device, device_name=device_name,
-                torch_threads=torch_threads, world_size=world_size,
-                perceptual_weights_source=perceptual_weights_source, steps=steps,
-                seconds=round(float(seconds), 2))
+@dataclass(frozen=True)
+class RunFacts:
+    """What one run is and how it was made, at one moment (``steps`` done, ``seconds`` spent):
+    the one source of the facts its checkpoint, ``train_config.json``, its generator's ``meta``
+    and its provenance (``run.json``, the caveats of every table made from it) record."""
+
+    key: str
+    identity: dict[str, Any]
+    role: str
+    profile: Profile
+    run: str                     # the run folder, relative to the profile's results folder
+    dataset: str
+    dataset_description: str
+    data: dict[str, Any] | None  # the training split's fingerprint (real data; None: procedural)
+    precision: str
+    device: str
+    device_name: str
+    torch_threads: int
+    world_size: int
+    balance_wrt: str
+    effective_loss_weights: dict[str, Any]
+    perceptual_weights_source: str | None
+    steps: int
+    seconds: float
+
+    def provenance(self) -> dict[str, Any]:
+        """Where and how the run was made: the facts every table built from it must carry."""
+        return dict(key=self.key, run=self.run, role=self.role, dataset=self.dataset,
+                    dataset_description=self.dataset_description,
+                    generator=self.profile.model.generator, seed=self.profile.train.seed,
+                    precision=self.precision, device=self.device, device_name=self.device_name,
+                    torch_threads=self.torch_threads, world_size=self.world_size,
+                    perceptual_weights_source=self.perceptual_weights_source, steps=self.steps,
+                    seconds=round(float(self.seconds), 2))
+
+    def record(self, status: str) -> dict[str, Any]:
+        """``train_config.json``: status (``running`` / ``finished``), schedule, loss weights,
+        provenance."""
+        t, s = self.profile.train, Schedule.from_profile(self.profile)
+        return {"status": status, "key": self.key, "role": self.role,
+                "profile": asdict(self.profile),
+                "effective_loss_weights": self.effective_loss_weights,
+                "schedule": {"steps_g": s.steps_g, "steps_d": s.steps_d,
+                             "steps_joint": s.steps_joint, "total": s.total,
+                             "lr_decay": s.lr_decay, "lr_g": t.lr_g, "lr_d": t.lr_d,
+                             "betas": list(t.betas)},
+                "seed": t.seed, "device": self.device, "amp": self.precision != "float32",
+                "precision": self.precision, "steps_done": self.steps, "seconds": self.seconds,
+                "balance_wrt": self.balance_wrt, "provenance": self.provenance()}
+
+    def generator_meta(self, curve_point: bool = False) -> dict[str, Any]:
+        """The ``meta`` of the run's ``generator.pt`` (and of a generator kept for the learning
+        curves, ``curve_point``); :func:`record_from_generator` reads it back."""
+        meta = {"key": self.key, "role": self.role, "profile": asdict(self.profile),
+                "steps": self.steps, "precision": self.precision,
+                "perceptual_weights_source": self.perceptual_weights_source,
+                "effective_loss_weights": self.effective_loss_weights, "data": self.data}
+        return {**meta, "curve_point": True} if curve_point else meta
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The facts a checkpoint holds beside the training state (the identity is checked on
+        resume, the data fingerprint too)."""
+        return {"step": self.steps, "role": self.role, "identity": self.identity,
+                "key": self.key, "profile": asdict(self.profile), "seconds": self.seconds,
+                "world_size": self.world_size, "data": self.data,
+                "perceptual_weights_source": self.perceptual_weights_source}
+
+
+def record_from_generator(blob: dict, key: str, total: int) -> dict | None:
+    """The finished run's ``train_config.json`` rebuilt from an intact ``generator.pt`` of this run
+    (its stored key is ``key`` and it trained all ``total`` steps: :meth:`RunFacts.generator_meta`),
+    or ``None`` when the file cannot vouch for that."""
+    meta = blob.get("meta") if isinstance(blob.get("meta"), dict) else {}
+    if meta.get("key") != key or meta.get("steps") != total or meta.get("from_checkpoint"):
+        return None
+    return {"status": "finished", "key": key, "role": meta.get("role"),
+            "profile": meta.get("profile"), "steps_done": total,
+            "precision": meta.get("precision"),
+            "effective_loss_weights": meta.get("effective_loss_weights", {}),
+            "rebuilt_from": "generator.pt (train_config.json was damaged or missing)"}
 
 
 def write_identity(out_dir: Path, identity: dict) -> None:
@@ -146,6 +219,45 @@ def read_result(out_dir: Path, generator_path: Path) -> TrainResult:
         perceptual_weights_source=prov.get("perceptual_weights_source"),
         effective_loss_weights=record.get("effective_loss_weights", {}),
         seconds=float(record.get("seconds", 0.0)), key=record.get("key", ""), provenance=prov)
+
+
+N_SAMPLES = 8   # test images in a run's sample grids
+
+
+def sample_batch(data_cfg, mask_cfg, mask_seed: int, device: torch.device):
+    """The fixed images and masks of a run's sample grids: the first :data:`N_SAMPLES` test images
+    of ``data_cfg``, masks drawn from ``default_rng([mask_seed, 7])``."""
+    from ..data import build_dataset
+    from ..data.masks import sample_masks
+    test = build_dataset(data_cfg, "test")
+    n = min(N_SAMPLES, len(test))
+    images = torch.stack([test[i] for i in range(n)])
+    masks = sample_masks(mask_cfg, n, data_cfg.image_size, np.random.default_rng([mask_seed, 7]))
+    return images.to(device), masks.to(device)
+
+
+def save_samples(out_dir: Path, step: int, G: torch.nn.Module, samples) -> Path:
+    """The grid of ``G``'s completions of ``samples`` (:func:`sample_batch`) at ``step``, as a PNG
+    (:func:`save_sample_grid`) and in TensorBoard; G's train / eval mode is left as it was."""
+    from . import tensorboard
+    images, masks = samples
+    was_training = G.training
+    G.eval()
+    with torch.no_grad():
+        done = G.complete(images, masks)
+    G.train(was_training)
+    grid = sample_grid(images, done, masks)
+    tensorboard.log_samples(out_dir, step, grid)   # no-op without the package
+    return save_sample_grid(out_dir, step, grid)
+
+
+def run_name(out_dir: Path, profile_name: str) -> str:
+    """The run's folder relative to the profile's results folder (as ``run.json`` names it), or
+    the folder itself when it lies elsewhere."""
+    try:
+        return str(out_dir.resolve().relative_to(results_dir(profile_name).resolve()))
+    except ValueError:
+        return str(out_dir)
 
 
 def sample_grid(images: torch.Tensor, done: torch.Tensor, masks: torch.Tensor,

@@ -3,7 +3,7 @@
 
 Written only when the ``tensorboard`` package is importable (it is in ``environment.yml``), and
 only by the process that writes the run's other files (rank 0: the trainer calls this module from
-``_log`` and ``save_samples``, which return early elsewhere); without the package every call does
+``loop.Progress.log`` and ``records.save_samples`` there alone); without the package every call does
 nothing. Events are a view of the run, never read back: ``log.csv`` stays the record.
 
 The x axis is steps done, as in the printed log lines and ``samples/step_XXXXXX.png`` (the
