@@ -33,6 +33,7 @@ from .balance import BALANCE_COLUMNS
 from .schedule import Schedule
 from .runs import IDENTITY_FILE, RECORD_FILE, read_json
 from ..data.images import to_uint8
+from ..models.generator import masked
 from ..profiles import Profile
 from ..runtime import NOTEBOOK_ENV
 from ..disk import (atomic_write, atomic_write_text, read_run_json, results_dir, save_table,
@@ -266,7 +267,7 @@ def sample_grid(images: torch.Tensor, done: torch.Tensor, masks: torch.Tensor,
     ``(H, W, 3)``: tensors ``(N, 3, S, S)`` in [-1, 1], each pixel shown as ``scale x scale`` on a
     white background. Built from arrays (no plotting library), since a run draws it every
     ``train.sample_every`` steps."""
-    columns = [images * (1 - masks), done, images]
+    columns = [masked(images, masks), done, images]
     n, _, size, _ = images.shape
     cell = size * scale
     grid = np.full((n * (cell + gap) + gap, 3 * (cell + gap) + gap, 3), 255, np.uint8)
