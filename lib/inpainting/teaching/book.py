@@ -223,7 +223,7 @@ HEADING = re.compile(r"^(#{1,6})[ \t]+(\d+(?:\.\d+)*)\.?[ \t]", re.M)
 FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.M | re.S)
 TOKENS = re.compile(
     r"(?P<link>!?\[(?P<text>[^\]\n]*)\]\((?P<url>[^)\s]+)\))"
-    r"|(?P<section>(?:(?P<tick>`)?docs/method\.md`?\s*|(?<![\w`/]))§\s?(?P<number>\d+(?:\.\d+)*)"
+    r"|(?P<section>(?:(?P<tick>`)?" + re.escape(DOCS[0]) + r"`?\s*|(?<![\w`/]))§\s?(?P<number>\d+(?:\.\d+)*)"
     r"(?(tick)`?))"
     r"|(?P<notebook>(?<![\w./])`?(?:notebooks/)?(?P<nbname>\d\d_[a-z_]+)(?:\.ipynb)?`?)"
     r"|(?P<mention>\b[Nn]otebook (?P<nbnumber>\d\d)\b)"
@@ -267,7 +267,7 @@ def link_references(text: str, page: str, pages: dict[str, str], sections: set[s
             return name if target in name else f"{name} (`{target}` in the repository)"
         if m.group("section"):
             number = m.group("number")
-            if number not in sections or (page != DOCS[0] and "docs/method.md" not in m.group(0)):
+            if number not in sections or (page != DOCS[0] and DOCS[0] not in m.group(0)):
                 return m.group(0)
             label = m.group(0).replace("`", "")
             return f"{{ref}}`{label} <{METHOD_TARGET.format(number.replace('.', '-'))}>`"

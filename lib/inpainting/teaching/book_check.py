@@ -91,7 +91,7 @@ def _target(page: Path, url: str) -> tuple[Path, str]:
 
 def check_book(folder: str | Path, notebook_pages: list[str]) -> list[str]:
     """Every problem of the built book in ``folder`` (empty when it is sound);
-    ``notebook_pages`` are the pages (relative paths, e.g. ``notebooks/01_data.html``) that must
+    ``notebook_pages`` are the pages (relative paths: ``notebooks/<name>.html``) that must
     show a notebook's outputs."""
     folder = Path(folder).resolve()
     pages = {p.resolve(): read_page(p) for p in sorted(folder.rglob("*.html"))
