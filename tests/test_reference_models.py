@@ -12,6 +12,7 @@ import torch
 
 from inpainting import reference_export as E
 from inpainting import references as R
+from inpainting.disk import OutputError
 from inpainting.data.test_sets import fixed_test_set
 from inpainting.evaluation.runner import evaluate
 from inpainting.experiments import ABLATION_VARIANTS, FULL_MODEL, train_spec, variant_spec
@@ -149,7 +150,7 @@ def test_a_second_export_keeps_the_users_files_and_never_writes_over_theirs(tmp_
     # a file of the kit's that the user changed is theirs now: the export stops before any change
     log = (folder / R.read_manifest("smoke", tmp_path)["models"][0]["file"]).parent / "log.csv"
     log.write_text(log.read_text() + "# my remark\n")
-    with pytest.raises(R.OutputError, match=f"{log}.*--replace"):
+    with pytest.raises(OutputError, match=f"{log}.*--replace"):
         E.export(smoke, "1 min", "third", root=tmp_path)
     assert R.read_manifest("smoke", tmp_path)["command"] == "second"
     E.export(smoke, "1 min", "third", root=tmp_path, replace=True)
