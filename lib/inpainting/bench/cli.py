@@ -16,6 +16,8 @@ from .common import machine_line
 from .roofs import PRECISIONS
 from .throughput import PARTS_REPS, QUICK_REPS, ROOF_REPS, amp_flags, run
 
+QUICK_BATCH = 4   # a GLCIC step at 128 px and batch 16 alone takes 15 s on 2 AVX2 cores
+
 def _positive(kind):
     def parse(text: str):
         value = kind(text)
@@ -47,10 +49,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sizes", type=_positive(int), nargs="+", default=None,
                         help="image sizes (default 64 128; --parts: the profile's own size)")
     parser.add_argument("--batch", type=_positive(int), default=None,
-                        help="batch size (default 16; --parts / --roofs: the profile's)")
+                        help=f"batch size (default 16, --quick {QUICK_BATCH}; --parts / --roofs: the "
+                             "profile's)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quick", action="store_true",
-                        help=f"fewer repetitions ({QUICK_REPS}), no torch.compile, short data rows")
+                        help=f"fewer repetitions ({QUICK_REPS}), batch {QUICK_BATCH}, no torch.compile, "
+                             "short data rows")
     parser.add_argument("--reps", type=_positive(int), default=None,
                         help=f"timed repetitions (--parts default {PARTS_REPS}, --roofs "
                              f"{ROOF_REPS}; --quick {QUICK_REPS})")
@@ -173,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def main_comparison(args: argparse.Namespace) -> pd.DataFrame:
-    df = run(args.sizes or [64, 128], args.batch or 16, args.device, args.quick, args.data_only,
+    df = run(args.sizes or [64, 128], args.batch or (QUICK_BATCH if args.quick else 16), args.device, args.quick, args.data_only,
              args.precisions)
     with pd.option_context("display.width", 250, "display.max_columns", 40,
                            "display.float_format", "{:.3g}".format):
