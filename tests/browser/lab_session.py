@@ -43,6 +43,17 @@ def missing_browser() -> str | None:
     return None
 
 
+def require_browser() -> None:
+    """Skip the calling test without a browser, or fail it where CI requires one
+    (``INPAINTING_REQUIRE_BROWSER=1``, set by .ci/run)."""
+    import pytest
+    missing = missing_browser()
+    if missing and os.environ.get("INPAINTING_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"browser test required (INPAINTING_REQUIRE_BROWSER=1) but {missing}")
+    if missing:
+        pytest.skip(f"browser test skipped: {missing}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

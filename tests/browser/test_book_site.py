@@ -20,11 +20,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from inpainting.teaching import book
-from lab_session import CHROMIUM, CHROMIUM_ARGS, missing_browser
+from lab_session import CHROMIUM, CHROMIUM_ARGS, require_browser
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-REQUIRED = os.environ.get("INPAINTING_REQUIRE_BROWSER") == "1"
 NOTEBOOK_SHOT = "03_training"      # equations, a figure and outputs on one page
 TOC = [f"notebooks/{p.stem}" for p in book.source_notebooks()] + \
       [str(Path(p).with_suffix("")) for p in (*book.DOCS, book.RESULTS_PAGE)]
@@ -32,11 +31,7 @@ TOC = [f"notebooks/{p.stem}" for p in book.source_notebooks()] + \
 
 @pytest.fixture(scope="module")
 def site():
-    missing = missing_browser()
-    if missing and REQUIRED:
-        pytest.fail(f"browser test required (INPAINTING_REQUIRE_BROWSER=1) but {missing}")
-    if missing:
-        pytest.skip(f"browser test skipped: {missing}")
+    require_browser()
     html = book.build("study")
     httpd = book.server(html)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)

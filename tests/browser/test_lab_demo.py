@@ -10,30 +10,24 @@ unless ``INPAINTING_REQUIRE_BROWSER=1`` (what ``.ci/run`` sets), which makes tha
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from lab_session import CHROMIUM, CHROMIUM_ARGS, LabServer, missing_browser
+from lab_session import CHROMIUM, CHROMIUM_ARGS, LabServer, require_browser
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "07_interactive_demo.ipynb"
 KERNEL_IDLE = "Python (inpainting-kit) | Idle"
-REQUIRED = os.environ.get("INPAINTING_REQUIRE_BROWSER") == "1"
 RUN_ALL_TIMEOUT_MS = 900_000     # the notebook trains a tiny smoke model when none exists
 UPDATE_TIMEOUT_S = 180
 
 
 @pytest.fixture(scope="module")
 def requirements():
-    missing = missing_browser()
-    if missing and REQUIRED:
-        pytest.fail(f"browser test required (INPAINTING_REQUIRE_BROWSER=1) but {missing}")
-    if missing:
-        pytest.skip(f"browser test skipped: {missing}")
+    require_browser()
 
 
 def _smoke_copy(folder: Path) -> Path:
