@@ -67,3 +67,17 @@ def test_no_records_is_an_empty_table_and_the_command_says_what_to_do(tmp_path, 
     assert budget.differences(tmp_path).empty
     assert budget.main(["table", "--from", str(tmp_path)]) == 1
     assert "train" in capsys.readouterr().err
+
+
+def test_the_table_is_written_by_the_one_writer_and_never_over_a_users_file(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    for seed in range(2):
+        for method in (FULL_MODEL, "L_rec + L_per", "L_rec + L_adv", "L_rec"):
+            _write(budget.step_folder(tmp_path, 180), method, seed, 1.0, rng)
+    assert budget.main(["table", "--from", str(tmp_path)]) == 0
+    assert budget.main(["table", "--from", str(tmp_path)]) == 0   # its own file: replaced
+    out = tmp_path / "budget" / "differences.csv"
+    out.write_text("mine\n")
+    with pytest.raises(SystemExit):
+        budget.main(["table", "--from", str(tmp_path)])
+    assert out.read_text() == "mine\n"

@@ -144,10 +144,15 @@ def main(argv=None) -> int:
             print(f"no budget records under {root / 'budget'}: train ({train_command(base)}) "
                   "and export them first", file=sys.stderr)
             return 1
-        from ..disk import save_figure, save_table
+        from ..disk import OutputError, write_output
         print(table.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
-        print(save_table(table, root / "budget" / "differences.csv"))
-        print(save_figure(figure(table), root / "budget" / "differences.png"))
+        fig = figure(table)
+        try:   # the one writer: replaces what it wrote before, never a file someone else made
+            for name, write in (("differences.csv", lambda t: table.to_csv(t, index=False)),
+                                ("differences.png", lambda t: fig.savefig(t, dpi=110, format="png"))):
+                print(write_output(root / "budget" / name, write))
+        except OutputError as exc:
+            parser.error(str(exc))
     return 0
 
 
