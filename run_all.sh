@@ -12,10 +12,12 @@
 #                                     with AMP and a bit-identical resume, lite vs GLCIC steps at 128 and
 #                                     256 px in float32 and AMP; one JSON (results/bench/gpu_check.json).
 #                                     Without a GPU: says so, checks its own plumbing on the CPU, exits 0
-#   ./run_all.sh book [--profile P] [--serve] [--port N]  a static HTML book (build/book/<profile>/_build/html)
-#                                     of the profile's executed notebooks (default: the committed study,
-#                                     no training), docs/method.md, docs/teaching.md and REPRODUCTION.md,
-#                                     built offline and checked; --serve serves it on 127.0.0.1
+#   ./run_all.sh book [--profile P] [--serve] [--port N] [--store]  a static HTML book
+#                                     (build/book/<profile>/_build/html) of the profile's executed notebooks
+#                                     (default: the committed study's, kept in references/study/book/),
+#                                     docs/method.md, docs/teaching.md and REPRODUCTION.md, built offline
+#                                     and checked; --serve serves it on 127.0.0.1; --store executes the
+#                                     notebooks again and keeps them with the references
 #   ./run_all.sh setup                only create / update the environment
 # Environment: an already active virtualenv or conda env is used as it is; otherwise .venv is created.
 # The packages are the pinned list in environment.yml (the same list conda users install from).

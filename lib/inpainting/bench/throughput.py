@@ -126,20 +126,27 @@ class PeakMemory:
         self.mb = peak - self.base
 
 
-def make_trainer(generator: str, size: int, batch: int, stage: str, device: str,
-                 out_dir: Path, amp: bool) -> Trainer:
-    """A built :class:`Trainer` whose every step is ``stage`` ("joint" or "G") and a plain step (no
-    term-balance measurement), timed on its batch ``fixed_batch``;
+def step_profile(generator: str, size: int, batch: int, stage: str, device: str, amp: bool,
+                 steps: int = 10**6):
+    """The smoke profile as a training row runs it: ``steps`` steps, all of ``stage`` ("joint" or
+    "G"), ``generator`` at ``size`` px, random perceptual weights (speed does not depend on them);
     ``amp``: the trainer's mixed precision (bfloat16 autocast on a CPU, float16 on CUDA)."""
     overrides = {"faces.image_size": size, "faces.n_train": batch, "train.batch_size": batch,
                  "train.amp": amp,
                  "model.generator": generator, "loss.per_weights": "random", "train.device": device,
-                 "train.steps_g": 10**6 if stage == "G" else 0, "train.steps_d": 0,
-                 "train.steps_joint": 10**6 if stage == "joint" else 0}
+                 "train.steps_g": steps if stage == "G" else 0, "train.steps_d": 0,
+                 "train.steps_joint": steps if stage == "joint" else 0}
     if stage == "G":
         overrides.update({"loss.w_adv": 0.0, "loss.w_per": 0.0})
-    trainer = plain_steps(Trainer(RunSpec(get_profile("smoke", overrides), "faces"), out_dir,
-                                  progress=False))
+    return get_profile("smoke", overrides)
+
+
+def make_trainer(generator: str, size: int, batch: int, stage: str, device: str,
+                 out_dir: Path, amp: bool) -> Trainer:
+    """A built :class:`Trainer` of :func:`step_profile` whose every step is a plain step (no
+    term-balance measurement), timed on its batch ``fixed_batch``."""
+    trainer = plain_steps(Trainer(RunSpec(step_profile(generator, size, batch, stage, device, amp),
+                                          "faces"), out_dir, progress=False))
     trainer.build()
     trainer.fixed_batch = trainer.batch(0)
     return trainer

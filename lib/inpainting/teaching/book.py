@@ -5,13 +5,17 @@ with Jupyter Book 1 (Sphinx, MyST-NB; pinned in ``environment.yml``).
     ./run_all.sh book                     # the committed study (profile study): trains no row
     ./run_all.sh book --profile demo      # after ./run_all.sh demo
     ./run_all.sh book --serve             # build, then serve it on 127.0.0.1 (Ctrl-C stops)
+    ./run_all.sh book --store             # execute the notebooks again and keep them with the references
 
 Where the executed notebooks come from (:func:`executed_notebooks`):
 
 * ``results/<profile>/notebooks/`` when ``./run_all.sh <profile>`` finished there (its
   ``run.json`` says which commit and machine produced them);
 * otherwise, for a profile with committed references (``references/<profile>/``, the study), the
-  kit's runner executes every notebook into the book's own results folder, whose run cache holds
+  executions kept with them (``references/<profile>/book/``, :mod:`.book_store`) while every
+  notebook's code is the same as when they were kept (their outputs in the current text); the
+  build then takes about a minute. ``./run_all.sh book --store`` (re)makes that store;
+* otherwise the kit's runner executes every notebook into the book's own results folder, whose run cache holds
   the committed trained generators (:func:`inpainting.references.reference_models`: current keys,
   intact files only), with :data:`COMMITTED_ONLY`: the rows the references hold (seed 0; the
   baselines are not committed). The only training left is the shared reconstruction warm start
@@ -44,6 +48,7 @@ from pathlib import Path
 
 import nbformat
 
+from . import book_store
 from .book_check import require_sound
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -62,6 +67,10 @@ COMMITTED_ONLY = {"experiments.seeds": 1, "experiments.faces_baselines": [],
                   "experiments.facades_baselines": [], "faces.n_test": 48, "facades.n_test": 48,
                   "train.curve_points": 0}
 RUNNER = "python -m inpainting.teaching.notebook_runner"
+COMMITTED_SOURCE = ("No finished `./run_all.sh {profile}` was found, so the notebooks were executed "
+                    "from the committed references (`references/{profile}/`: seed 0 of each lite "
+                    "row; the baselines are not committed and not shown); only the reconstruction "
+                    "warm start that notebook 03 shows was trained.")
 FAVICON = "favicon.svg"   # a square with a hole, the kit's task
 FAVICON_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" '
                'height="16" fill="#2f6f9f"/><rect x="5" y="5" width="6" height="6" fill="#fff"/></svg>\n')
@@ -122,10 +131,11 @@ def finished_run(results: Path) -> bool:
                                               for nb in source_notebooks())
 
 
-def executed_notebooks(profile: str, folder: Path) -> tuple[Path, Provenance]:
+def executed_notebooks(profile: str, folder: Path, stored: bool = True) -> tuple[Path, Provenance]:
     """The folder of ``profile``'s executed notebooks and their provenance: a finished
-    ``./run_all.sh <profile>``, else (a profile with committed references) :func:`execute` into
-    ``folder/results``."""
+    ``./run_all.sh <profile>``, else (a profile with committed references) the executions kept
+    with them (:mod:`.book_store`, unless ``stored`` is False or a notebook's code changed since),
+    else :func:`execute` into ``folder/results``."""
     from ..references import read_manifest
     from ..disk import results_dir
     results = results_dir(profile)
@@ -137,7 +147,34 @@ def executed_notebooks(profile: str, folder: Path) -> tuple[Path, Provenance]:
             f"no executed notebooks of profile {profile!r} in {results}/notebooks (and no committed "
             f"references of it to execute them from): run ./run_all.sh {profile} first, then "
             f"./run_all.sh book --profile {profile}")
+    if stored:
+        manifest, why = book_store.load(profile, source_notebooks(), folder / "stored")
+        if manifest is not None:
+            print(f"book: the notebooks executed at commit {manifest['commit'][:12]} kept in "
+                  f"{book_store.store_folder(profile)} (their code is the current notebooks')",
+                  flush=True)
+            return folder / "stored", Provenance(
+                profile, manifest["commit"], manifest["machine"], manifest["finished"],
+                COMMITTED_SOURCE.format(profile=profile) + " The outputs were kept with the "
+                "references; the text is the current notebooks'.", manifest["overrides"])
+        print(f"book: {why}: executing every notebook (about half an hour on 2 cores)", flush=True)
     return execute(profile, folder / "results")
+
+
+def store(profile: str, folder: Path | None = None) -> Path:
+    """Execute ``profile``'s notebooks from its committed references (or reuse an execution at
+    this clean commit) and keep them with the references (:func:`.book_store.save`)."""
+    from ..runtime import git_commit
+    commit = git_commit() or "unknown"
+    if commit == "unknown" or commit.endswith("-dirty"):
+        raise SystemExit(f"book --store: the working tree is not a clean commit ({commit}); commit "
+                         "first, since the kept notebooks name the commit that produced them")
+    notebooks, provenance = executed_notebooks(profile, folder or BOOK_ROOT / profile, stored=False)
+    seconds = json.loads((notebooks.parent / "run.json").read_text()).get("notebooks", {})
+    return book_store.save(profile, notebooks, {
+        "commit": provenance.commit, "machine": provenance.machine,
+        "finished": provenance.finished, "overrides": provenance.overrides}, source_notebooks(),
+        seconds)
 
 
 def seed_run_cache(profile: str) -> list[str]:
@@ -184,10 +221,7 @@ def execute(profile: str, root: Path) -> tuple[Path, Provenance]:
     from .notebook_runner import run_notebook, run_to
     results = root / profile
     commit = git_commit() or "unknown"
-    source = (f"No finished `./run_all.sh {profile}` was found, so the book executed the notebooks "
-              f"from the committed references (`references/{profile}/`: seed 0 of each lite row; "
-              "the baselines are not committed and not shown); only the reconstruction warm start "
-              "that notebook 03 shows was trained.")
+    source = COMMITTED_SOURCE.format(profile=profile)
     if finished_run(results) and not commit.endswith("-dirty") and \
             json.loads((results / "run.json").read_text()).get("git_commit") == commit:
         print(f"book: reusing the notebooks executed at commit {commit[:12]} in {results}", flush=True)
@@ -445,12 +479,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="whose executed notebooks (default: study, from its committed references)")
     parser.add_argument("--serve", action="store_true", help="serve the built book on 127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="port of --serve (default 8000)")
+    parser.add_argument("--store", action="store_true",
+                        help="execute the notebooks from the committed references and keep them "
+                             "there (references/<profile>/book/), then build")
     args = parser.parse_args(argv)
     from ..profiles import get_profile
     try:
         get_profile(args.profile)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.store:
+        print(f"book: kept {store(args.profile)}", flush=True)
     html = build(args.profile)
     print(f"book: {html / 'index.html'} (checked: links, figures, notebook outputs)", flush=True)
     if args.serve:
