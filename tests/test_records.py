@@ -15,6 +15,7 @@ from inpainting.evaluation import preregistration as P
 from inpainting.evaluation import records as R
 from inpainting.evaluation import decisions
 from inpainting.profiles import get_profile
+from inpainting.stored import DamagedFileError
 from fixtures import make_oracle
 
 
@@ -81,7 +82,7 @@ def test_files_are_written_once_and_checked_when_read(tmp_path):
         R.write_run(tmp_path, facts, one.assign(value=1.0))
     assert len(R.load(tmp_path)) == 2
     path.write_bytes(path.read_bytes()[:-5])
-    with pytest.raises(ValueError, match="sha256 differs"):
+    with pytest.raises(DamagedFileError, match="is not the recorded file"):
         R.load(tmp_path)
 
 

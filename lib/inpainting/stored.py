@@ -166,17 +166,28 @@ def read_json_object(path: str | os.PathLike, fix: str, required: tuple[str, ...
     return value
 
 
-def read_csv_table(path: str | os.PathLike, fix: str, required: tuple[str, ...] = ()):
-    """A CSV table as the kit writes it (header, complete rows, a final newline) with every column
-    of ``required``; :class:`DamagedFileError` for a file cut mid-line, an unparseable one or a
-    missing column. (A file cut exactly at a line end cannot be told from a shorter table.)"""
+def read_csv_table(path: str | os.PathLike, fix: str, required: tuple[str, ...] = (),
+                   dtype: dict | None = None):
+    """A CSV table as the kit writes it (header, complete rows, a final newline; gzipped when the
+    name ends in ``.gz``) with every column of ``required`` (``dtype``: as ``pandas.read_csv``'s,
+    e.g. ``{"key": str}`` for hex keys that could read as numbers); :class:`DamagedFileError` for a
+    file cut mid-line, an unparseable one or a missing column. (A file cut exactly at a line end
+    cannot be told from a shorter table.)"""
+    import gzip
+    import zlib
     import pandas as pd
     path = require_file(path, fix)
     data = path.read_bytes()
+    if path.name.endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise damaged(path, f"is not a complete gzip file ({type(exc).__name__}: {exc})",
+                          fix) from None
     if not data.endswith(b"\n"):
         raise damaged(path, "ends in the middle of a line (cut or half-written)", fix)
     try:
-        table = pd.read_csv(io.BytesIO(data))
+        table = pd.read_csv(io.BytesIO(data), dtype=dtype)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise damaged(path, f"is not a readable CSV table ({type(exc).__name__}: "
                             f"{str(exc).strip()[:200]})", fix) from None

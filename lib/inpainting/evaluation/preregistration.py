@@ -149,16 +149,44 @@ def write(folder: str | Path, plan: AnalysisPlan = STUDY_PLAN) -> Path:
     return path
 
 
+def read_plan_file(path: str | Path, plan: AnalysisPlan = STUDY_PLAN) -> str:
+    """The plan file's sha256, after checking (:mod:`inpainting.stored`) that it is ``plan``'s
+    text byte for byte: any other content, a cut or an edited field, is not the pre-registered
+    analysis."""
+    from ..stored import damaged, require_file
+    fix = ("restore the committed plan with `git checkout -- references/` (a pre-registered plan is "
+           "never rewritten; a new plan is a new study)")
+    path = require_file(path, fix)
+    if path.read_bytes() != plan.text().encode("utf-8"):
+        raise damaged(path, "differs from the plan in inpainting.evaluation.preregistration: the "
+                            "analysis would not be the pre-registered one", fix)
+    return file_sha256(path)
+
+
 def check(folder: str | Path, plan: AnalysisPlan = STUDY_PLAN) -> str:
     """The committed plan's sha256, after checking that it is the code's plan."""
     path = plan_path(folder)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"{path}: no pre-registered plan; a ledger needs one "
                                 "(python -m inpainting.evaluation.preregistration write)")
-    if path.read_text() != plan.text():
-        raise ValueError(f"{path} differs from the plan in inpainting.evaluation.preregistration: the "
-                         "analysis would not be the pre-registered one")
-    return file_sha256(path)
+    return read_plan_file(path, plan)
+
+
+def _example(folder: Path, variant: int) -> tuple[Path, dict]:
+    plan = dataclasses.replace(STUDY_PLAN, alpha=(STUDY_PLAN.alpha, STUDY_PLAN.alpha / 2)[variant])
+    path = Path(folder) / PLAN_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(plan.text())
+    return path, {"plan": plan}
+
+
+def _register() -> None:
+    from ..stored import Kind, register
+    register(Kind("analysis plan", "json", read_plan_file, _example, fields=tuple(STUDY_PLAN.as_dict()),
+                  undetectable={"foreign_network": "a JSON plan holds no network"}))
+
+
+_register()
 
 
 if __name__ == "__main__":

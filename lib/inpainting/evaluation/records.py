@@ -14,8 +14,6 @@ each file's run and sha256. :func:`load` reads them back and checks every file a
 """
 from __future__ import annotations
 
-import io
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -23,7 +21,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from ..disk import atomic_write, file_sha256, sha256
+from ..disk import atomic_write, sha256
 from . import inception, realism
 from .metrics import LOWER_IS_BETTER, METRIC_COLUMNS, PSNR_COLUMNS, to_uint8
 
@@ -151,19 +149,48 @@ def write_run(folder: str | Path, facts: Mapping, frame: pd.DataFrame) -> Path:
     return root / name
 
 
-def read_index(folder: str | Path) -> pd.DataFrame:
-    path = Path(folder) / RECORDS / INDEX
-    if not path.is_file():
-        return pd.DataFrame(columns=list(INDEX_COLUMNS))
-    try:
-        index = pd.read_csv(path, dtype={"key": str, "sha256": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not a readable records index ({exc}); restore it with "
-                         "`git checkout -- {path}`") from exc
-    missing = set(INDEX_COLUMNS) - set(index.columns)
-    if missing:
-        raise ValueError(f"{path} lacks columns {sorted(missing)}; restore it with git checkout")
+FIX = ("restore the committed records with `git checkout -- references/` (or export the run again: "
+       "python -m inpainting.evaluation.records export)")
+
+
+def read_index_file(path: str | Path) -> pd.DataFrame:
+    """A records index, checked (:mod:`inpainting.stored`): its columns, one positive row count
+    and a seed per run, a 64-hex sha256 per file."""
+    from ..stored import damaged, read_csv_table
+    index = read_csv_table(path, FIX, INDEX_COLUMNS, dtype={"key": str, "sha256": str, "file": str})
+    for column in ("seed", "rows"):
+        values = pd.to_numeric(index[column], errors="coerce")
+        if not (np.isfinite(values) & (values == values.round())).all():
+            raise damaged(path, f"column {column!r} holds a missing or non-integer value", FIX)
+    if (index["rows"] < 1).any():
+        raise damaged(path, "lists a run with no records (rows < 1)", FIX)
+    if not index["sha256"].fillna("").str.fullmatch(r"[0-9a-f]{64}").all():
+        raise damaged(path, "holds a sha256 that is not 64 hex digits", FIX)
     return index
+
+
+def read_index(folder: str | Path) -> pd.DataFrame:
+    """The records index of ``folder`` (:func:`read_index_file`; none yet: an empty table)."""
+    path = Path(folder) / RECORDS / INDEX
+    if not path.exists():
+        return pd.DataFrame(columns=list(INDEX_COLUMNS))
+    return read_index_file(path)
+
+
+def read_run_file(path: str | Path, sha256: str | None = None, rows: int | None = None) -> pd.DataFrame:
+    """One run's records (``.csv.gz``), checked: the sha256 and row count its index entry
+    records, the columns :data:`RUN_COLUMNS`, finite values (KID's resample rows may be NaN only
+    where no resample was drawn)."""
+    from ..stored import check_sha256, damaged, read_csv_table, require_file
+    check_sha256(require_file(path, FIX), sha256, FIX)
+    frame = read_csv_table(path, FIX, RUN_COLUMNS, dtype={"kind": str, "unit": str, "metric": str})
+    if list(frame.columns) != list(RUN_COLUMNS):
+        raise damaged(path, f"has columns {list(frame.columns)}, not {list(RUN_COLUMNS)}", FIX)
+    if rows is not None and len(frame) != rows:
+        raise damaged(path, f"holds {len(frame)} rows, its index records {rows}", FIX)
+    if not np.isfinite(frame.loc[frame["unit"] != RESAMPLE, "value"].dropna()).all():
+        raise damaged(path, "holds a non-finite value", FIX)
+    return frame
 
 
 def load(folder: str | Path) -> pd.DataFrame:
@@ -180,20 +207,9 @@ def load(folder: str | Path) -> pd.DataFrame:
             raise ValueError(f"records index lists {columns} twice (e.g. "
                              f"{twice[columns].values.tolist()[:2]}): one run counted as two seeds "
                              "would look like agreeing seeds; restore the index with git checkout")
-    frames = []
-    for row in index.itertuples():
-        path = Path(folder) / RECORDS / row.file
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: listed in the records index but missing")
-        if file_sha256(path) != row.sha256:
-            raise ValueError(f"{path}: sha256 differs from the records index (damaged or edited); "
-                             "restore it with git checkout")
-        frame = pd.read_csv(path, dtype={"kind": str, "unit": str, "metric": str})
-        if list(frame.columns) != list(RUN_COLUMNS) or len(frame) != row.rows:
-            raise ValueError(f"{path}: expected {row.rows} rows of {RUN_COLUMNS}")
-        if not np.isfinite(frame.loc[frame["unit"] != RESAMPLE, "value"].dropna()).all():
-            raise ValueError(f"{path}: non-finite values")
-        frames.append(frame.assign(role=row.role, method=row.method, seed=int(row.seed), key=row.key))
+    frames = [read_run_file(Path(folder) / RECORDS / row.file, row.sha256, int(row.rows)).assign(
+                  role=row.role, method=row.method, seed=int(row.seed), key=row.key)
+              for row in index.itertuples()]
     return pd.concat(frames, ignore_index=True)[list(COLUMNS)]
 
 
@@ -393,3 +409,36 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# ------------------------------------------------------------------ registered kinds (inpainting.stored)
+def _example_run(folder: Path, variant: int) -> tuple[Path, dict]:
+    frame = pd.DataFrame({"kind": ["centre", "centre"], "unit": [IMAGE, IMAGE], "index": [0, 1],
+                          "metric": ["psnr_hole", "psnr_hole"], "value": [20.5 + variant, 21.25]})
+    data = _csv_gz(frame)
+    path = Path(folder) / RECORDS / "faces" / f"lite-{variant:012d}.csv.gz"
+    atomic_write(path, lambda p: p.write_bytes(data))
+    return path, {"sha256": sha256(data), "rows": 2}
+
+
+def _example_index(folder: Path, variant: int) -> tuple[Path, dict]:
+    row = {**{k: "x" for k in INDEX_COLUMNS}, "seed": variant, "key": f"{variant:012d}",
+           "file": f"faces/lite-{variant:012d}.csv.gz", "sha256": "a" * 64, "rows": 2,
+           "train_seconds": 12.5, "init_seconds": 3.5, "threads": 1}
+    path = Path(folder) / RECORDS / INDEX
+    atomic_write(path, lambda p: pd.DataFrame([row]).to_csv(p, index=False))
+    return path, {}
+
+
+def _register() -> None:
+    from ..stored import Kind, register
+    no_network = {"foreign_network": "a table of records holds no network"}
+    register(Kind("run records", "csv", read_run_file, _example_run, fields=RUN_COLUMNS,
+                  undetectable=no_network))
+    register(Kind("records index", "csv", read_index_file, _example_index, fields=INDEX_COLUMNS,
+                  undetectable={**no_network,
+                                "other_run": "one index per study; each file it lists is checked by "
+                                             "its sha256 when read (read_run_file)"}))
+
+
+_register()
