@@ -139,7 +139,9 @@ def test_roofs_table_is_consistent(smoke):
                                   ["--precisions", "float8"],
                                   ["--profile", "demo"], ["--parts", "--sizes", "64", "128"],
                                   ["--parts", "--variants", "nonsense"], ["--parts", "--roofs"],
-                                  ["--batch", "0"]])
+                                  ["--batch", "0"], ["--overrides", '{"train.channels_last": true}'],
+                                  ["--roofs", "--overrides", '{"train.nope": 1}'],
+                                  ["--parts", "--overrides", "[1]"]])
 def test_command_line_usage_errors(argv):
     with pytest.raises(SystemExit) as exc:
         cli.parse_args(argv)

@@ -181,6 +181,9 @@ class TrainConfig:
     curve_points: int = neutral(0, "which generators are kept for learning curves (the joint "
                                    "stage's start and n evenly spaced points); saving uses no "
                                    "random state")
+    channels_last: bool = neutral(False, "replaced by the memory format it results in (the run "
+                                         "identity's 'memory_format', present only when on, so "
+                                         "the runs without it keep their keys)")
 
     @property
     def total_steps(self) -> int:

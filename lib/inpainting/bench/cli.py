@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from ..disk import results_dir, save_table
-from ..profiles import get_profile, with_overrides
+from ..profiles import get_profile, parse_overrides, with_overrides
 from ..runtime import select_device
 from . import throughput
 from .common import machine_line
@@ -60,6 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              f"{ROOF_REPS}; --quick {QUICK_REPS})")
     parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
                         help="--parts / --roofs: the profile whose steps are measured (default demo)")
+    parser.add_argument("--overrides", default=None,
+                        help="--parts / --roofs: overrides of --profile as a JSON object, e.g. "
+                             "'{\"train.channels_last\": true}'")
     parser.add_argument("--variants", nargs="+", default=None,
                         help="--parts: only the steps these variants take (e.g. warm full relu5_1 "
                              "GLCIC CE)")
@@ -81,8 +84,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         for name in names:
             if getattr(args, name) is not None and not getattr(args, flag[2:]):
                 parser.error(f"--{name} applies to {flag} only")
-    if args.profile is not None and not (args.parts or args.roofs):
-        parser.error("--profile applies to --parts and --roofs only")
+    for name in ("profile", "overrides"):
+        if getattr(args, name) is not None and not (args.parts or args.roofs):
+            parser.error(f"--{name} applies to --parts and --roofs only")
+    try:
+        get_profile(args.profile or "demo", args.overrides)
+    except (TypeError, ValueError) as exc:
+        parser.error(f"--overrides: {exc}")
     if args.precisions is not None and (args.parts or args.data_only):
         parser.error("--precisions applies to --roofs and the generator comparison only (--parts "
                      "uses the profile's own precision)")
@@ -104,7 +112,8 @@ def _show(df: pd.DataFrame, columns: list[str] | None = None) -> None:
 
 def main_parts(args: argparse.Namespace) -> pd.DataFrame:
     from .parts import TOLERANCE, run_parts, select_kinds, step_kinds, summary, with_size
-    profile = with_size(get_profile(args.profile or "demo"), args.sizes[0] if args.sizes else None)
+    profile = with_size(get_profile(args.profile or "demo", args.overrides),
+                        args.sizes[0] if args.sizes else None)
     overrides = {"train.device": args.device, **({"train.batch_size": args.batch} if args.batch else {})}
     profile = with_overrides(profile, overrides)
     kinds = select_kinds(step_kinds(profile, args.roles or ["faces"]), args.variants, args.stages)
@@ -132,7 +141,8 @@ def main_parts(args: argparse.Namespace) -> pd.DataFrame:
 
 def main_roofs(args: argparse.Namespace) -> pd.DataFrame:
     from .roofs import run_roofs
-    profile = get_profile(args.profile or "demo", {"train.device": args.device})
+    profile = get_profile(args.profile or "demo", {**parse_overrides(args.overrides),
+                                                   "train.device": args.device})
     device = select_device(args.device)
     reps = args.reps or (QUICK_REPS if args.quick else ROOF_REPS)
     df, convs = run_roofs(profile, args.sizes or [64, 128], args.precisions, device,

@@ -210,8 +210,13 @@ class Trainer:
         self.data_fingerprint = fingerprint() if fingerprint is not None else None
         G = build_inpainter(p.model, self.image_size).to(self.device)
         D = build_discriminator(p.model, self.image_size).to(self.device) if p.loss.w_adv > 0 else None
-        self.module = InpaintingModule(p, G, D, perceptual_network(self.spec, self.device),
-                                       self.device, self.dist)
+        perceptual = perceptual_network(self.spec, self.device)
+        if t.channels_last:   # NHWC: faster convolutions on CPUs (README, Speed), other sums
+            for net in (G, D, perceptual):
+                if net is not None:
+                    net.to(memory_format=torch.channels_last)
+        self.memory_format = torch.channels_last if t.channels_last else torch.preserve_format
+        self.module = InpaintingModule(p, G, D, perceptual, self.device, self.dist)
         self.mask_cfg = p.masks
         if G.supported_mask_kinds == ("centre",):
             self.mask_cfg = dataclasses.replace(p.masks, train_kinds=("centre",), train_probs=(1.0,))
@@ -246,7 +251,8 @@ class Trainer:
         start = time.perf_counter()
         stage = self.schedule.stage(self.step)
         images, masks = batch if batch is not None else self.batch(self.step)
-        batch = images.to(self.device, non_blocking=True), masks.to(self.device, non_blocking=True)
+        batch = tuple(x.to(self.device, non_blocking=True, memory_format=self.memory_format)
+                      for x in (images, masks))
         record = {c: math.nan for c in HISTORY_COLUMNS}
         record.update(step=self.step, stage=stage, **self.module.learning_rates())
         measure = is_measured(self.step, self.schedule, self.balance_every, self.balance_sparse)

@@ -147,6 +147,8 @@ def run_identity(spec: RunSpec) -> dict[str, Any]:
                                 "profile": _canonical_profile(profile, spec.role)}
     device = select_device(profile.train.device)
     identity["precision"] = precision(profile.train.amp, device)
+    if profile.train.channels_last:   # other convolution kernels: other float32 sums
+        identity["memory_format"] = "channels_last"
     if spec.perceptual_weights is not None:
         identity["perceptual_weights"] = spec.perceptual_weights
     if spec.init is not None:
