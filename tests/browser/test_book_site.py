@@ -4,8 +4,7 @@ typeset and a figure is shown, that nothing is fetched from another host and tha
 shows no error, and takes screenshots of a notebook page and of the results page.
 
 The book is built as ``./run_all.sh book`` builds it (``build/book/study/``: the notebooks executed
-from the committed references, reused while the commit is the same), so the first run takes
-minutes. The screenshots go to the test's temporary folder, and to ``docs/screenshots/`` with
+from the committed references and kept with them in ``references/study/book/``), in about a minute. The screenshots go to the test's temporary folder, and to ``docs/screenshots/`` with
 ``INPAINTING_BOOK_SCREENSHOTS=1`` (how the committed ones were made). Skipped (with the reason)
 when Chromium or Playwright is missing, unless ``INPAINTING_REQUIRE_BROWSER=1`` (``.ci/run``).
 """
