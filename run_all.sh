@@ -48,6 +48,13 @@ esac
 
 log() { echo "[run_all $(date +%H:%M:%S)] $*"; }
 
+# OpenMP threads sleep between parallel regions instead of spinning: paired runs of 2-thread joint
+# steps (python -m inpainting.bench.wait_policy; README, Speed) cost 3-5 % more with PASSIVE on an
+# idle 2-core machine, but were 5x slower (median) with the default beside two busy processes. A
+# value the user set is kept. Every process started from here (notebook kernels, training, tests)
+# inherits it; the runtime reads it once, when it starts.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+
 # ---------------------------------------------------------------- environment
 if [[ -n "${VIRTUAL_ENV:-}" && "${VIRTUAL_ENV}" != "$ROOT/.venv" ]]; then
   PY="$VIRTUAL_ENV/bin/python"; log "using the active virtualenv $VIRTUAL_ENV"

@@ -285,3 +285,13 @@ def test_wait_policy_pairs_alternate_and_compare_within_pairs(tmp_path, monkeypa
     df = wp.measure(args, log=lambda m: None)
     assert list(df.policy) == ["default", "PASSIVE"] and (df.wall_s > 0).all()
     assert list(df.omp_wait_policy) == ["default", "PASSIVE"] and (df.threads == 1).all()
+
+
+def test_agreement_times_the_plain_steps_of_a_real_fit(tmp_path):
+    """python -m inpainting.bench.agreement: the trainer side is a real ``fit`` whose recorded step
+    times leave out the warm-up and the term-balance steps (plumbing; the ratio is a figure)."""
+    from inpainting.bench import agreement
+    ms, n = agreement.trainer_step_ms("lite", 32, 2, 8, "cpu", tmp_path / "fit")
+    assert ms > 0 and 1 <= n <= 8 - agreement.WARMUP
+    with pytest.raises(ValueError, match="no plain joint step"):
+        agreement.trainer_step_ms("lite", 32, 2, agreement.WARMUP, "cpu", tmp_path / "short")
