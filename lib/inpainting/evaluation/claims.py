@@ -197,8 +197,9 @@ def ledger(records: pd.DataFrame, plan: AnalysisPlan = STUDY_PLAN, plan_sha256: 
     if require_complete:
         missing = missing_runs(records, plan)
         if missing:
-            raise ValueError(f"{len(missing)} planned runs have no records yet (e.g. "
-                             f"{missing[:3]}): the ledger is computed once every planned run exists")
+            shown = "; ".join(f"{role} {row}, seed {seed}" for role, row, seed in missing[:3])
+            raise ValueError(f"{len(missing)} planned runs have no records yet (e.g. {shown}): the "
+                             "ledger is computed once every planned run exists")
     secondary = secondary_tests(plan)
     results, claim_rows = [], []
     for claim in plan.claims:
