@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from inpainting.teaching import book
+from inpainting.teaching import book, book_links
 from inpainting.teaching.book_check import BookCheckError, check_book, require_sound
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,7 +111,7 @@ UNKNOWN = "docs/method.md §" + "99"   # a section that does not exist (built so
 def test_method_sections_become_links():
     text = ("see docs/method.md §5.4, and (`docs/method.md` §1); §5.4 alone; " + UNKNOWN + " unknown; "
             "(`docs/method.md §1` and so on)")
-    out = book.link_references(text, "notebooks/03_training.ipynb", PAGES, {"1", "5.4"})
+    out = book_links.link_references(text, "notebooks/03_training.ipynb", PAGES, {"1", "5.4"})
     assert out.endswith("({ref}`docs/method.md §1 <method-s1>` and so on)")   # no stray backtick
     assert "{ref}`docs/method.md §5.4 <method-s5-4>`" in out
     assert "{ref}`docs/method.md §1 <method-s1>`" in out
@@ -120,24 +120,24 @@ def test_method_sections_become_links():
 
 
 def test_bare_sections_link_inside_the_method():
-    out = book.link_references("as §5.4 says; §8.3.1 too", "docs/method.md", PAGES, {"5.4", "8.3.1"})
+    out = book_links.link_references("as §5.4 says; §8.3.1 too", "docs/method.md", PAGES, {"5.4", "8.3.1"})
     assert out == "as {ref}`§5.4 <method-s5-4>` says; {ref}`§8.3.1 <method-s8-3-1>` too"
 
 
 def test_section_targets_precede_numbered_headings():
     text = "# Title\n\n## 5. The objective\n\n### 5.4 The kit's objective [INFERRED]\n\n## Labels\n"
-    out = book.add_section_targets(text)
+    out = book_links.add_section_targets(text)
     assert "(method-s5)=\n## 5. The objective" in out
     assert "(method-s5-4)=\n### 5.4 The kit's objective" in out
     assert "\n## Labels" in out and "(method-s" not in out.split("## Labels")[1]
-    assert book.method_sections(text) == {"5", "5.4"}
+    assert book_links.method_sections(text) == {"5", "5.4"}
 
 
 def test_notebook_names_become_links_and_files_outside_the_book_plain_text():
     text = ("run `04_loss_ablation`, then notebook 03 and notebooks/04_loss_ablation.ipynb; "
             "see [the method](method.md), [README](../README.md), [`lib/x.py`](../lib/x.py), "
             "[arXiv](https://arxiv.org/abs/1711.09345); notebook 09 and `05_unknown` stay")
-    out = book.link_references(text, "docs/teaching.md", PAGES, set())
+    out = book_links.link_references(text, "docs/teaching.md", PAGES, set())
     assert "{doc}`04_loss_ablation </notebooks/04_loss_ablation>`" in out
     assert "{doc}`notebook 03 </notebooks/03_training>`" in out
     assert "{doc}`notebooks/04_loss_ablation.ipynb </notebooks/04_loss_ablation>`" in out
@@ -150,7 +150,7 @@ def test_notebook_names_become_links_and_files_outside_the_book_plain_text():
 
 def test_code_blocks_are_left_alone():
     text = "notebook 03\n```python\n# notebook 03, docs/method.md §5.4\n```\nnotebook 04"
-    out = book.link_references(text, "docs/teaching.md", PAGES, {"5.4"})
+    out = book_links.link_references(text, "docs/teaching.md", PAGES, {"5.4"})
     assert "```python\n# notebook 03, docs/method.md §5.4\n```" in out
     assert out.startswith("{doc}`notebook 03") and out.endswith("{doc}`notebook 04 </notebooks/04_loss_ablation>`")
 

@@ -151,3 +151,12 @@ def test_the_committed_study_keeps_every_current_notebook(tmp_path):
     loaded, why = book_store.load("study", book.source_notebooks(), tmp_path / "out")
     assert loaded is not None, f"{why}: run ./run_all.sh book --store and commit references/study/book/"
     assert loaded["profile"] == "study" and not loaded["commit"].endswith("-dirty")
+
+
+def test_store_refuses_a_profile_without_references_and_a_dirty_tree(monkeypatch):
+    from inpainting import runtime
+    with pytest.raises(SystemExit, match="no committed references"):
+        book.store("demo")
+    monkeypatch.setattr(runtime, "git_commit", lambda: "c0ffee-dirty")
+    with pytest.raises(SystemExit, match="not a clean commit"):
+        book.store("study")

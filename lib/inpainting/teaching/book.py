@@ -38,7 +38,6 @@ import functools
 import http.server
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -50,14 +49,12 @@ import nbformat
 
 from . import book_store
 from .book_check import require_sound
+from .book_links import DOCS, RESULTS_PAGE, add_section_targets, link_references, method_sections
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
-DOCS = ("docs/method.md", "docs/teaching.md")   # the reference pages, in the table of contents' order
-RESULTS_PAGE = "REPRODUCTION.md"                  # the verdict table (python -m inpainting.reporting.reproduction)
 BOOK_ROOT = REPO_ROOT / "build" / "book"          # build/book/<profile>/ (git-ignored)
 HTML = Path("_build") / "html"                    # the site, under the profile's book folder
-METHOD_TARGET = "method-s{}"                      # the label of docs/method.md's section 5.4: method-s5-4
 # Overrides for a profile executed from its committed references: one seed, no baselines (only the
 # lite rows' seed 0 are committed), 48 test images per mask kind (the pilot's, as the committed
 # figures; the study's 192 take 4x the evaluation: its verdicts are REPRODUCTION.md's, computed
@@ -164,7 +161,12 @@ def executed_notebooks(profile: str, folder: Path, stored: bool = True) -> tuple
 def store(profile: str, folder: Path | None = None) -> Path:
     """Execute ``profile``'s notebooks from its committed references (or reuse an execution at
     this clean commit) and keep them with the references (:func:`.book_store.save`)."""
+    from ..references import read_manifest
     from ..runtime import git_commit
+    if read_manifest(profile) is None:
+        raise SystemExit(f"book --store: profile {profile!r} has no committed references "
+                         f"(references/{profile}/) to keep executed notebooks with; its book is "
+                         f"built from ./run_all.sh {profile}'s own notebooks")
     commit = git_commit() or "unknown"
     if commit == "unknown" or commit.endswith("-dirty"):
         raise SystemExit(f"book --store: the working tree is not a clean commit ({commit}); commit "
@@ -250,75 +252,6 @@ def execute(profile: str, root: Path) -> tuple[Path, Provenance]:
             print(f"book: done {nb.name} in {seconds} s", flush=True)
         update_run_json(profile, finished=now_iso(), status="ok")
     return out, read_provenance(results, source, COMMITTED_ONLY)
-
-
-# --------------------------------------------------------------------------- cross-references
-HEADING = re.compile(r"^(#{1,6})[ \t]+(\d+(?:\.\d+)*)\.?[ \t]", re.M)
-FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.M | re.S)
-TOKENS = re.compile(
-    r"(?P<link>!?\[(?P<text>[^\]\n]*)\]\((?P<url>[^)\s]+)\))"
-    r"|(?P<section>(?:(?P<tick>`)?" + re.escape(DOCS[0]) + r"`?\s*|(?<![\w`/]))§\s?(?P<number>\d+(?:\.\d+)*)"
-    r"(?(tick)`?))"
-    r"|(?P<notebook>(?<![\w./])`?(?:notebooks/)?(?P<nbname>\d\d_[a-z_]+)(?:\.ipynb)?`?)"
-    r"|(?P<mention>\b[Nn]otebook (?P<nbnumber>\d\d)\b)"
-    r"|(?P<code>`[^`\n]+`)")
-
-
-def method_sections(text: str) -> set[str]:
-    """The numbers of ``docs/method.md``'s numbered headings (``5``, ``5.4``, ``8.3.1``)."""
-    return {m.group(2) for m in HEADING.finditer(text)}
-
-
-def add_section_targets(text: str) -> str:
-    """``docs/method.md`` with a MyST target ``(method-s5-4)=`` before each numbered heading."""
-    return HEADING.sub(lambda m: f"({METHOD_TARGET.format(m.group(2).replace('.', '-'))})=\n"
-                                 + m.group(0), text)
-
-
-def link_references(text: str, page: str, pages: dict[str, str], sections: set[str]) -> str:
-    """Markdown ``text`` of the book page ``page`` (its repository path) with cross-references
-    made links: ``docs/method.md §5.4`` (and a bare ``§5.4`` inside the method) to the section,
-    notebook names (``04_loss_ablation``, ``notebooks/04_loss_ablation.ipynb``, ``notebook 04``)
-    to their pages; links to repository files outside the book become plain text naming the file.
-    ``pages`` maps a notebook's two-digit number to its repository path; code blocks are left
-    alone."""
-    by_name = {Path(p).stem: p for p in pages.values()}
-    here = Path(page).parent
-
-    def doc(path: str) -> str:   # a {doc} target: the page's path from the book's root
-        return "/" + str(Path(path).with_suffix(""))
-
-    def token(m: re.Match) -> str:
-        if m.group("link"):
-            url = m.group("url")
-            if m.group(0).startswith("!") or re.match(r"^[a-z]+:|^#", url):
-                return m.group(0)
-            path, _, anchor = url.partition("#")
-            target = os.path.normpath(here / path)
-            if target in pages.values() or target in DOCS or target == RESULTS_PAGE:
-                return m.group(0)   # the book keeps the repository's layout: the link resolves
-            name = m.group("text")
-            return name if target in name else f"{name} (`{target}` in the repository)"
-        if m.group("section"):
-            number = m.group("number")
-            if number not in sections or (page != DOCS[0] and DOCS[0] not in m.group(0)):
-                return m.group(0)
-            label = m.group(0).replace("`", "")
-            return f"{{ref}}`{label} <{METHOD_TARGET.format(number.replace('.', '-'))}>`"
-        if m.group("notebook"):
-            path = by_name.get(m.group("nbname"))
-            return f"{{doc}}`{m.group(0).strip('`')} <{doc(path)}>`" if path else m.group(0)
-        if m.group("mention"):
-            path = pages.get(m.group("nbnumber"))
-            return f"{{doc}}`{m.group(0)} <{doc(path)}>`" if path else m.group(0)
-        return m.group(0)   # other inline code
-
-    out, last = [], 0
-    for fence in FENCE.finditer(text):
-        out += [TOKENS.sub(token, text[last:fence.start()]), fence.group(0)]
-        last = fence.end()
-    out.append(TOKENS.sub(token, text[last:]))
-    return "".join(out)
 
 
 # ------------------------------------------------------------------------------ the sources
