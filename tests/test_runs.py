@@ -49,7 +49,8 @@ CHANGES = {
     "train.lr_g": 1e-3, "train.lr_d": 1e-3, "train.betas": (0.9, 0.99), "train.lr_decay": False,
     "train.log_every": 3, "train.sample_every": 3, "train.checkpoint_every": 3, "train.seed": 1,
     "train.device": "cpu", "train.amp": True, "train.init_generator": None,   # tested on its own
-    "train.num_workers": 2, "train.threads": 2, "train.curve_points": 6, "experiments.seeds": 3,
+    "train.num_workers": 2, "train.threads": 2, "train.curve_points": 6, "train.channels_last": True,
+    "experiments.seeds": 3,
     "experiments.bootstrap": 500, "experiments.confidence": 0.9,
     "experiments.faces_baselines": ("glcic",), "experiments.facades_baselines": ("glcic",),
     "experiments.perceptual_levels": ("relu5_1",),
@@ -62,7 +63,7 @@ NEUTRAL = {"faces.n_test", "masks.test_kinds", "masks.seed", "train.log_every",
            "experiments.perceptual_levels",
            *(n for n in CHANGES if n.startswith(("facades.", "photos.")))}
 # Replaced in the identity by what they resolve to; tested one by one below.
-RESOLVED = {"train.amp", "train.init_generator", "loss.per_weights"}
+RESOLVED = {"train.amp", "train.init_generator", "loss.per_weights", "train.channels_last"}
 
 
 @pytest.fixture(autouse=True)
@@ -112,6 +113,9 @@ def test_resolved_fields_enter_the_key_by_what_they_resolve_to(tmp_path):
     assert key({"train.amp": True}) != key()       # bfloat16 on the CPU, float16 on CUDA
     ident = runs.run_identity(runs.RunSpec(get_profile("smoke", {**BASE, "train.amp": True})))
     assert ident["precision"] in ("bfloat16", "float16")
+    assert key({"train.channels_last": True}) != key()   # another memory format: other sums
+    assert runs.run_identity(runs.RunSpec(get_profile("smoke", {**BASE, "train.channels_last": True}))
+                             )["memory_format"] == "channels_last"
     # The weights by what they are, never by whether a file is on this machine (no fallback).
     hed = {"loss.per_network": "vgg16", "loss.per_weights": "vgg16-hed"}
     vgg19 = {"loss.per_network": "vgg19"}
