@@ -407,10 +407,6 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 # ------------------------------------------------------------------ registered kinds (inpainting.stored)
 def _example_run(folder: Path, variant: int) -> tuple[Path, dict]:
     frame = pd.DataFrame({"kind": ["centre", "centre"], "unit": [IMAGE, IMAGE], "index": [0, 1],
@@ -442,3 +438,7 @@ def _register() -> None:
 
 
 _register()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
