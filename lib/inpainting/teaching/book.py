@@ -101,10 +101,17 @@ class Provenance:
                 f"{self.machine}.")
 
 
+def read_run_json(results: Path) -> dict:
+    """``results/run.json``, checked (:mod:`inpainting.stored`: present, JSON, an object)."""
+    from ..stored import read_json_object
+    return read_json_object(results / "run.json", f"run ./run_all.sh {results.name} (or build the "
+                            "book again) to write it anew", finite=False)
+
+
 def read_provenance(results: Path, source: str, overrides: dict | None = None) -> Provenance:
     """The provenance of the executed notebooks in ``results`` (a profile's results folder), from
     its ``run.json`` (written by ``./run_all.sh <profile>`` or :func:`execute`)."""
-    info = json.loads((results / "run.json").read_text())
+    info = read_run_json(results)
     torch_version = (info.get("packages") or {}).get("torch", "?")
     machine = f"{info.get('device_name', '?')} ({info.get('device', '?')}, torch {torch_version})"
     return Provenance(info.get("profile", results.name), info.get("git_commit") or "unknown",
@@ -172,7 +179,7 @@ def store(profile: str, folder: Path | None = None) -> Path:
         raise SystemExit(f"book --store: the working tree is not a clean commit ({commit}); commit "
                          "first, since the kept notebooks name the commit that produced them")
     notebooks, provenance = executed_notebooks(profile, folder or BOOK_ROOT / profile, stored=False)
-    seconds = json.loads((notebooks.parent / "run.json").read_text()).get("notebooks", {})
+    seconds = read_run_json(notebooks.parent).get("notebooks", {})
     return book_store.save(profile, notebooks, {
         "commit": provenance.commit, "machine": provenance.machine,
         "finished": provenance.finished, "overrides": provenance.overrides}, source_notebooks(),
@@ -225,7 +232,7 @@ def execute(profile: str, root: Path) -> tuple[Path, Provenance]:
     commit = git_commit() or "unknown"
     source = COMMITTED_SOURCE.format(profile=profile)
     if finished_run(results) and not commit.endswith("-dirty") and \
-            json.loads((results / "run.json").read_text()).get("git_commit") == commit:
+            read_run_json(results).get("git_commit") == commit:
         print(f"book: reusing the notebooks executed at commit {commit[:12]} in {results}", flush=True)
         return results / "notebooks", read_provenance(results, source, COMMITTED_ONLY)
     with results_root(root):
